@@ -1,0 +1,74 @@
+// The relay's configuration (relay.toml), as validated plain structs.
+//
+// Every key and its default is documented in config/relay.example.toml.
+#ifndef TSUNAGU_CONFIG_RELAY_OPTIONS_H_
+#define TSUNAGU_CONFIG_RELAY_OPTIONS_H_
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tsunagu/common/language.h"
+#include "tsunagu/common/result.h"
+#include "tsunagu/config/load_options.h"
+
+namespace tsunagu::config {
+
+// The upload listener: gateways only, mutual TLS.
+struct UploadListenerOptions {
+  std::string bind_address = "127.0.0.1";
+  std::uint16_t port = 8443;
+  std::filesystem::path cert_file;
+  std::filesystem::path key_file;            // permission-checked
+  std::filesystem::path client_ca_file;      // CA that issues gateway client certificates
+  std::vector<std::string> allowed_clients;  // subject common names of enrolled gateways
+  std::uint64_t max_request_bytes = 64ULL << 20;
+};
+
+// The viewer listener: doctors open links here.
+struct ViewerListenerOptions {
+  std::string bind_address = "127.0.0.1";
+  std::uint16_t port = 8444;
+  std::filesystem::path cert_file;
+  std::filesystem::path key_file;  // permission-checked
+  std::string public_url;          // base of the links posted to chat, https://...
+  std::vector<std::string> cors_origins;
+};
+
+struct RelayStoreOptions {
+  std::filesystem::path data_directory;
+  std::uint64_t quota_bytes = 100ULL << 30;
+};
+
+struct RetentionOptions {
+  std::chrono::milliseconds period = std::chrono::hours(72);
+  std::chrono::milliseconds purge_interval = std::chrono::seconds(30);
+  // Per gateway (client certificate common name): a shorter or equal period.
+  std::map<std::string, std::chrono::milliseconds> per_gateway;
+};
+
+struct LinkOptions {
+  int access_code_max_failures = 5;
+  std::chrono::milliseconds revocation_cache = std::chrono::seconds(2);
+};
+
+struct RelayOptions {
+  common::Language language = common::Language::kJapanese;
+  std::string log_level = "info";
+  UploadListenerOptions upload;
+  ViewerListenerOptions viewer;
+  RelayStoreOptions store;
+  RetentionOptions retention;
+  LinkOptions links;
+};
+
+// Loads and validates `path`; errors as LoadGatewayConfig.
+common::Result<RelayOptions> LoadRelayConfig(const std::filesystem::path& path,
+                                             const LoadOptions& options = {});
+
+}  // namespace tsunagu::config
+
+#endif  // TSUNAGU_CONFIG_RELAY_OPTIONS_H_

@@ -1,0 +1,114 @@
+// tsunagu-gateway: the hospital-side service. This file is the composition root: the only place
+// where concrete implementations are created and wired together.
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "tsunagu/common/cli.h"
+#include "tsunagu/common/language.h"
+#include "tsunagu/common/logging.h"
+#include "tsunagu/common/process.h"
+#include "tsunagu/config/gateway_options.h"
+
+namespace {
+
+using tsunagu::common::Language;
+using tsunagu::common::Pick;
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+constexpr char kDefaultConfig[] = "/etc/tsunagu/gateway.toml";
+
+void PrintHelp(Language lang) {
+  std::cout << Pick(lang,
+                    "使い方: tsunagu-gateway [--config FILE] [--check]\n"
+                    "\n"
+                    "病院内で動くTsunaguゲートウェイ。PACSから検査を取得し、匿名化して\n"
+                    "院外のリレーへ送り、チャットにビューアのリンクを投稿します。\n"
+                    "\n"
+                    "  --config FILE  設定ファイル (既定: /etc/tsunagu/gateway.toml)\n"
+                    "  --check        設定を検証して終了 (正常なら0、誤りがあれば2)\n"
+                    "  --version      バージョンを表示\n"
+                    "  --help         このヘルプを表示\n"
+                    "\n"
+                    "言語は TSUNAGU_LANG=en|ja で切り替えられます。\n",
+                    "Usage: tsunagu-gateway [--config FILE] [--check]\n"
+                    "\n"
+                    "The Tsunagu gateway, inside the hospital: fetches studies from the PACS,\n"
+                    "de-identifies them, sends them to the off-site relay and posts the viewer\n"
+                    "link to chat.\n"
+                    "\n"
+                    "  --config FILE  configuration file (default: /etc/tsunagu/gateway.toml)\n"
+                    "  --check        validate the configuration and exit (0 valid, 2 invalid)\n"
+                    "  --version      print the version\n"
+                    "  --help         print this help\n"
+                    "\n"
+                    "Set TSUNAGU_LANG=ja|en to switch the language.\n");
+}
+
+int Run(const std::vector<std::string>& argv) {
+  const Language env_lang = tsunagu::common::LanguageFromEnvironment();
+  tsunagu::common::CliSpec spec{{"--help", "--version", "--check"}, {"--config"}, {}};
+  auto args = tsunagu::common::CliArgs::Parse(argv, spec);
+  if (!args.ok()) {
+    std::cerr << "tsunagu-gateway: " << args.status().message() << " (see --help)\n";
+    return kExitUsage;
+  }
+  if (args->Flag("--help")) {
+    PrintHelp(env_lang);
+    return kExitOk;
+  }
+  if (args->Flag("--version")) {
+    std::cout << "tsunagu-gateway " << tsunagu::common::Version() << "\n";
+    return kExitOk;
+  }
+  if (!args->positional().empty()) {
+    std::cerr << "tsunagu-gateway: unexpected argument " << args->positional().front()
+              << " (see --help)\n";
+    return kExitUsage;
+  }
+  const std::string config_path = args->Option("--config").value_or(kDefaultConfig);
+  auto options = tsunagu::config::LoadGatewayConfig(config_path);
+  if (!options.ok()) {
+    std::cerr << options.status().message() << "\n";
+    return kExitUsage;
+  }
+  if (args->Flag("--check")) {
+    std::cout << config_path << ": "
+              << Pick(options->language, "設定は正常です", "configuration is valid") << "\n";
+    return kExitOk;
+  }
+
+  tsunagu::common::BlockServiceSignals();
+  auto level = tsunagu::common::ParseLogLevel(options->log_level);
+  auto log = tsunagu::common::MakeStderrLogger("gateway", level.value_or(spdlog::level::info));
+  log->info("gateway.start version={} config={} ae_title={} dicom_port={} threads={}",
+            tsunagu::common::Version(), config_path, options->dicom.ae_title, options->dicom.port,
+            options->threads.size());
+  for (;;) {
+    auto sig = tsunagu::common::WaitForSignal(std::chrono::seconds(1));
+    if (!sig) continue;
+    if (*sig == SIGHUP) {
+      log->info("gateway.reload_ignored reason=not_supported_yet");
+      continue;
+    }
+    log->info("gateway.stop signal={}", *sig);
+    return kExitOk;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Run(std::vector<std::string>(argv + 1, argv + argc));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tsunagu-gateway: internal error: %s\n", e.what());
+    return kExitFailure;
+  }
+}

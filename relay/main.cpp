@@ -1,0 +1,116 @@
+// tsunagu-relay: the off-site service. This file is the composition root: the only place
+// where concrete implementations are created and wired together.
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "tsunagu/common/cli.h"
+#include "tsunagu/common/language.h"
+#include "tsunagu/common/logging.h"
+#include "tsunagu/common/process.h"
+#include "tsunagu/common/units.h"
+#include "tsunagu/config/relay_options.h"
+
+namespace {
+
+using tsunagu::common::Language;
+using tsunagu::common::Pick;
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+constexpr char kDefaultConfig[] = "/etc/tsunagu/relay.toml";
+
+void PrintHelp(Language lang) {
+  std::cout << Pick(
+      lang,
+      "使い方: tsunagu-relay [--config FILE] [--check]\n"
+      "\n"
+      "院外で動くTsunaguリレー。登録済みゲートウェイから匿名化済みの検査を受け取り、\n"
+      "保存期間のあいだ暗号化して保管し、ビューアのリンクを提供します。\n"
+      "\n"
+      "  --config FILE  設定ファイル (既定: /etc/tsunagu/relay.toml)\n"
+      "  --check        設定を検証して終了 (正常なら0、誤りがあれば2)\n"
+      "  --version      バージョンを表示\n"
+      "  --help         このヘルプを表示\n"
+      "\n"
+      "言語は TSUNAGU_LANG=en|ja で切り替えられます。\n",
+      "Usage: tsunagu-relay [--config FILE] [--check]\n"
+      "\n"
+      "The Tsunagu relay, off-site: accepts de-identified studies from enrolled\n"
+      "gateways, keeps them encrypted for the retention period and serves viewer\n"
+      "links.\n"
+      "\n"
+      "  --config FILE  configuration file (default: /etc/tsunagu/relay.toml)\n"
+      "  --check        validate the configuration and exit (0 valid, 2 invalid)\n"
+      "  --version      print the version\n"
+      "  --help         print this help\n"
+      "\n"
+      "Set TSUNAGU_LANG=ja|en to switch the language.\n");
+}
+
+int Run(const std::vector<std::string>& argv) {
+  const Language env_lang = tsunagu::common::LanguageFromEnvironment();
+  tsunagu::common::CliSpec spec{{"--help", "--version", "--check"}, {"--config"}, {}};
+  auto args = tsunagu::common::CliArgs::Parse(argv, spec);
+  if (!args.ok()) {
+    std::cerr << "tsunagu-relay: " << args.status().message() << " (see --help)\n";
+    return kExitUsage;
+  }
+  if (args->Flag("--help")) {
+    PrintHelp(env_lang);
+    return kExitOk;
+  }
+  if (args->Flag("--version")) {
+    std::cout << "tsunagu-relay " << tsunagu::common::Version() << "\n";
+    return kExitOk;
+  }
+  if (!args->positional().empty()) {
+    std::cerr << "tsunagu-relay: unexpected argument " << args->positional().front()
+              << " (see --help)\n";
+    return kExitUsage;
+  }
+  const std::string config_path = args->Option("--config").value_or(kDefaultConfig);
+  auto options = tsunagu::config::LoadRelayConfig(config_path);
+  if (!options.ok()) {
+    std::cerr << options.status().message() << "\n";
+    return kExitUsage;
+  }
+  if (args->Flag("--check")) {
+    std::cout << config_path << ": "
+              << Pick(options->language, "設定は正常です", "configuration is valid") << "\n";
+    return kExitOk;
+  }
+
+  tsunagu::common::BlockServiceSignals();
+  auto level = tsunagu::common::ParseLogLevel(options->log_level);
+  auto log = tsunagu::common::MakeStderrLogger("relay", level.value_or(spdlog::level::info));
+  log->info("relay.start version={} config={} upload_port={} viewer_port={} retention={}",
+            tsunagu::common::Version(), config_path, options->upload.port, options->viewer.port,
+            tsunagu::common::FormatDuration(options->retention.period));
+  for (;;) {
+    auto sig = tsunagu::common::WaitForSignal(std::chrono::seconds(1));
+    if (!sig) continue;
+    if (*sig == SIGHUP) {
+      log->info("relay.reload_ignored reason=not_supported_yet");
+      continue;
+    }
+    log->info("relay.stop signal={}", *sig);
+    return kExitOk;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Run(std::vector<std::string>(argv + 1, argv + argc));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tsunagu-relay: internal error: %s\n", e.what());
+    return kExitFailure;
+  }
+}

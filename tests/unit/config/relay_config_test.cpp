@@ -1,0 +1,102 @@
+#include <gtest/gtest.h>
+
+#include "config_test_util.h"
+#include "tsunagu/config/relay_options.h"
+
+namespace tsunagu::config {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr char kValid[] = R"(
+[upload]
+cert_file = "relay-cert.pem"
+key_file = "relay-key.pem"
+client_ca_file = "ca.pem"
+allowed_clients = ["gw1"]
+
+[viewer]
+cert_file = "viewer-cert.pem"
+key_file = "viewer-key.pem"
+public_url = "https://relay.example.jp"
+
+[store]
+data_directory = "store"
+)";
+
+class RelayConfigTest : public testing::ConfigDir {
+ protected:
+  common::Result<RelayOptions> Load(const std::string& extra) {
+    path_ = WriteFile("relay.toml", kValid + extra);
+    return LoadRelayConfig(path_);
+  }
+  std::string Msg(const std::string& rest) const { return path_.string() + ": " + rest; }
+  std::filesystem::path path_;
+};
+
+TEST_F(RelayConfigTest, DefaultsRetainForThreeDays) {
+  auto o = Load("");
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->retention.period, 72h);
+  EXPECT_LE(o->retention.purge_interval, 1min);
+  EXPECT_EQ(o->upload.allowed_clients, std::vector<std::string>{"gw1"});
+  EXPECT_EQ(o->store.quota_bytes, 100ULL << 30);
+  EXPECT_EQ(o->store.data_directory, dir_ / "store");
+}
+
+TEST_F(RelayConfigTest, PerGatewayRetention) {
+  auto o = Load("[retention]\nperiod = \"3d\"\n[retention.per_gateway]\ngw1 = \"1d\"\n");
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->retention.per_gateway.at("gw1"), 24h);
+}
+
+TEST_F(RelayConfigTest, PerGatewayRetentionCannotBeLonger) {
+  auto o = Load("[retention]\nperiod = \"3d\"\n[retention.per_gateway]\ngw1 = \"7d\"\n");
+  EXPECT_EQ(
+      o.status().message(),
+      Msg("retention.per_gateway.gw1: expected a period no longer than retention.period (3d)"));
+}
+
+TEST_F(RelayConfigTest, PurgeIntervalAtMostAMinute) {
+  auto o = Load("[retention]\npurge_interval = \"5m\"\n");
+  EXPECT_EQ(o.status().message(),
+            Msg("retention.purge_interval: expected at most 1m (expired studies must go within a "
+                "minute)"));
+}
+
+TEST_F(RelayConfigTest, QuotaMustBeASize) {
+  path_ = WriteFile("relay.toml", std::string(kValid) + "quota = \"lots\"\n");
+  auto o = LoadRelayConfig(path_);
+  EXPECT_EQ(o.status().message(),
+            Msg("store.quota: expected a size such as \"512MiB\" or \"100GB\", got \"lots\""));
+}
+
+TEST_F(RelayConfigTest, EnrolmentListCannotBeEmpty) {
+  path_ = WriteFile("relay.toml",
+                    std::string(kValid).replace(std::string(kValid).find("[\"gw1\"]"), 7, "[]"));
+  auto o = LoadRelayConfig(path_);
+  EXPECT_EQ(o.status().message(),
+            Msg("upload.allowed_clients: expected at least one enrolled gateway (client "
+                "certificate common name)"));
+}
+
+TEST_F(RelayConfigTest, AllowedClientsMustBeStrings) {
+  path_ = WriteFile("relay.toml",
+                    std::string(kValid).replace(std::string(kValid).find("[\"gw1\"]"), 7, "[1]"));
+  auto o = LoadRelayConfig(path_);
+  EXPECT_EQ(o.status().message().substr(0, Msg("upload.allowed_clients: expected an array of "
+                                               "strings, got 1")
+                                               .size()),
+            Msg("upload.allowed_clients: expected an array of strings, got 1"));
+}
+
+TEST_F(RelayConfigTest, WorldReadableServerKeyIsRefused) {
+  WriteFile("relay-key.pem", "k", 0604);
+  auto o = Load("");
+  EXPECT_EQ(o.status().message(), Msg("upload.key_file: " + (dir_ / "relay-key.pem").string() +
+                                      " is accessible by other users (mode 0604); run: chmod 600 " +
+                                      (dir_ / "relay-key.pem").string()));
+}
+
+}  // namespace
+}  // namespace tsunagu::config
