@@ -3,7 +3,7 @@
 # up and stopped cleanly.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-source "$here/testlib.sh"
+source "$here/../lib/testlib.sh"
 top=$1
 build=$2
 tmp=$(mktemp -d)

@@ -3,7 +3,7 @@
 # the exact message), usage errors, and a clean stop on SIGTERM with a start line logged.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-source "$here/testlib.sh"
+source "$here/../lib/testlib.sh"
 gateway=$1
 relay=$2
 tmp=$(mktemp -d)
