@@ -61,6 +61,9 @@ for svc in gateway relay; do
   out=$(in_root "tsunagu-$svc" --check --config "/etc/tsunagu/$svc.toml" 2>&1); rc=$?
   expect_eq "$svc: --check on the shipped config exits 2 until certificates exist" 2 "$rc"
   expect_contains "$svc: --check names the missing files" "does not exist" "$out"
+  out=$(in_root env TSUNAGU_LANG=en "tsunagu-$svc" doctor --config "/etc/tsunagu/$svc.toml" 2>&1); rc=$?
+  expect_eq "$svc: doctor on the shipped config exits 2" 2 "$rc"
+  expect_contains "$svc: doctor says what to do (the shipped config is in Japanese)" "対処: " "$out"
 done
 expect_eq "spool directory private to the gateway" "700 tsunagu-gateway" \
   "$(in_root stat -c '%a %U' /var/lib/tsunagu/spool)"
