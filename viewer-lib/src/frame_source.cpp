@@ -406,12 +406,30 @@ Result<DecodedFrame> FrameSource::Impl::Unpack(const std::string& raw,
     const int shift = high_bit + 1 - info.bits_stored;
     const int bits = info.bits_stored;
     const std::uint32_t mask = bits >= 32 ? 0xFFFFFFFFu : ((1u << bits) - 1);
-    for (std::size_t i = 0; i < pixels; ++i) {
-      std::uint32_t v = (sample(i) >> shift) & mask;
-      std::int64_t s = v;
-      if (info.pixel_signed && bits < 32 && (v & (1u << (bits - 1)))) s -= (1LL << bits);
-      if (info.pixel_signed && bits == 32) s = static_cast<std::int32_t>(v);
-      out.gray[i] = static_cast<std::int32_t>(s);
+    const std::uint32_t sign = info.pixel_signed && bits < 32 ? 1u << (bits - 1) : 0;
+    std::int32_t* dst = out.gray.data();
+    // Masking then sign extension by (v ^ sign) - sign; tight loops per sample size.
+    if (bytes == 2) {
+      const auto* src = reinterpret_cast<const unsigned char*>(raw.data());
+      for (std::size_t i = 0; i < pixels; ++i) {
+        std::uint16_t w;
+        std::memcpy(&w, src + 2 * i, 2);
+        const std::uint32_t v = (static_cast<std::uint32_t>(w) >> shift) & mask;
+        dst[i] = static_cast<std::int32_t>(v ^ sign) - static_cast<std::int32_t>(sign);
+      }
+    } else if (bytes == 1) {
+      const auto* src = reinterpret_cast<const unsigned char*>(raw.data());
+      for (std::size_t i = 0; i < pixels; ++i) {
+        const std::uint32_t v = (static_cast<std::uint32_t>(src[i]) >> shift) & mask;
+        dst[i] = static_cast<std::int32_t>(v ^ sign) - static_cast<std::int32_t>(sign);
+      }
+    } else {
+      for (std::size_t i = 0; i < pixels; ++i) {
+        const std::uint32_t v = (sample(i) >> shift) & mask;
+        dst[i] = info.pixel_signed && bits == 32
+                     ? static_cast<std::int32_t>(v)
+                     : static_cast<std::int32_t>(v ^ sign) - static_cast<std::int32_t>(sign);
+      }
     }
     return out;
   }

@@ -197,20 +197,25 @@ Result<GrayscaleResult> RenderGrayscale(const GrayscaleModel& model, const Decod
   image.channels = 1;
   image.pixels.resize(pixels);
   if (pixels == 0) return result;
-  const auto [min_it, max_it] = std::minmax_element(frame.gray.begin(), frame.gray.end());
-  const std::int64_t min = *min_it;
-  const std::int64_t range = static_cast<std::int64_t>(*max_it) - min + 1;
+  const std::int32_t* in = frame.gray.data();
+  std::uint8_t* out = image.pixels.data();
+  std::int32_t lo = in[0], hi = in[0];
+  for (std::size_t i = 0; i < pixels; ++i) {
+    lo = std::min(lo, in[i]);
+    hi = std::max(hi, in[i]);
+  }
+  const std::int64_t min = lo;
+  const std::int64_t range = static_cast<std::int64_t>(hi) - lo + 1;
   if (range <= (1 << 20) && static_cast<std::size_t>(range) <= pixels * 4 + 65536) {
     // One table entry per stored value present in the frame's range: the per-pixel work is a load.
     std::vector<std::uint8_t> table(static_cast<std::size_t>(range));
     for (std::int64_t i = 0; i < range; ++i) {
       table[static_cast<std::size_t>(i)] = mapper.Map(static_cast<std::int32_t>(min + i));
     }
-    for (std::size_t i = 0; i < pixels; ++i) {
-      image.pixels[i] = table[static_cast<std::size_t>(frame.gray[i] - min)];
-    }
+    const std::uint8_t* t = table.data() - min;
+    for (std::size_t i = 0; i < pixels; ++i) out[i] = t[in[i]];
   } else {
-    for (std::size_t i = 0; i < pixels; ++i) image.pixels[i] = mapper.Map(frame.gray[i]);
+    for (std::size_t i = 0; i < pixels; ++i) out[i] = mapper.Map(in[i]);
   }
   return result;
 }
