@@ -261,6 +261,12 @@ Status FrameSource::Impl::Parse() {
       model.padding_range_limit = static_cast<std::int32_t>(*limit);
     }
   }
+  if (info.bits_stored <= 8 && !model.modality_lut && model.rescale_slope == 1 &&
+      model.rescale_intercept == 0) {
+    const double levels = std::ldexp(1.0, info.bits_stored);
+    // Values 0..2^n-1 map onto 0..255 (PS3.3 C.11.2.1.2.1 with c = 2^(n-1), w = 2^n).
+    model.full_range_window = Window{levels / 2, levels};
+  }
   info.windows = model.windows;
   info.voi_function = model.voi_function;
   return Status::Ok();

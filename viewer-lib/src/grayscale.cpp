@@ -178,6 +178,9 @@ Result<GrayscaleResult> RenderGrayscale(const GrayscaleModel& model, const Decod
     result.voi_source = VoiSource::kFileWindow;
   } else if (model.voi_lut && !model.voi_lut->data.empty()) {
     result.voi_source = VoiSource::kFileVoiLut;
+  } else if (model.full_range_window) {
+    window = model.full_range_window;
+    result.voi_source = VoiSource::kFullRange;
   } else {
     window = HistogramWindow(model, frame);
     if (!window) window = Window{0, 1};  // every pixel is padding: all black anyway

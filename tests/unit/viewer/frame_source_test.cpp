@@ -184,6 +184,22 @@ TEST(FrameSource, DefaultWindowIsTheFilesFirst) {
   EXPECT_EQ(image->window, params.window);
 }
 
+// 8-bit display-ready images without a window show their stored values unchanged.
+TEST(FrameSource, EightBitWithoutWindowUsesTheFullRange) {
+  auto source = FrameSource::OpenFile(TestFile("image_dfl.dcm"));
+  ASSERT_TRUE(source.ok()) << source.status();
+  ASSERT_TRUE((*source)->Describe().windows.empty());
+  auto decoded = (*source)->DecodeFrame(0);
+  ASSERT_TRUE(decoded.ok());
+  auto result = RenderGrayscale((*source)->grayscale_model(), *decoded, {});
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->voi_source, VoiSource::kFullRange);
+  EXPECT_EQ(result->window, (Window{128, 256}));
+  for (std::size_t i = 0; i < decoded->gray.size(); ++i) {
+    ASSERT_EQ(result->image.pixels[i], decoded->gray[i]) << i;
+  }
+}
+
 TEST(FrameSource, ColorRendersAsYcbcrJpeg) {
   auto source = FrameSource::OpenFile(TestFile("SC_rgb_rle.dcm"));
   ASSERT_TRUE(source.ok());

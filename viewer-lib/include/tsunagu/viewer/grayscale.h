@@ -53,10 +53,13 @@ struct GrayscaleModel {
   // Pixel Padding Value and Pixel Padding Range Limit, in stored values.
   std::optional<std::int32_t> padding_value;
   std::optional<std::int32_t> padding_range_limit;
+  // Used instead of the histogram when the file has no VOI: FrameSource sets the full stored range
+  // for display-ready images (8 bits or fewer, identity Modality LUT, e.g. US, XA, SC).
+  std::optional<Window> full_range_window;
 };
 
 // Which VOI the pipeline applied.
-enum class VoiSource { kRequest, kFileWindow, kFileVoiLut, kHistogram };
+enum class VoiSource { kRequest, kFileWindow, kFileVoiLut, kFullRange, kHistogram };
 
 struct GrayscaleOptions {
   // Overrides the file's VOI when set.
@@ -82,8 +85,8 @@ double ModalityValue(const GrayscaleModel& model, std::int32_t stored);
 std::optional<Window> HistogramWindow(const GrayscaleModel& model, const DecodedFrame& frame);
 
 // Renders a grayscale frame (frame.samples == 1). VOI precedence: options.window, then the
-// file's first window, then its VOI LUT, then HistogramWindow(). Errors: kInvalidArgument for a
-// color frame or a bad window width (< 1).
+// file's first window, then its VOI LUT, then model.full_range_window, then HistogramWindow().
+// Errors: kInvalidArgument for a color frame or a bad window width (< 1).
 common::Result<GrayscaleResult> RenderGrayscale(const GrayscaleModel& model,
                                                 const DecodedFrame& frame,
                                                 const GrayscaleOptions& options);
