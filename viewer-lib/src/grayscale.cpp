@@ -46,6 +46,14 @@ struct Mapper {
     const double m = Modality(stored);
     if (!window) {
       const LookupTable& lut = *model.voi_lut;
+      if (arithmetic == Arithmetic::kDcmtkCompatible) {
+        // dimoopxt.h voilut() #10: low + value * (high - low + 1) / 2^bits, truncated, with low
+        // and high swapped for an inverse presentation.
+        const double low = inverse ? 255 : 0;
+        const double high = inverse ? 0 : 255;
+        const double v = low + LutValue(lut, m) * (high - low + 1) / std::ldexp(1.0, lut.bits);
+        return static_cast<std::uint8_t>(std::clamp(v, 0.0, 255.0));
+      }
       const double max = std::ldexp(1.0, lut.bits) - 1;
       double y = LutValue(lut, m) / max;  // 0..1
       if (inverse) y = 1 - y;

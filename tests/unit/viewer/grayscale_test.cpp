@@ -277,5 +277,70 @@ TEST(GrayscaleVsDcmtk, PaddingValueIsBlackElsewhereIdentical) {
   EXPECT_GE(d.exact, 0);
 }
 
+// LUT Descriptor and LUT Data of a one-item LUT sequence.
+void PutLut(DcmDataset& ds, const DcmTagKey& sequence, Uint16 entries, Uint16 first, Uint16 bits,
+            const std::vector<Uint16>& data) {
+  DcmItem* item = nullptr;
+  ASSERT_TRUE(ds.findOrCreateSequenceItem(sequence, item, 0).good());
+  const Uint16 descriptor[3] = {entries, first, bits};
+  item->putAndInsertUint16Array(DCM_LUTDescriptor, descriptor, 3);
+  item->putAndInsertUint16Array(DCM_LUTData, data.data(), static_cast<unsigned long>(data.size()));
+}
+
+// VOI LUT Sequence (PS3.3 C.11.2): DCMTK maps LUT value v of n bits to v * 256 / 2^n truncated;
+// Tsunagu to v * 255 / (2^n - 1) rounded. Compatible arithmetic reproduces DCMTK's rule.
+TEST(GrayscaleVsDcmtk, VoiLutSequence) {
+  for (bool mono1 : {false, true}) {
+    SCOPED_TRACE(mono1 ? "MONOCHROME1" : "MONOCHROME2");
+    testing::SyntheticImage image;
+    image.pixel_signed = false;
+    image.bits_stored = 12;
+    image.photometric = mono1 ? "MONOCHROME1" : "MONOCHROME2";
+    image.value = [](std::size_t i, std::uint16_t) {
+      return static_cast<std::int32_t>(i * 5 % 4096);
+    };
+    image.edit = [](DcmDataset& ds) {
+      std::vector<Uint16> lut(3000);
+      for (std::size_t i = 0; i < lut.size(); ++i) {
+        lut[i] = static_cast<Uint16>(std::lround(std::sqrt(i / 2999.0) * 4095));
+      }
+      PutLut(ds, DCM_VOILUTSequence, 3000, 500, 12, lut);  // values 500..3499, 12-bit output
+    };
+    const auto d = CompareSynthetic(image, Window{}, false, /*use_voi_lut=*/true);
+    EXPECT_EQ(d.compatible, 0);
+    EXPECT_GE(d.exact, 0);
+    EXPECT_LE(d.exact, 2);
+  }
+}
+
+// Modality LUT Sequence (PS3.3 C.11.1) replaces rescale; the window applies to its output.
+TEST(GrayscaleVsDcmtk, ModalityLutSequence) {
+  testing::SyntheticImage image;
+  image.pixel_signed = false;
+  image.bits_stored = 12;
+  image.value = [](std::size_t i, std::uint16_t) {
+    return static_cast<std::int32_t>(i * 7 % 4096);
+  };
+  image.edit = [](DcmDataset& ds) {
+    std::vector<Uint16> lut(4096);
+    for (std::size_t i = 0; i < lut.size(); ++i) lut[i] = static_cast<Uint16>((i * i) >> 10);
+    PutLut(ds, DCM_ModalityLUTSequence, 4096, 0, 16, lut);
+  };
+  const auto d = CompareSynthetic(image, Window{6000, 12000});
+  EXPECT_EQ(d.compatible, 0);
+  EXPECT_GE(d.exact, 0);
+  EXPECT_LE(d.exact, 1);
+}
+
+// Presentation LUT Shape (2050,0020) INVERSE on a MONOCHROME2 image.
+TEST(GrayscaleVsDcmtk, PresentationLutShapeInverse) {
+  testing::SyntheticImage image;
+  image.edit = [](DcmDataset& ds) { ds.putAndInsertString(DCM_PresentationLUTShape, "INVERSE"); };
+  const auto d = CompareSynthetic(image, Window{500, 1200});
+  EXPECT_EQ(d.compatible, 0);
+  EXPECT_GE(d.exact, 0);
+  EXPECT_LE(d.exact, 1);
+}
+
 }  // namespace
 }  // namespace tsunagu::viewer
