@@ -16,6 +16,7 @@
 
 #include "dcmtk_bridge.h"
 #include "j2k_decoder.h"
+#include "rle_decoder.h"
 #include "tsunagu/viewer/jpeg.h"
 
 namespace tsunagu::viewer {
@@ -133,6 +134,8 @@ struct FrameSource::Impl {
   Result<DecodedFrame> Unpack(const std::string& raw, const std::string& color_model,
                               bool decompressed) const;
   Result<DecodedFrame> DecodeJ2kFrame(std::uint32_t frame);
+  // The bytes of `frame`'s fragments, concatenated (frame_items must be built).
+  Result<std::string> FrameBytes(DcmPixelSequence* seq, std::uint32_t frame);
 };
 
 Status FrameSource::Impl::Parse() {
@@ -366,6 +369,12 @@ Result<std::string> FrameSource::Impl::RawFrame(std::uint32_t frame, std::string
   if (frame_items.size() != info.frames + 1) {
     return common::DataLossError("cannot locate the frames in encapsulated Pixel Data");
   }
+  if (xfer == EXS_RLELossless) {
+    TSUNAGU_ASSIGN_OR_RETURN(std::string rle, FrameBytes(seq, frame));
+    color_model = info.photometric;
+    return internal::DecodeRleFrame(rle, info.rows, info.columns, info.samples_per_pixel, bytes,
+                                    info.planar_configuration == 1);
+  }
   Uint32 frame_size = 0;
   cond = pixel_data->getUncompressedFrameSize(dataset, frame_size);
   TSUNAGU_RETURN_IF_ERROR(
@@ -472,6 +481,25 @@ Result<DecodedFrame> FrameSource::Impl::Unpack(const std::string& raw,
   return out;
 }
 
+Result<std::string> FrameSource::Impl::FrameBytes(DcmPixelSequence* seq, std::uint32_t frame) {
+  std::string bytes;
+  for (Uint32 i = frame_items[frame]; i < frame_items[frame + 1]; ++i) {
+    DcmPixelItem* item = nullptr;
+    if (seq->getItem(item, i).bad() || item == nullptr) {
+      return common::DataLossError("a pixel data fragment is missing");
+    }
+    const Uint32 len = item->getLength();
+    const std::size_t old = bytes.size();
+    bytes.resize(old + len);
+    if (len > 0) {
+      OFCondition cond = item->getPartialValue(bytes.data() + old, 0, len);
+      TSUNAGU_RETURN_IF_ERROR(internal::StatusFromOFCondition(cond, "read pixel data fragment",
+                                                              common::ErrorCode::kDataLoss));
+    }
+  }
+  return bytes;
+}
+
 Result<DecodedFrame> FrameSource::Impl::DecodeJ2kFrame(std::uint32_t frame) {
   DcmPixelSequence* seq = nullptr;
   OFCondition cond = pixel_data->getEncapsulatedRepresentation(xfer, nullptr, seq);
@@ -481,21 +509,7 @@ Result<DecodedFrame> FrameSource::Impl::DecodeJ2kFrame(std::uint32_t frame) {
   if (frame_items.size() != info.frames + 1) {
     return common::DataLossError("cannot locate the frames in encapsulated Pixel Data");
   }
-  std::string codestream;
-  for (Uint32 i = frame_items[frame]; i < frame_items[frame + 1]; ++i) {
-    DcmPixelItem* item = nullptr;
-    if (seq->getItem(item, i).bad() || item == nullptr) {
-      return common::DataLossError("a JPEG 2000 fragment is missing");
-    }
-    const Uint32 len = item->getLength();
-    const std::size_t old = codestream.size();
-    codestream.resize(old + len);
-    if (len > 0) {
-      cond = item->getPartialValue(codestream.data() + old, 0, len);
-      TSUNAGU_RETURN_IF_ERROR(internal::StatusFromOFCondition(cond, "read JPEG 2000 fragment",
-                                                              common::ErrorCode::kDataLoss));
-    }
-  }
+  TSUNAGU_ASSIGN_OR_RETURN(std::string codestream, FrameBytes(seq, frame));
   TSUNAGU_ASSIGN_OR_RETURN(internal::J2kImage image, internal::DecodeJ2k(codestream));
   if (image.width != info.columns || image.height != info.rows) {
     return common::DataLossError("JPEG 2000 image size differs from Rows/Columns");

@@ -273,6 +273,44 @@ TEST(FrameSource, TruncatedObjectsAreRefused) {
   }
 }
 
+// Corrupted compressed data (random bytes overwritten in the second half of the object, where the
+// pixel data is) must give an image or an error, never a crash or a hang. The decoders are DCMTK's
+// (RLE, JPEG, JPEG-LS) and OpenJPEG.
+TEST(FrameSource, CorruptedCompressedDataNeverCrashes) {
+  std::mt19937 random(7);
+  int errors = 0, images = 0;
+  for (const char* name : {"MR_small_RLE.dcm", "JPGExtended.dcm", "JPEG-lossy.dcm",
+                           "SC_rgb_jpeg_dcmtk.dcm", "MR_small_jpeg_ls_lossless.dcm",
+                           "MR_small_jp2klossless.dcm", "JPEG2000.dcm", "rtdose_rle.dcm"}) {
+    SCOPED_TRACE(name);
+    const std::string original = ReadAll(TestFile(name));
+    for (int trial = 0; trial < 25; ++trial) {
+      std::string bytes = original;
+      const std::size_t from = bytes.size() / 2;
+      for (int k = 0; k < 1 + trial % 8; ++k) {
+        bytes[from + random() % (bytes.size() - from)] = static_cast<char>(random());
+      }
+      auto source = FrameSource::Open(std::make_shared<MemoryDicomReader>(bytes));
+      if (!source.ok()) {
+        ++errors;
+        continue;
+      }
+      for (std::uint32_t f = 0; f < (*source)->Describe().frames; ++f) {
+        auto image = (*source)->RenderJpeg(f, RenderParams{});
+        if (image.ok()) {
+          ++images;
+        } else {
+          ++errors;
+          EXPECT_EQ(image.status().message().find('\n'), std::string::npos);
+        }
+      }
+    }
+  }
+  RecordProperty("corrupted_images", images);
+  RecordProperty("corrupted_errors", errors);
+  EXPECT_GT(images + errors, 0);
+}
+
 TEST(Jpeg, FitWithinKeepsAspectAndAverages) {
   Image8 image;
   image.width = 4;
