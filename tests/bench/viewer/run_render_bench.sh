@@ -118,8 +118,12 @@ echo "   $t1_line"
 echo "== tsunagu_viewer in process, 2 threads, ${seconds}s"
 t2_line=$("$bench" --dir "$work/ct" --seconds "$seconds" --threads 2)
 echo "   $t2_line"
+echo "== tsunagu_viewer in process, 1 thread, objects kept open (like Orthanc's parsed-file cache), ${seconds}s"
+tw_line=$("$bench" --dir "$work/ct" --seconds "$seconds" --threads 1 --warm)
+echo "   $tw_line"
 t1=$(sed -n 's/.*frames_per_s=\([0-9.]*\).*/\1/p' <<<"$t1_line")
 t2=$(sed -n 's/.*frames_per_s=\([0-9.]*\).*/\1/p' <<<"$t2_line")
+tw=$(sed -n 's/.*frames_per_s=\([0-9.]*\).*/\1/p' <<<"$tw_line")
 
 echo
 echo "RESULT rendered frames/s, 512x512 16-bit CT -> JPEG q90 ($slices files, $(nproc) cores)"
@@ -127,3 +131,4 @@ printf "  Orthanc 1 connection   %8.1f\n" "$o1"
 printf "  Orthanc %d connections  %8.1f\n" "$connections" "$o2"
 printf "  Tsunagu 1 thread       %8.1f   ratio vs Orthanc 1 connection:  %.2fx\n" "$t1" "$(echo "$t1 / $o1" | bc -l)"
 printf "  Tsunagu 2 threads      %8.1f   ratio vs Orthanc %d connections: %.2fx\n" "$t2" "$connections" "$(echo "$t2 / $o2" | bc -l)"
+printf "  Tsunagu 1 thread, open %8.1f   ratio vs Orthanc 1 connection:  %.2fx\n" "$tw" "$(echo "$tw / $o1" | bc -l)"
