@@ -193,6 +193,35 @@ test('desktop: window by drag and by preset, zoom, reset', async () => {
   await context.close();
 });
 
+test('phone: a two-finger pinch zooms and a two-finger move pans', async () => {
+  const { context, page } = await open(PHONE, 'demo');
+  await waitFor(page, () => window.__tsunagu.snapshot().firstImageMs !== null);
+  // Playwright has no multi-touch API: dispatch the touch pointer events the browser would send.
+  await page.evaluate(() => {
+    const stage = document.getElementById('stage');
+    const r = stage.getBoundingClientRect();
+    const y = r.top + r.height / 2;
+    const x = r.left + r.width / 2;
+    const ev = (type, id, px, py) => stage.dispatchEvent(new PointerEvent(type, {
+      pointerId: id, pointerType: 'touch', clientX: px, clientY: py, bubbles: true, isPrimary: id === 1,
+    }));
+    ev('pointerdown', 1, x - 50, y);
+    ev('pointerdown', 2, x + 50, y);
+    for (let k = 1; k <= 5; ++k) {
+      ev('pointermove', 1, x - 50 - 10 * k, y + 4 * k);
+      ev('pointermove', 2, x + 50 + 10 * k, y + 4 * k);
+    }
+    ev('pointerup', 1, x - 100, y + 20);
+    ev('pointerup', 2, x + 100, y + 20);
+  });
+  const s = await snap(page);
+  assert.ok(Math.abs(s.zoom - 2) < 0.01, `zoom ${s.zoom}`);  // fingers 100 px -> 200 px apart
+  assert.equal(s.panY, 20);
+  assert.equal(s.index, 0, 'a pinch must not scroll the stack');
+  await page.screenshot({ path: path.join(artifacts, 'phone-pinched.png') });
+  await context.close();
+});
+
 test('phone: the XA cine plays at its frame time and pauses', async () => {
   const { context, page } = await open(PHONE, 'demo');
   await waitFor(page, () => window.__tsunagu.snapshot().firstImageMs !== null);
