@@ -89,6 +89,28 @@ std::optional<LookupTable> ReadLut(DcmItem& dataset, const DcmTagKey& sequence, 
   return lut;
 }
 
+// An attribute of a functional group macro of an enhanced multi-frame object (PS3.3 C.7.6.16):
+// from the Shared Functional Groups Sequence, else from frame `frame`'s Per-frame item.
+std::vector<double> FunctionalGroupDoubles(DcmItem& dataset, const DcmTagKey& macro,
+                                           const DcmTagKey& tag, unsigned long frame) {
+  DcmItem* groups = nullptr;
+  DcmItem* item = nullptr;
+  if (dataset.findAndGetSequenceItem(DCM_SharedFunctionalGroupsSequence, groups, 0).good() &&
+      groups != nullptr && groups->findAndGetSequenceItem(macro, item, 0).good() &&
+      item != nullptr) {
+    if (auto v = GetDoubles(*item, tag); !v.empty()) return v;
+  }
+  if (dataset
+          .findAndGetSequenceItem(DCM_PerFrameFunctionalGroupsSequence, groups,
+                                  static_cast<signed long>(frame))
+          .good() &&
+      groups != nullptr && groups->findAndGetSequenceItem(macro, item, 0).good() &&
+      item != nullptr) {
+    return GetDoubles(*item, tag);
+  }
+  return {};
+}
+
 std::uint8_t Clamp8(double v) {
   return static_cast<std::uint8_t>(std::clamp(std::lround(v), 0L, 255L));
 }
@@ -219,6 +241,9 @@ Status FrameSource::Impl::Parse() {
   }
 
   std::vector<double> spacing = GetDoubles(*dataset, DCM_PixelSpacing);
+  if (spacing.size() != 2) {
+    spacing = FunctionalGroupDoubles(*dataset, DCM_PixelMeasuresSequence, DCM_PixelSpacing, 0);
+  }
   bool imager = false;
   if (spacing.size() != 2) {
     spacing = GetDoubles(*dataset, DCM_ImagerPixelSpacing);
@@ -232,24 +257,47 @@ Status FrameSource::Impl::Parse() {
   } else if (auto rate = GetInt(*dataset, DCM_CineRate); rate && *rate > 0) {
     info.frame_time_ms = 1000.0 / static_cast<double>(*rate);
   }
-  if (auto o = GetDoubles(*dataset, DCM_ImageOrientationPatient); o.size() == 6) {
-    info.orientation = std::array<double, 6>{o[0], o[1], o[2], o[3], o[4], o[5]};
+  std::vector<double> o = GetDoubles(*dataset, DCM_ImageOrientationPatient);
+  if (o.size() != 6) {
+    o = FunctionalGroupDoubles(*dataset, DCM_PlaneOrientationSequence, DCM_ImageOrientationPatient,
+                               0);
   }
+  if (o.size() == 6) info.orientation = std::array<double, 6>{o[0], o[1], o[2], o[3], o[4], o[5]};
   if (auto p = GetDoubles(*dataset, DCM_ImagePositionPatient); p.size() == 3) {
     info.position = std::array<double, 3>{p[0], p[1], p[2]};
+  } else {
+    // Enhanced multi-frame: one Plane Position per frame.
+    for (std::uint32_t f = 0; f < info.frames; ++f) {
+      const auto q =
+          FunctionalGroupDoubles(*dataset, DCM_PlanePositionSequence, DCM_ImagePositionPatient, f);
+      if (q.size() != 3) {
+        info.frame_positions.clear();
+        break;
+      }
+      info.frame_positions.push_back(std::array<double, 3>{q[0], q[1], q[2]});
+    }
+    if (!info.frame_positions.empty()) info.position = info.frame_positions.front();
   }
 
   // Grayscale model.
   model.monochrome1 = pi == "MONOCHROME1";
-  if (auto s = GetDoubles(*dataset, DCM_RescaleSlope); s.size() == 1 && s[0] != 0) {
+  // Enhanced objects carry rescale and window in functional groups (Pixel Value Transformation,
+  // Frame VOI LUT); the shared or first frame's values apply to every frame.
+  const auto attribute = [&](const DcmTagKey& macro, const DcmTagKey& tag) {
+    std::vector<double> v = GetDoubles(*dataset, tag);
+    return v.empty() ? FunctionalGroupDoubles(*dataset, macro, tag, 0) : v;
+  };
+  if (auto s = attribute(DCM_PixelValueTransformationSequence, DCM_RescaleSlope);
+      s.size() == 1 && s[0] != 0) {
     model.rescale_slope = s[0];
   }
-  if (auto i = GetDoubles(*dataset, DCM_RescaleIntercept); i.size() == 1) {
+  if (auto i = attribute(DCM_PixelValueTransformationSequence, DCM_RescaleIntercept);
+      i.size() == 1) {
     model.rescale_intercept = i[0];
   }
   model.modality_lut = ReadLut(*dataset, DCM_ModalityLUTSequence, info.pixel_signed);
-  const std::vector<double> centers = GetDoubles(*dataset, DCM_WindowCenter);
-  const std::vector<double> widths = GetDoubles(*dataset, DCM_WindowWidth);
+  const std::vector<double> centers = attribute(DCM_FrameVOILUTSequence, DCM_WindowCenter);
+  const std::vector<double> widths = attribute(DCM_FrameVOILUTSequence, DCM_WindowWidth);
   for (std::size_t i = 0; i < std::min(centers.size(), widths.size()); ++i) {
     if (widths[i] >= 1) model.windows.push_back(Window{centers[i], widths[i]});
   }

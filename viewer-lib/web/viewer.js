@@ -237,8 +237,9 @@ function updateOverlay() {
   $('ov-slice').textContent = multiframe
     ? t.frame(slice.frame + 1, image.frames)
     : t.slice(state.index + 1, state.slices.length);
-  $('ov-position').textContent = Array.isArray(image.position)
-    ? t.position(image.position[2].toFixed(1)) : '';
+  const position = Array.isArray(image.frame_positions)
+    ? image.frame_positions[slice.frame] : image.position;
+  $('ov-position').textContent = Array.isArray(position) ? t.position(position[2].toFixed(1)) : '';
   $('ov-window').textContent = state.window
     ? t.window(Math.round(state.window.center), Math.round(state.window.width)) : '';
   $('ov-zoom').textContent = t.zoom(Math.round(state.zoom * 100));

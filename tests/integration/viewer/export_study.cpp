@@ -186,6 +186,15 @@ int main(int argc, char** argv) {
         images << ", \"position\": [" << Num((*info.position)[0]) << ", "
                << Num((*info.position)[1]) << ", " << Num((*info.position)[2]) << "]";
       }
+      if (!info.frame_positions.empty()) {
+        images << ", \"frame_positions\": [";
+        for (std::size_t k = 0; k < info.frame_positions.size(); ++k) {
+          const auto& p = info.frame_positions[k];
+          images << (k ? ", " : "") << "[" << Num(p[0]) << ", " << Num(p[1]) << ", " << Num(p[2])
+                 << "]";
+        }
+        images << "]";
+      }
       if (info.frame_time_ms) images << ", \"frame_time_ms\": " << Num(*info.frame_time_ms);
       if (info.grayscale) {
         tsunagu::viewer::RenderParams params;

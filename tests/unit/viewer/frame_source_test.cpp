@@ -144,6 +144,51 @@ TEST(FrameSource, ImagerPixelSpacingAndFrameTimeAreReported) {
   std::filesystem::remove_all(dir);
 }
 
+// Enhanced multi-frame objects keep geometry, rescale and window in functional groups.
+TEST(FrameSource, EnhancedMultiFrameFunctionalGroups) {
+  testing::SyntheticImage image;
+  image.frames = 3;
+  image.edit = [](DcmDataset& ds) {
+    DcmItem* shared = nullptr;
+    ds.findOrCreateSequenceItem(DCM_SharedFunctionalGroupsSequence, shared, 0);
+    DcmItem* item = nullptr;
+    shared->findOrCreateSequenceItem(DCM_PixelMeasuresSequence, item, 0);
+    item->putAndInsertString(DCM_PixelSpacing, "0.5\\0.6");
+    shared->findOrCreateSequenceItem(DCM_PlaneOrientationSequence, item, 0);
+    item->putAndInsertString(DCM_ImageOrientationPatient, "1\\0\\0\\0\\0\\-1");
+    shared->findOrCreateSequenceItem(DCM_PixelValueTransformationSequence, item, 0);
+    item->putAndInsertString(DCM_RescaleSlope, "1");
+    item->putAndInsertString(DCM_RescaleIntercept, "-1024");
+    shared->findOrCreateSequenceItem(DCM_FrameVOILUTSequence, item, 0);
+    item->putAndInsertString(DCM_WindowCenter, "40");
+    item->putAndInsertString(DCM_WindowWidth, "400");
+    for (int f = 0; f < 3; ++f) {
+      DcmItem* frame = nullptr;
+      ds.findOrCreateSequenceItem(DCM_PerFrameFunctionalGroupsSequence, frame, f);
+      frame->findOrCreateSequenceItem(DCM_PlanePositionSequence, item, 0);
+      item->putAndInsertString(DCM_ImagePositionPatient,
+                               ("-100\\" + std::to_string(2.5 * f) + "\\50").c_str());
+    }
+  };
+  const auto dir = testing::FreshTempDir("enhanced");
+  ASSERT_EQ(testing::WriteSyntheticImage(dir / "enhanced.dcm", image), "");
+  auto source = FrameSource::OpenFile(dir / "enhanced.dcm");
+  ASSERT_TRUE(source.ok()) << source.status();
+  const FrameInfo& info = (*source)->Describe();
+  ASSERT_TRUE(info.pixel_spacing.has_value());
+  EXPECT_DOUBLE_EQ(info.pixel_spacing->row_mm, 0.5);
+  EXPECT_DOUBLE_EQ(info.pixel_spacing->column_mm, 0.6);
+  EXPECT_FALSE(info.pixel_spacing->imager);
+  ASSERT_TRUE(info.orientation.has_value());
+  EXPECT_DOUBLE_EQ((*info.orientation)[5], -1);
+  ASSERT_EQ(info.frame_positions.size(), 3u);
+  EXPECT_DOUBLE_EQ(info.frame_positions[2][1], 5.0);
+  EXPECT_EQ(info.position, info.frame_positions[0]);
+  EXPECT_EQ(info.windows, (std::vector<Window>{{40, 400}}));
+  EXPECT_DOUBLE_EQ(ModalityValue((*source)->grayscale_model(), 1064), 40);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(FrameSource, RenderJpegHonoursMaxSizeAndQuality) {
   auto source = FrameSource::OpenFile(TestFile("CT_small.dcm"));
   ASSERT_TRUE(source.ok());

@@ -69,8 +69,12 @@ struct FrameInfo {
   VoiFunction voi_function = VoiFunction::kLinear;
   // Image Orientation (Patient): row direction cosines then column direction cosines.
   std::optional<std::array<double, 6>> orientation;
-  // Image Position (Patient) of the first pixel, mm.
+  // Image Position (Patient) of the first pixel, mm (of frame 0 for an enhanced object).
   std::optional<std::array<double, 3>> position;
+  // Enhanced multi-frame (PS3.3 C.7.6.16): the Plane Position of every frame; empty otherwise.
+  // Pixel spacing, orientation, rescale and window are also read from the functional groups
+  // (shared, else frame 0's) when the top level has none.
+  std::vector<std::array<double, 3>> frame_positions;
   // Whether frames render as grayscale (through the pipeline) or color.
   bool grayscale = true;
 };
