@@ -149,8 +149,17 @@ struct FrameSource::Impl {
   // which it starts, plus one past the last item. Built on first use.
   std::vector<Uint32> frame_items;
   bool index_built = false;
+  // PALETTE COLOR (PS3.3 C.7.6.3.1.5): red, green, blue LUTs sharing one descriptor.
+  struct Palette {
+    std::array<std::vector<std::uint16_t>, 3> data;
+    std::int32_t first_mapped = 0;
+    int bits = 16;
+  };
+  std::optional<Palette> palette;
 
   Status Parse();
+  Status ReadPalette();
+  DecodedFrame ApplyPalette(const DecodedFrame& indexes) const;
   Status BuildFragmentIndex(DcmPixelSequence* seq);
   Result<std::string> RawFrame(std::uint32_t frame, std::string& color_model);
   Result<DecodedFrame> Unpack(const std::string& raw, const std::string& color_model,
@@ -202,7 +211,10 @@ Status FrameSource::Impl::Parse() {
     return common::InvalidArgumentError("inconsistent Bits Stored / High Bit");
   }
   const std::string& pi = info.photometric;
-  if (info.samples_per_pixel == 1) {
+  if (info.samples_per_pixel == 1 && pi == "PALETTE COLOR") {
+    TSUNAGU_RETURN_IF_ERROR(ReadPalette());
+    info.grayscale = false;
+  } else if (info.samples_per_pixel == 1) {
     if (pi != "MONOCHROME1" && pi != "MONOCHROME2") {
       return common::InvalidArgumentError("photometric interpretation '" + pi +
                                           "' with one sample is not supported");
@@ -321,6 +333,65 @@ Status FrameSource::Impl::Parse() {
   info.windows = model.windows;
   info.voi_function = model.voi_function;
   return Status::Ok();
+}
+
+Status FrameSource::Impl::ReadPalette() {
+  if (dataset->tagExists(DCM_SegmentedRedPaletteColorLookupTableData)) {
+    return common::InvalidArgumentError("segmented palette color lookup tables are not supported");
+  }
+  const DcmTagKey descriptors[3] = {DCM_RedPaletteColorLookupTableDescriptor,
+                                    DCM_GreenPaletteColorLookupTableDescriptor,
+                                    DCM_BluePaletteColorLookupTableDescriptor};
+  const DcmTagKey tables[3] = {DCM_RedPaletteColorLookupTableData,
+                               DCM_GreenPaletteColorLookupTableData,
+                               DCM_BluePaletteColorLookupTableData};
+  Palette p;
+  for (int c = 0; c < 3; ++c) {
+    const Uint16* d = nullptr;
+    unsigned long n = 0;
+    if (dataset->findAndGetUint16Array(descriptors[c], d, &n).bad() || d == nullptr || n < 3) {
+      return common::InvalidArgumentError("PALETTE COLOR without a valid LUT descriptor");
+    }
+    const std::size_t entries = d[0] == 0 ? 65536 : d[0];
+    p.first_mapped = info.pixel_signed ? static_cast<Sint16>(d[1]) : d[1];
+    p.bits = d[2] == 8 ? 8 : 16;
+    const Uint16* data = nullptr;
+    unsigned long count = 0;
+    if (dataset->findAndGetUint16Array(tables[c], data, &count).bad() || data == nullptr) {
+      return common::InvalidArgumentError("PALETTE COLOR without LUT data");
+    }
+    if (p.bits == 8 && count * 2 == entries) {
+      // 8-bit entries packed two per 16-bit word (low byte first).
+      for (unsigned long i = 0; i < count; ++i) {
+        p.data[c].push_back(data[i] & 0xFF);
+        p.data[c].push_back(data[i] >> 8);
+      }
+    } else if (count >= entries) {
+      p.data[c].assign(data, data + entries);
+    } else {
+      return common::InvalidArgumentError("PALETTE COLOR LUT data shorter than its descriptor");
+    }
+  }
+  palette = std::move(p);
+  return Status::Ok();
+}
+
+DecodedFrame FrameSource::Impl::ApplyPalette(const DecodedFrame& indexes) const {
+  DecodedFrame out;
+  out.rows = indexes.rows;
+  out.columns = indexes.columns;
+  out.samples = 3;
+  out.rgb.resize(indexes.gray.size() * 3);
+  const std::int64_t last = static_cast<std::int64_t>(palette->data[0].size()) - 1;
+  const int shift = palette->bits == 16 ? 8 : 0;
+  for (std::size_t i = 0; i < indexes.gray.size(); ++i) {
+    const std::int64_t k = std::clamp<std::int64_t>(
+        static_cast<std::int64_t>(indexes.gray[i]) - palette->first_mapped, 0, last);
+    for (int c = 0; c < 3; ++c) {
+      out.rgb[i * 3 + c] = static_cast<std::uint8_t>(palette->data[c][k] >> shift);
+    }
+  }
+  return out;
 }
 
 Status FrameSource::Impl::BuildFragmentIndex(DcmPixelSequence* seq) {
@@ -462,7 +533,7 @@ Result<DecodedFrame> FrameSource::Impl::Unpack(const std::string& raw,
     if (big_endian_native) v = (v >> 16) | (v << 16);
     return v;
   };
-  if (info.grayscale) {
+  if (info.samples_per_pixel == 1) {
     if (raw.size() < pixels * bytes) return common::DataLossError("decoded frame is too short");
     out.samples = 1;
     out.gray.resize(pixels);
@@ -566,7 +637,7 @@ Result<DecodedFrame> FrameSource::Impl::DecodeJ2kFrame(std::uint32_t frame) {
   out.rows = info.rows;
   out.columns = info.columns;
   const std::size_t pixels = static_cast<std::size_t>(info.rows) * info.columns;
-  if (info.grayscale) {
+  if (info.samples_per_pixel == 1) {
     if (image.components != 1) return common::DataLossError("JPEG 2000 component count mismatch");
     out.samples = 1;
     out.gray = std::move(image.planes[0]);
@@ -623,10 +694,17 @@ Result<DecodedFrame> FrameSource::DecodeFrame(std::uint32_t frame) {
     return common::InvalidArgumentError("frame " + std::to_string(frame) + " out of range (" +
                                         std::to_string(impl_->info.frames) + " frames)");
   }
-  if (IsJ2k(impl_->xfer)) return impl_->DecodeJ2kFrame(frame);
+  if (IsJ2k(impl_->xfer)) {
+    TSUNAGU_ASSIGN_OR_RETURN(DecodedFrame decoded, impl_->DecodeJ2kFrame(frame));
+    if (impl_->palette) return impl_->ApplyPalette(decoded);
+    return decoded;
+  }
   std::string color_model;
   TSUNAGU_ASSIGN_OR_RETURN(std::string raw, impl_->RawFrame(frame, color_model));
-  return impl_->Unpack(raw, color_model, DcmXfer(impl_->xfer).isEncapsulated());
+  TSUNAGU_ASSIGN_OR_RETURN(DecodedFrame decoded,
+                           impl_->Unpack(raw, color_model, DcmXfer(impl_->xfer).isEncapsulated()));
+  if (impl_->palette) return impl_->ApplyPalette(decoded);
+  return decoded;
 }
 
 Result<Image8> FrameSource::Render8(std::uint32_t frame, const RenderParams& params) {

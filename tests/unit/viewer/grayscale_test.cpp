@@ -342,5 +342,44 @@ TEST(GrayscaleVsDcmtk, PresentationLutShapeInverse) {
   EXPECT_LE(d.exact, 1);
 }
 
+// PALETTE COLOR (PS3.3 C.7.6.3.1.5): 8-bit indexes through 16-bit red/green/blue LUTs, against
+// DCMTK's dcmimage. Also: a first mapped value above 0 and indexes beyond the table.
+TEST(PaletteVsDcmtk, SixteenBitLuts) {
+  testing::SyntheticImage image;
+  image.pixel_signed = false;
+  image.bits_stored = 8;
+  image.photometric = "PALETTE COLOR";
+  image.value = [](std::size_t i, std::uint16_t) { return static_cast<std::int32_t>(i % 256); };
+  image.edit = [](DcmDataset& ds) {
+    const Uint16 descriptor[3] = {200, 10, 16};
+    std::vector<Uint16> r(200), g(200), b(200);
+    for (int i = 0; i < 200; ++i) {
+      r[i] = static_cast<Uint16>(i * 327);
+      g[i] = static_cast<Uint16>(65535 - i * 300);
+      b[i] = static_cast<Uint16>((i * 7919) % 65536);
+    }
+    ds.putAndInsertUint16Array(DCM_RedPaletteColorLookupTableDescriptor, descriptor, 3);
+    ds.putAndInsertUint16Array(DCM_GreenPaletteColorLookupTableDescriptor, descriptor, 3);
+    ds.putAndInsertUint16Array(DCM_BluePaletteColorLookupTableDescriptor, descriptor, 3);
+    ds.putAndInsertUint16Array(DCM_RedPaletteColorLookupTableData, r.data(), 200);
+    ds.putAndInsertUint16Array(DCM_GreenPaletteColorLookupTableData, g.data(), 200);
+    ds.putAndInsertUint16Array(DCM_BluePaletteColorLookupTableData, b.data(), 200);
+  };
+  const auto dir = testing::FreshTempDir("palette");
+  ASSERT_EQ(testing::WriteSyntheticImage(dir / "palette.dcm", image), "");
+  auto source = FrameSource::OpenFile(dir / "palette.dcm");
+  ASSERT_TRUE(source.ok()) << source.status();
+  EXPECT_FALSE((*source)->Describe().grayscale);
+  auto mine = (*source)->Render8(0, RenderParams{});
+  ASSERT_TRUE(mine.ok()) << mine.status();
+  EXPECT_EQ(mine->channels, 3);
+  const auto ref = testing::RenderWithDcmtk(dir / "palette.dcm", {});
+  ASSERT_EQ(ref.error, "");
+  const int diff = testing::MaxDifference(*mine, ref.image);
+  std::cout << "[ viewer   ] palette color vs DCMTK: max_diff=" << diff << "\n";
+  EXPECT_EQ(diff, 0);
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace tsunagu::viewer

@@ -12,10 +12,11 @@
 // built once from the item headers).
 //
 // Supported: uncompressed (implicit/explicit little endian, explicit big endian, deflate),
-// 8/12/16/32-bit stored, signed or unsigned, MONOCHROME1/2, RGB, YBR_FULL, YBR_FULL_422 (planar
-// configuration 0 or 1); RLE; JPEG baseline, extended and lossless; JPEG-LS (DCMTK's codecs); JPEG
-// 2000 (OpenJPEG). Anything else (PALETTE COLOR, video transfer syntaxes, float pixel data, a
-// truncated object) fails with a one-line reason and never crashes.
+// 8/12/16/32-bit stored, signed or unsigned, MONOCHROME1/2, PALETTE COLOR (not segmented), RGB,
+// YBR_FULL, YBR_FULL_422 (planar configuration 0 or 1); RLE (own bounds-checked decoder); JPEG
+// baseline, extended and lossless; JPEG-LS (DCMTK's codecs); JPEG 2000 (OpenJPEG); enhanced
+// multi-frame functional groups. Anything else (segmented palettes, 1-bit data, video transfer
+// syntaxes, float pixel data, a truncated object) fails with a one-line reason, never a crash.
 //
 // Messages of returned errors never contain values from the object other than technical
 // attributes (sizes, transfer syntax, photometric interpretation).
