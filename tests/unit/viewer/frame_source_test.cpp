@@ -10,6 +10,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "synthetic_image.h"
 #include "tsunagu/viewer/jpeg.h"
@@ -354,6 +355,41 @@ TEST(FrameSource, CorruptedCompressedDataNeverCrashes) {
   RecordProperty("corrupted_images", images);
   RecordProperty("corrupted_errors", errors);
   EXPECT_GT(images + errors, 0);
+}
+
+// Distinct FrameSources on distinct threads (the relay serves requests concurrently) give the
+// same renders as one thread; the DCMTK codecs are shared process state.
+TEST(FrameSource, ConcurrentSourcesRenderTheSameAsSequential) {
+  const std::vector<std::string> names = {"JPGExtended.dcm",
+                                          "MR_small_jpeg_ls_lossless.dcm",
+                                          "MR_small_jp2klossless.dcm",
+                                          "SC_rgb_rle_2frame.dcm",
+                                          "CT_small.dcm",
+                                          "SC_rgb_jpeg_dcmtk.dcm"};
+  std::vector<std::string> expected;
+  for (const auto& name : names) {
+    auto source = FrameSource::OpenFile(TestFile(name));
+    ASSERT_TRUE(source.ok());
+    auto image = (*source)->RenderJpeg(0, RenderParams{});
+    ASSERT_TRUE(image.ok());
+    expected.push_back(image->jpeg);
+  }
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 10; ++round) {
+        const std::size_t k = (t + round) % names.size();
+        auto source =
+            FrameSource::Open(std::make_shared<MemoryDicomReader>(ReadAll(TestFile(names[k]))));
+        auto image = source.ok() ? (*source)->RenderJpeg(0, RenderParams{})
+                                 : common::Result<RenderedImage>(source.status());
+        if (!image.ok() || image->jpeg != expected[k]) ++mismatches;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(mismatches.load(), 0);
 }
 
 TEST(Jpeg, FitWithinKeepsAspectAndAverages) {
