@@ -7,6 +7,7 @@
 #include <set>
 #include <system_error>
 
+#include "charset.h"
 #include "dcmtk_bridge.h"
 #include "engine.h"
 #include "identity.h"
@@ -177,10 +178,7 @@ Result<InstanceSummary> Deidentifier::Impl::Run(const std::filesystem::path& inp
   identity.Collect(ds, /*raw=*/true);
   const std::string charset = GetString(ds, DCM_SpecificCharacterSet);
   if (!charset.empty() && charset != "ISO_IR 192") {
-    if (ds.convertToUTF8().bad()) {
-      return common::DeidentificationRefusedError(
-          "the Specific Character Set cannot be decoded, so names cannot be checked");
-    }
+    TSUNAGU_RETURN_IF_ERROR(ConvertDatasetToUtf8(ds, charset));
   }
   identity.Collect(ds, /*raw=*/false);
   {
