@@ -32,6 +32,24 @@ bool IsAllowed(const Token& token, const DcmTagKey& tag, bool top_level, std::st
   return false;
 }
 
+bool IsCodeAttribute(const DcmTagKey& tag) {
+  return tag == DCM_CodeValue || tag == DCM_CodingSchemeDesignator ||
+         tag == DCM_CodingSchemeVersion || tag == DCM_LongCodeValue || tag == DCM_URNCodeValue;
+}
+
+// Whether the element on top of `stack` is Deidentification Method, Patient Identity Removed,
+// Longitudinal Temporal Information Modified, or inside the De-identification Method Code
+// Sequence: top-level attributes that RecordDeidentification overwrites with constant text.
+bool IsWrittenByProfile(DcmStack& stack) {
+  const unsigned long n = stack.card();
+  if (n < 2) return false;
+  // elem(0) is the top of the stack, elem(n - 1) the root item, elem(n - 2) a top-level element.
+  const DcmTagKey top_level = stack.elem(n - 2)->getTag();
+  return top_level == DCM_DeidentificationMethod || top_level == DCM_PatientIdentityRemoved ||
+         top_level == DCM_LongitudinalTemporalInformationModified ||
+         top_level == DCM_DeidentificationMethodCodeSequence;
+}
+
 common::Status WalkItem(DcmItem& root, bool is_meta, const Identity& identity,
                         const std::set<std::string>& original_uids, const ProfileOptions& options,
                         const ShareProfile& profile) {
@@ -67,13 +85,20 @@ common::Status WalkItem(DcmItem& root, bool is_meta, const Identity& identity,
     }
     if (IsOverlayGroup(g)) return Refuse("overlay " + TagText(tag) + " survived");
     if (IsBinaryNumberVr(vr)) continue;
+    // The attributes the profile itself writes with constant text (PS3.15 E.1.1 record of what
+    // was done): no value of the original can be in them.
+    if (IsWrittenByProfile(stack)) continue;
     auto* element = static_cast<DcmElement*>(object);
     const std::string value = RawValue(*element);
     if (value.empty()) continue;
     // The walk's stack holds the root item, then the element: depth 2 is the top level.
     const bool top_level = stack.card() == 2;
+    const bool coded = vr == EVR_CS || IsCodeAttribute(tag);
     for (const Token& token : identity.tokens()) {
-      if (ContainsToken(value, token) && !IsAllowed(token, tag, top_level, value, profile)) {
+      // Coded values (CS, code value and scheme) come from vocabularies: a name component "Test"
+      // next to a scheme "TEST" is a coincidence, so they only count when equal byte for byte.
+      const bool found = coded ? TrimPadding(value) == token.bytes : ContainsToken(value, token);
+      if (found && !IsAllowed(token, tag, top_level, value, profile)) {
         return Refuse("a value of " + token.source + " survived in " + TagLabel(tag) +
                       (is_meta ? " of the file meta header" : ""));
       }

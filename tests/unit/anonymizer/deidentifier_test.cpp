@@ -455,3 +455,24 @@ TEST_F(DeidentifierTest, SrContentTextIsReplaced) {
 
 }  // namespace
 }  // namespace tsunagu::anonymizer
+
+namespace tsunagu::anonymizer {
+namespace {
+
+TEST_F(DeidentifierTest, CodedValuesOnlyCountWhenEqual) {
+  auto file = BaseCt();
+  file->getDataset()->putAndInsertString(DCM_PatientName, "Test^S R");
+  DcmItem* code = nullptr;
+  ASSERT_TRUE(
+      file->getDataset()->findOrCreateSequenceItem(DCM_AnatomicRegionSequence, code, -2).good());
+  code->putAndInsertString(DCM_CodeValue, "T-D3000");
+  code->putAndInsertString(DCM_CodingSchemeDesignator, "TEST");
+  code->putAndInsertString(DCM_CodeMeaning, "Chest");
+  EXPECT_TRUE(Run(Save(*file)).ok());
+  // The same name as free text is refused.
+  code->putAndInsertString(DCM_CodeMeaning, "Chest of Test");
+  EXPECT_EQ(Run(Save(*file, "b.dcm")).status().code(), common::ErrorCode::kDeidentificationRefused);
+}
+
+}  // namespace
+}  // namespace tsunagu::anonymizer
