@@ -6,6 +6,7 @@
 #include <new>
 #include <set>
 #include <system_error>
+#include <utility>
 
 #include "charset.h"
 #include "dcmtk_bridge.h"
@@ -61,26 +62,6 @@ Status FsyncFile(const std::filesystem::path& path) {
   return Status::Ok();
 }
 
-// Removes the temporary file unless released.
-class TempFile {
- public:
-  explicit TempFile(std::filesystem::path path) : path_(std::move(path)) {}
-  ~TempFile() {
-    if (!released_) {
-      std::error_code ec;
-      std::filesystem::remove(path_, ec);
-    }
-  }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  void Release() { released_ = true; }
-
- private:
-  std::filesystem::path path_;
-  bool released_ = false;
-};
-
 }  // namespace
 
 struct Deidentifier::Impl {
@@ -91,7 +72,7 @@ struct Deidentifier::Impl {
     return UidFromDigest(common::HmacSha256(options.site_secret, TrimPadding(uid)));
   }
 
-  Result<InstanceSummary> Run(const std::filesystem::path& input,
+  Result<PendingInstance> Run(const std::filesystem::path& input,
                               const std::filesystem::path& output_dir) const;
 };
 
@@ -129,18 +110,7 @@ Result<std::unique_ptr<Deidentifier>> Deidentifier::Create(ProfileOptions option
 
 std::string Deidentifier::MapUid(std::string_view uid) const { return impl_->MapUid(uid); }
 
-Result<InstanceSummary> Deidentifier::DeidentifyFile(
-    const std::filesystem::path& input, const std::filesystem::path& output_dir) const {
-  try {
-    return impl_->Run(input, output_dir);
-  } catch (const std::bad_alloc&) {
-    return common::ResourceExhaustedError("out of memory while de-identifying");
-  } catch (const std::exception& e) {
-    return common::InternalError(std::string("unexpected exception: ") + e.what());
-  }
-}
-
-Result<InstanceSummary> Deidentifier::Impl::Run(const std::filesystem::path& input,
+Result<PendingInstance> Deidentifier::Impl::Run(const std::filesystem::path& input,
                                                 const std::filesystem::path& output_dir) const {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(input, ec)) {
@@ -243,32 +213,112 @@ Result<InstanceSummary> Deidentifier::Impl::Run(const std::filesystem::path& inp
   summary.study_date = GetString(ds, DCM_StudyDate);
   summary.study_time = GetString(ds, DCM_StudyTime);
 
-  const std::filesystem::path final_path = output_dir / (summary.sop_instance_uid + ".dcm");
   TSUNAGU_ASSIGN_OR_RETURN(std::string random, common::RandomBytes(6));
-  TempFile temp(output_dir /
-                ("." + summary.sop_instance_uid + ".dcm." + common::HexEncode(random) + ".tmp"));
-  TSUNAGU_RETURN_IF_ERROR(StatusFromOFCondition(
-      file.saveFile(OFFilename(temp.path().c_str()), output_xfer, EET_ExplicitLength, EGL_withoutGL,
-                    EPD_noChange, 0, 0, EWM_fileformat),
-      "writing the output failed", common::ErrorCode::kInternal));
-  TSUNAGU_RETURN_IF_ERROR(FsyncFile(temp.path()));
+  PendingInstance pending;
+  pending.final_path_ = output_dir / (summary.sop_instance_uid + ".dcm");
+  pending.temp_path_ =
+      output_dir / ("." + summary.sop_instance_uid + ".dcm." + common::HexEncode(random) + ".tmp");
+  pending.owned_ = true;
+  const OFCondition saved =
+      file.saveFile(OFFilename(pending.temp_path_.c_str()), output_xfer, EET_ExplicitLength,
+                    EGL_withoutGL, EPD_noChange, 0, 0, EWM_fileformat);
+  if (saved.bad()) {
+    // DCMTK does not keep errno; a nearly full disk is the usual cause worth retrying.
+    auto free = common::LocalFileSystem().FreeSpace(output_dir);
+    if (free.ok() && *free < (64ULL << 20)) {
+      return common::DiskFullError("writing the output failed: the output disk is full");
+    }
+    return StatusFromOFCondition(saved, "writing the output failed", common::ErrorCode::kInternal);
+  }
 
   // Verify the bytes that were written, not the in-memory copy.
   {
     DcmFileFormat written;
     TSUNAGU_RETURN_IF_ERROR(
-        StatusFromOFCondition(written.loadFile(OFFilename(temp.path().c_str()), EXS_Unknown,
+        StatusFromOFCondition(written.loadFile(OFFilename(pending.temp_path_.c_str()), EXS_Unknown,
                                                EGL_noChange, kMaxReadLength, ERM_fileOnly),
                               "re-reading the output failed", common::ErrorCode::kInternal));
     TSUNAGU_RETURN_IF_ERROR(VerifyOutput(written, identity, original_uids, options, profile));
   }
-  summary.bytes_written = std::filesystem::file_size(temp.path(), ec);
-  if (std::rename(temp.path().c_str(), final_path.c_str()) != 0) {
+  summary.bytes_written = std::filesystem::file_size(pending.temp_path_, ec);
+  pending.summary_ = std::move(summary);
+  return pending;
+}
+
+PendingInstance::PendingInstance(PendingInstance&& other) noexcept
+    : summary_(std::move(other.summary_)),
+      temp_path_(std::move(other.temp_path_)),
+      final_path_(std::move(other.final_path_)),
+      owned_(std::exchange(other.owned_, false)) {}
+
+PendingInstance& PendingInstance::operator=(PendingInstance&& other) noexcept {
+  if (this != &other) {
+    Discard();
+    summary_ = std::move(other.summary_);
+    temp_path_ = std::move(other.temp_path_);
+    final_path_ = std::move(other.final_path_);
+    owned_ = std::exchange(other.owned_, false);
+  }
+  return *this;
+}
+
+PendingInstance::~PendingInstance() { Discard(); }
+
+void PendingInstance::Discard() {
+  if (!owned_) return;
+  std::error_code ec;
+  std::filesystem::remove(temp_path_, ec);
+  owned_ = false;
+}
+
+Result<PendingInstance> Deidentifier::DeidentifyToTemporary(
+    const std::filesystem::path& input, const std::filesystem::path& output_dir) const {
+  try {
+    return impl_->Run(input, output_dir);
+  } catch (const std::bad_alloc&) {
+    return common::ResourceExhaustedError("out of memory while de-identifying");
+  } catch (const std::exception& e) {
+    return common::InternalError(std::string("unexpected exception: ") + e.what());
+  }
+}
+
+Result<InstanceSummary> Deidentifier::DeidentifyFile(
+    const std::filesystem::path& input, const std::filesystem::path& output_dir) const {
+  TSUNAGU_ASSIGN_OR_RETURN(PendingInstance pending, DeidentifyToTemporary(input, output_dir));
+  // One file: fsync it rather than the whole file system.
+  TSUNAGU_RETURN_IF_ERROR(FsyncFile(pending.temp_path_));
+  if (std::rename(pending.temp_path_.c_str(), pending.final_path_.c_str()) != 0) {
     return common::StatusFromErrno(errno, "rename output");
   }
-  temp.Release();
+  pending.owned_ = false;
   TSUNAGU_RETURN_IF_ERROR(common::SyncDirectory(output_dir));
-  return summary;
+  return pending.summary_;
+}
+
+common::Status Deidentifier::Publish(std::vector<PendingInstance>& pending) {
+  std::set<std::filesystem::path> dirs;
+  for (PendingInstance& p : pending) {
+    if (!p.owned_) continue;
+    const std::filesystem::path dir = p.temp_path_.parent_path();
+    if (!dirs.insert(dir).second) continue;
+    const int fd = ::open(p.temp_path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return common::StatusFromErrno(errno, "open output for syncfs");
+    const int rc = ::syncfs(fd);
+    const int err = errno;
+    ::close(fd);
+    if (rc != 0) return common::StatusFromErrno(err, "syncfs output");
+  }
+  for (PendingInstance& p : pending) {
+    if (!p.owned_) continue;
+    if (std::rename(p.temp_path_.c_str(), p.final_path_.c_str()) != 0) {
+      return common::StatusFromErrno(errno, "rename output");
+    }
+    p.owned_ = false;
+  }
+  for (const std::filesystem::path& dir : dirs) {
+    TSUNAGU_RETURN_IF_ERROR(common::SyncDirectory(dir.empty() ? "." : dir));
+  }
+  return common::Status::Ok();
 }
 
 }  // namespace tsunagu::anonymizer

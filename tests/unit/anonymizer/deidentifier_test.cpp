@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -472,6 +473,47 @@ TEST_F(DeidentifierTest, CodedValuesOnlyCountWhenEqual) {
   // The same name as free text is refused.
   code->putAndInsertString(DCM_CodeMeaning, "Chest of Test");
   EXPECT_EQ(Run(Save(*file, "b.dcm")).status().code(), common::ErrorCode::kDeidentificationRefused);
+}
+
+}  // namespace
+}  // namespace tsunagu::anonymizer
+
+namespace tsunagu::anonymizer {
+namespace {
+
+std::vector<std::string> Names(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+TEST_F(DeidentifierTest, PendingOutputsAreHiddenUntilPublished) {
+  auto d = Deidentifier::Create(options_);
+  ASSERT_TRUE(d.ok());
+  const fs::path input = Save(*BaseCt());
+  auto pending = (*d)->DeidentifyToTemporary(input, dir_ / "out");
+  ASSERT_TRUE(pending.ok()) << pending.status();
+  const std::string final_name = pending->summary().sop_instance_uid + ".dcm";
+  auto names = Names(dir_ / "out");
+  ASSERT_EQ(names.size(), 1u);
+  EXPECT_EQ(names[0].front(), '.');  // a hidden temporary file, not the final name
+  EXPECT_EQ(names[0].substr(names[0].size() - 4), ".tmp");
+  std::vector<PendingInstance> batch;
+  batch.push_back(std::move(*pending));
+  ASSERT_TRUE(Deidentifier::Publish(batch).ok());
+  EXPECT_EQ(Names(dir_ / "out"), std::vector<std::string>{final_name});
+}
+
+TEST_F(DeidentifierTest, UnpublishedOutputsAreRemoved) {
+  auto d = Deidentifier::Create(options_);
+  ASSERT_TRUE(d.ok());
+  {
+    auto pending = (*d)->DeidentifyToTemporary(Save(*BaseCt()), dir_ / "out");
+    ASSERT_TRUE(pending.ok());
+    EXPECT_EQ(OutputCount(), 1u);
+  }
+  EXPECT_EQ(OutputCount(), 0u);
 }
 
 }  // namespace
