@@ -136,9 +136,13 @@ ds.PixelData = (np.arange(1024 * 1024 * 2000, dtype=np.uint32) % 251).astype(np.
 ds.save_as(sys.argv[1], write_like_original=False)
 PY
   big_bytes=$(stat -c %s "$work/big.dcm")
+  rm -f "$work"/ct/*/*.dcm  # room on the disk
   t0=$(now)
   /usr/bin/time -f '%M' -o "$work/rss_big" "$tool" --secret-file "$work/secret" --output "$work/big_out" "$work/big.dcm" >/dev/null
   t1=$(now)
+  out_file=$(ls "$work"/big_out/*.dcm)
+  out_bytes=$(stat -c %s "$out_file")
+  [ "$out_bytes" -gt $((big_bytes - 1000000)) ] || { echo "run_bench: big output too small" >&2; exit 1; }
   printf 'file %.2f GB; %.1f s; peak RSS %d MiB (%.2f x the file)\n' \
     "$(echo "$big_bytes / 1000000000" | bc -l)" "$(elapsed "$t0" "$t1")" \
     "$(( $(cat "$work/rss_big") / 1024 ))" "$(echo "$(cat "$work/rss_big") * 1024 / $big_bytes" | bc -l)"

@@ -186,6 +186,39 @@ def test_corpus(tool):
             arr = ds.pixel_array
             check(int(arr[:8, :].max()) == 0, "mask rectangle not black")
             check(int(arr[8:, :].max()) > 0, "pixels outside the mask changed to black")
+        check_mask_compressed(tool, tmp)
+
+
+def check_mask_compressed(tool, tmp):
+    """JPEG, RLE and JPEG-LS inputs are decompressed, masked and written lossless."""
+    from pydicom.pixel_data_handlers.util import convert_color_space
+    data = os.path.dirname(pydicom.__file__) + "/data/test_files"
+    cfg = os.path.join(tmp, "mask.toml")
+    with open(cfg, "w") as f:
+        f.write('[anonymizer]\n[[anonymizer.pixel_mask]]\nrectangles = ["0,0,20,10"]\n')
+    for name in ("SC_rgb_jpeg_dcmtk.dcm", "SC_rgb_rle.dcm", "SC_rgb_rle_16bit_2frame.dcm"):
+        out = os.path.join(tmp, "mask-" + name)
+        r = run(tool, ["--config", cfg, "--secret-file", secret(tmp), "--output", out,
+                       os.path.join(data, name)])
+        check(r.returncode == 0, "%s not masked: %r" % (name, r.stderr[:200]))
+        for path in outputs(out):
+            ds = check_round_trip(path)
+            src = pydicom.dcmread(os.path.join(data, name))
+            check(ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1",
+                  name + ": masked output not Explicit VR Little Endian")
+            check(ds.BurnedInAnnotation == "NO", name + ": Burned In Annotation not NO")
+            a = ds.pixel_array.astype(int)
+            b = src.pixel_array
+            if src.PhotometricInterpretation == "YBR_FULL" and ds.PhotometricInterpretation == "RGB":
+                b = convert_color_space(b, "YBR_FULL", "RGB")
+            b = b.astype(int)
+            if ds.get("NumberOfFrames", 1) > 1:
+                a, b = a.reshape((-1,) + a.shape[-3:]), b.reshape((-1,) + b.shape[-3:])
+            else:
+                a, b = a[None], b[None]
+            check(int(a[:, :10, :20].max()) == 0, name + ": mask rectangle not black")
+            check((a[:, 10:] == b[:, 10:]).all() and (a[:, :, 20:] == b[:, :, 20:]).all(),
+                  name + ": pixels outside the mask changed")
 
 
 def test_pydicom_files(tool):
