@@ -190,13 +190,14 @@ def test_corpus(tool):
 
 
 def check_mask_compressed(tool, tmp):
-    """JPEG, RLE and JPEG-LS inputs are decompressed, masked and written lossless."""
+    """JPEG, RLE and JPEG 2000 inputs are decompressed, masked and written lossless."""
     from pydicom.pixel_data_handlers.util import convert_color_space
     data = os.path.dirname(pydicom.__file__) + "/data/test_files"
     cfg = os.path.join(tmp, "mask.toml")
     with open(cfg, "w") as f:
         f.write('[anonymizer]\n[[anonymizer.pixel_mask]]\nrectangles = ["0,0,20,10"]\n')
-    for name in ("SC_rgb_jpeg_dcmtk.dcm", "SC_rgb_rle.dcm", "SC_rgb_rle_16bit_2frame.dcm"):
+    for name in ("SC_rgb_jpeg_dcmtk.dcm", "SC_rgb_rle.dcm", "SC_rgb_rle_16bit_2frame.dcm",
+                 "SC_rgb_gdcm_KY.dcm"):  # JPEG baseline, RLE, RLE 16-bit, JPEG 2000
         out = os.path.join(tmp, "mask-" + name)
         r = run(tool, ["--config", cfg, "--secret-file", secret(tmp), "--output", out,
                        os.path.join(data, name)])
