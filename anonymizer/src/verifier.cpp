@@ -1,5 +1,8 @@
 #include "verifier.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "dcmtk_bridge.h"
 #include "engine.h"
 
@@ -22,7 +25,7 @@ bool IsAllowed(const Token& token, const DcmTagKey& tag, bool top_level, std::st
       TrimPadding(value) == token.bytes) {
     return true;
   }
-  if (token.source.find("Birth Date") != std::string::npos) {
+  if (token.source.find("PatientBirthDate") != std::string::npos) {
     const ProfileRow* row = profile.Find(tag.getGroup(), tag.getElement());
     if (row != nullptr && row->retain_long_full_dates == Action::kK &&
         TrimPadding(value) == token.bytes) {
@@ -30,6 +33,24 @@ bool IsAllowed(const Token& token, const DcmTagKey& tag, bool top_level, std::st
     }
   }
   return false;
+}
+
+bool IsCodedOrNumericVr(DcmEVR vr) {
+  return vr == EVR_CS || vr == EVR_DS || vr == EVR_IS || vr == EVR_DA || vr == EVR_TM ||
+         vr == EVR_DT || vr == EVR_AS;
+}
+
+// The values of a multi-valued string, padding removed.
+std::vector<std::string_view> SplitValues(std::string_view value) {
+  std::vector<std::string_view> out;
+  std::size_t start = 0;
+  while (start <= value.size()) {
+    std::size_t end = value.find('\\', start);
+    if (end == std::string_view::npos) end = value.size();
+    out.push_back(TrimPadding(value.substr(start, end - start)));
+    start = end + 1;
+  }
+  return out;
 }
 
 bool IsCodeAttribute(const DcmTagKey& tag) {
@@ -93,11 +114,17 @@ common::Status WalkItem(DcmItem& root, bool is_meta, const Identity& identity,
     if (value.empty()) continue;
     // The walk's stack holds the root item, then the element: depth 2 is the top level.
     const bool top_level = stack.card() == 2;
-    const bool coded = vr == EVR_CS || IsCodeAttribute(tag);
+    // Coded and numeric values (CS, DS, IS, dates and times, code value and scheme) come from
+    // vocabularies or are numbers: a name component "Test" next to a scheme "TEST", or a Study
+    // ID "12" inside a position "0.12", is a coincidence. They count only when one of their
+    // values equals the token byte for byte.
+    const bool coded = IsCodedOrNumericVr(vr) || IsCodeAttribute(tag);
+    const std::vector<std::string_view> values =
+        coded ? SplitValues(value) : std::vector<std::string_view>{};
     for (const Token& token : identity.tokens()) {
-      // Coded values (CS, code value and scheme) come from vocabularies: a name component "Test"
-      // next to a scheme "TEST" is a coincidence, so they only count when equal byte for byte.
-      const bool found = coded ? TrimPadding(value) == token.bytes : ContainsToken(value, token);
+      const bool found = coded ? std::find(values.begin(), values.end(),
+                                           std::string_view(token.bytes)) != values.end()
+                               : ContainsToken(value, token);
       if (found && !IsAllowed(token, tag, top_level, value, profile)) {
         return Refuse("a value of " + token.source + " survived in " + TagLabel(tag) +
                       (is_meta ? " of the file meta header" : ""));

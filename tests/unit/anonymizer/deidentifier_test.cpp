@@ -518,3 +518,30 @@ TEST_F(DeidentifierTest, UnpublishedOutputsAreRemoved) {
 
 }  // namespace
 }  // namespace tsunagu::anonymizer
+
+namespace tsunagu::anonymizer {
+namespace {
+
+TEST_F(DeidentifierTest, NumbersThatContainAShortIdAreNotALeak) {
+  auto file = BaseCt();
+  file->getDataset()->putAndInsertString(DCM_StudyID, "12");
+  file->getDataset()->putAndInsertString(DCM_ImagePositionPatient, "-83.12\\12.5\\0.12");
+  ASSERT_TRUE(Run(Save(*file)).ok());
+  EXPECT_EQ(Get(Out(), DCM_ImagePositionPatient), "-83.12\\12.5\\0.12");
+  // The same ID as a whole number value elsewhere is refused.
+  file->getDataset()->putAndInsertString(DCM_StudyID, "4711");
+  file->getDataset()->putAndInsertString(DCM_SliceLocation, "4711");
+  EXPECT_EQ(Run(Save(*file, "b.dcm")).status().code(), common::ErrorCode::kDeidentificationRefused);
+}
+
+TEST_F(DeidentifierTest, NewbornBirthDateEqualToTheStudyDateIsReleased) {
+  auto file = BaseCt();
+  file->getDataset()->putAndInsertString(DCM_PatientBirthDate, "20240101");
+  auto result = Run(Save(*file));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(Get(Out(), DCM_PatientAge), "000D");
+  EXPECT_EQ(Get(Out(), DCM_StudyDate), "20240101");
+}
+
+}  // namespace
+}  // namespace tsunagu::anonymizer
