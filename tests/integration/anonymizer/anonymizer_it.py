@@ -388,10 +388,66 @@ def test_hostile(tool):
             n_inputs, len(outputs(out)), len(lines)))
 
 
+def identifying_values(ds):
+    """Names (every component, every group), IDs, accession, birth date, institution."""
+    latin, other = set(), set()
+    for elem in ds.iterall():
+        values = []
+        if elem.VR == "PN" and elem.value:
+            for v in (elem.value if elem.VM > 1 else [elem.value]):
+                for group in v.components:
+                    values += [p for p in re.split(r"\^", group or "")]
+        elif elem.keyword in ("PatientID", "OtherPatientIDs", "AccessionNumber",
+                              "PatientBirthDate", "InstitutionName", "IssuerOfPatientID",
+                              "RequestedProcedureID", "InstitutionAddress"):
+            values += [str(v) for v in (elem.value if elem.VM > 1 else [elem.value])]
+        for v in values:
+            v = v.strip()
+            if len(v) >= 3 and v.isascii():
+                latin.add(v)
+            elif len(v) >= 1 and not v.isascii():
+                other.add(v)
+    return sorted(latin), sorted(other)
+
+
+def test_samples(tool):
+    """The lead's synthetic studies (samples/generate_study.py): every kind."""
+    root = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+    with tempfile.TemporaryDirectory(prefix="tsunagu-it-") as tmp:
+        latin, other, uids = set(), set(), set()
+        for kind in ("ct", "mr", "us", "xa", "sc"):
+            subprocess.run(["/usr/bin/python3", os.path.join(root, "samples", "generate_study.py"),
+                            "--kind", kind, "--out", os.path.join(tmp, "in", kind), "--slices",
+                            "3", "--seed", "11"], check=True, timeout=120, capture_output=True)
+        inputs = sorted(glob.glob(os.path.join(tmp, "in", "**", "*.dcm"), recursive=True))
+        for f in inputs:
+            ds = pydicom.dcmread(f)
+            l, o = identifying_values(ds)
+            latin.update(l)
+            other.update(o)
+            uids.update([ds.SOPInstanceUID, ds.StudyInstanceUID, ds.SeriesInstanceUID])
+        check(any(not v.isascii() for v in other), "the samples carry no Japanese names")
+        out = os.path.join(tmp, "out")
+        r = run(tool, ["--secret-file", secret(tmp), "--output", out, os.path.join(tmp, "in")])
+        err = r.stderr.decode("utf-8", "replace")
+        refused = {l.split(": ")[0] for l in err.splitlines() if l}
+        check(all("/us/" in p or "/sc/" in p for p in refused),
+              "refused other than burned-in kinds: %s" % sorted(refused))
+        check(any("/us/" in p for p in refused) and any("/sc/" in p for p in refused),
+              "US or SC not refused for burned-in text")
+        written = outputs(out)
+        check(len(written) == len(inputs) - len(refused), "not every other instance written")
+        # The Patient ID suffix is kept on purpose; the values are checked as whole strings.
+        for path in written:
+            check_clean(path, sorted(latin), sorted(other), sorted(uids))
+        print("samples: %d inputs, %d written, %d refused; %d Latin and %d other values checked" %
+              (len(inputs), len(written), len(refused), len(latin), len(other)))
+
+
 if __name__ == "__main__":
     tool, test = sys.argv[1], sys.argv[2]
     {"corpus": test_corpus, "pydicom_files": test_pydicom_files, "cli": test_cli,
-     "hostile": test_hostile}[test](tool)
+     "hostile": test_hostile, "samples": test_samples}[test](tool)
     if failures:
         print("%d failure(s)" % len(failures))
         sys.exit(1)
