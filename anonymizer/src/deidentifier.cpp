@@ -302,16 +302,20 @@ common::Status Deidentifier::Publish(std::vector<PendingInstance>& pending) {
     const std::filesystem::path dir = p.temp_path_.parent_path();
     if (!dirs.insert(dir).second) continue;
     const int fd = ::open(p.temp_path_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return common::StatusFromErrno(errno, "open output for syncfs");
-    const int rc = ::syncfs(fd);
+    const int rc = fd < 0 ? -1 : ::syncfs(fd);
     const int err = errno;
-    ::close(fd);
-    if (rc != 0) return common::StatusFromErrno(err, "syncfs output");
+    if (fd >= 0) ::close(fd);
+    if (rc != 0) {
+      for (PendingInstance& rest : pending) rest.Discard();
+      return common::StatusFromErrno(err, "flush outputs (syncfs)");
+    }
   }
   for (PendingInstance& p : pending) {
     if (!p.owned_) continue;
     if (std::rename(p.temp_path_.c_str(), p.final_path_.c_str()) != 0) {
-      return common::StatusFromErrno(errno, "rename output");
+      const common::Status status = common::StatusFromErrno(errno, "rename output");
+      for (PendingInstance& rest : pending) rest.Discard();
+      return status;
     }
     p.owned_ = false;
   }

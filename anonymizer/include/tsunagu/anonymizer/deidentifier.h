@@ -100,11 +100,14 @@ class Deidentifier {
   // output_dir/<new SOP Instance UID>.dcm (temporary name, fsync, rename, fsync of the directory)
   // and returns its summary. Errors:
   //  - kDeidentificationRefused when it will not release the instance (burned-in text without a
-  //    matching mask rule, a value that survived de-identification, a missing SOP Instance UID);
+  //    matching mask rule, a value that survived de-identification, a missing SOP Instance UID,
+  //    an encapsulated document, text that cannot be decoded with its Specific Character Set);
   //    the reason never contains an identifying value;
   //  - kInvalidArgument for unreadable or malformed input;
   //  - kDiskFull / kPermissionDenied / kInternal when the output cannot be written.
-  // Nothing is left in output_dir on error. Thread-safe: may be called concurrently.
+  // Nothing is left in output_dir on error. After a crash, hidden ".*.tmp" files may remain in
+  // output_dir: they never carry a final name and may be deleted at start-up. Thread-safe: may
+  // be called concurrently.
   common::Result<InstanceSummary> DeidentifyFile(const std::filesystem::path& input,
                                                  const std::filesystem::path& output_dir) const;
 
