@@ -145,6 +145,8 @@ common::Status ApplyMask(DcmDataset& dataset, const PixelMaskRule& rule,
   if (dataset.findAndGetElement(DCM_PixelData, element).bad() || element == nullptr) {
     return Refuse("no pixel data");
   }
+  // A (7FE0,0010) read with a wrong explicit VR (e.g. OV) is not a DcmPixelData.
+  if (element->ident() != EVR_PixelData) return Refuse("pixel data has an unexpected VR");
   auto* pixels = static_cast<DcmPixelData*>(element);
   const DcmXfer original(dataset.getOriginalXfer());
   if (original.isEncapsulated()) {

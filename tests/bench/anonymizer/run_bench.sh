@@ -56,6 +56,16 @@ written=$(ls "$work/t2" | wc -l)
 [ "$written" -eq "$n" ] || { echo "run_bench: tsunagu wrote $written of $n" >&2; exit 1; }
 rm -rf "$work/t1" "$work/t2"
 
+# The same two on tmpfs (/dev/shm), where a flush costs nothing: the CPU cost of reading,
+# de-identifying, writing and verifying, against copying.
+if [ -d /dev/shm ]; then
+  shm=$(mktemp -d /dev/shm/tsunagu-bench-XXXXXX)
+  run_timed "cp -r (tmpfs)" cp -r "$work/ct" "$shm/cp"
+  run_timed "tsunagu-anonymize (tmpfs)" "$tool" --secret-file "$work/secret" --output "$shm/t" "$work/ct" >/dev/null
+  run_timed "tsunagu --jobs 1 (tmpfs)" "$tool" --secret-file "$work/secret" --output "$shm/t1" --jobs 1 "$work/ct" >/dev/null
+  rm -rf "$shm"
+fi
+
 cp -r "$work/ct" "$work/dcmodify"
 mapfile -t files < <(find "$work/dcmodify" -type f -name '*.dcm' | sort)
 run_timed "dcmodify (11 edits)" dcmodify -nb -imt -gin \
@@ -96,14 +106,22 @@ echo
 echo "== results: $n instances, $(printf '%.1f' "$mb") MB, $(nproc) cores"
 t_ref=${secs["tsunagu-anonymize"]}
 printf '%-30s %9s %12s %9s %16s\n' tool seconds instances/s MB/s "time / tsunagu"
-for k in "cp -r" "cp -r + sync" "tsunagu-anonymize" "tsunagu-anonymize --jobs 1" "dcmodify (11 edits)" "Orthanc /anonymize"; do
+for k in "cp -r" "cp -r + sync" "tsunagu-anonymize" "tsunagu-anonymize --jobs 1" \
+         "cp -r (tmpfs)" "tsunagu-anonymize (tmpfs)" "tsunagu --jobs 1 (tmpfs)" \
+         "dcmodify (11 edits)" "Orthanc /anonymize"; do
   [ -n "${secs[$k]:-}" ] || continue
   s=${secs[$k]}
   printf '%-30s %9.2f %12.1f %9.1f %15.2fx\n' "$k" "$s" "$(echo "$n / $s" | bc -l)" \
     "$(echo "$mb / $s" | bc -l)" "$(echo "$s / $t_ref" | bc -l)"
 done
-printf 'tsunagu vs cp -r: %.2fx slower; vs dcmodify: %.2fx faster' \
-  "$(echo "$t_ref / ${secs["cp -r"]}" | bc -l)" "$(echo "${secs["dcmodify (11 edits)"]} / $t_ref" | bc -l)"
+printf 'tsunagu vs cp -r: %.2fx slower; vs cp -r + sync: %.2fx; vs dcmodify: %.2fx faster' \
+  "$(echo "$t_ref / ${secs["cp -r"]}" | bc -l)" "$(echo "$t_ref / ${secs["cp -r + sync"]}" | bc -l)" \
+  "$(echo "${secs["dcmodify (11 edits)"]} / $t_ref" | bc -l)"
+if [ -n "${secs["cp -r (tmpfs)"]:-}" ]; then
+  printf '; on tmpfs vs cp -r: %.2fx slower; 2 jobs vs 1: %.2fx faster' \
+    "$(echo "${secs["tsunagu-anonymize (tmpfs)"]} / ${secs["cp -r (tmpfs)"]}" | bc -l)" \
+    "$(echo "${secs["tsunagu --jobs 1 (tmpfs)"]} / ${secs["tsunagu-anonymize (tmpfs)"]}" | bc -l)"
+fi
 if [ -n "${secs["Orthanc /anonymize"]:-}" ]; then
   printf '; vs Orthanc: %.1fx faster' "$(echo "${secs["Orthanc /anonymize"]} / $t_ref" | bc -l)"
 fi

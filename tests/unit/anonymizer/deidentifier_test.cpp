@@ -545,3 +545,31 @@ TEST_F(DeidentifierTest, NewbornBirthDateEqualToTheStudyDateIsReleased) {
 
 }  // namespace
 }  // namespace tsunagu::anonymizer
+
+namespace tsunagu::anonymizer {
+namespace {
+
+// Found by the fuzzer: a (7FE0,0010) with explicit VR OV is not a DcmPixelData.
+TEST_F(DeidentifierTest, PixelDataWithAWrongVrIsRefusedNotCast) {
+  auto file = BaseCt();
+  file->getDataset()->putAndInsertString(DCM_BurnedInAnnotation, "YES");
+  options_.pixel_mask_rules.push_back({"", "", 0, 0, {{0, 0, 1, 1}}});
+  const fs::path path = Save(*file);
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const std::string pixel_tag("\xE0\x7F\x10\x00OW", 6);
+  const std::size_t pos = bytes.find(pixel_tag);
+  ASSERT_NE(pos, std::string::npos);
+  bytes[pos + 5] = 'V';
+  std::ofstream(dir_ / "ov.dcm", std::ios::binary) << bytes;
+  auto result = Run(dir_ / "ov.dcm");
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), common::ErrorCode::kDeidentificationRefused);
+  EXPECT_EQ(OutputCount(), 0u);
+}
+
+}  // namespace
+}  // namespace tsunagu::anonymizer
