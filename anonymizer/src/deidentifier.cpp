@@ -3,6 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
 #include <new>
 #include <set>
 #include <system_error>
@@ -59,6 +62,20 @@ Status FsyncFile(const std::filesystem::path& path) {
   const int err = errno;
   ::close(fd);
   if (rc != 0) return common::StatusFromErrno(err, "fsync output");
+  return Status::Ok();
+}
+
+// The written file starts with 128 zero bytes and "DICM".
+Status VerifyPreamble(const std::filesystem::path& path) {
+  char head[132] = {};
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return common::StatusFromErrno(errno, "re-reading the output");
+  const std::size_t n = std::fread(head, 1, sizeof(head), f);
+  std::fclose(f);
+  if (n != sizeof(head) || std::memcmp(head + 128, "DICM", 4) != 0 ||
+      std::any_of(head, head + 128, [](char c) { return c != 0; })) {
+    return common::DeidentificationRefusedError("verification failed: file preamble not empty");
+  }
   return Status::Ok();
 }
 
@@ -192,9 +209,10 @@ Result<PendingInstance> Deidentifier::Impl::Run(const std::filesystem::path& inp
   ApplyProfile(ds, context);
   if (!age.empty()) ds.putAndInsertString(DCM_PatientAge, age.c_str());
   RecordDeidentification(ds, options);
-  // The meta header is rebuilt from the dataset on write (new Media Storage SOP Instance UID,
-  // no Source AE Title, no private information).
-  file.getMetaInfo()->clear();
+  // The output gets a new file format around the same dataset: its meta header is built on
+  // write (new Media Storage SOP Instance UID, no Source AE Title, no private information) and
+  // its preamble is 128 zero bytes (DCMTK keeps the input's preamble, which may hold anything).
+  DcmFileFormat output(file.getAndRemoveDataset(), OFFalse);
 
   InstanceSummary summary;
   summary.sop_instance_uid = GetString(ds, DCM_SOPInstanceUID);
@@ -220,8 +238,8 @@ Result<PendingInstance> Deidentifier::Impl::Run(const std::filesystem::path& inp
       output_dir / ("." + summary.sop_instance_uid + ".dcm." + common::HexEncode(random) + ".tmp");
   pending.owned_ = true;
   const OFCondition saved =
-      file.saveFile(OFFilename(pending.temp_path_.c_str()), output_xfer, EET_ExplicitLength,
-                    EGL_withoutGL, EPD_noChange, 0, 0, EWM_fileformat);
+      output.saveFile(OFFilename(pending.temp_path_.c_str()), output_xfer, EET_ExplicitLength,
+                      EGL_withoutGL, EPD_noChange, 0, 0, EWM_fileformat);
   if (saved.bad()) {
     // DCMTK does not keep errno; a nearly full disk is the usual cause worth retrying.
     auto free = common::LocalFileSystem().FreeSpace(output_dir);
@@ -239,6 +257,7 @@ Result<PendingInstance> Deidentifier::Impl::Run(const std::filesystem::path& inp
                                                EGL_noChange, kMaxReadLength, ERM_fileOnly),
                               "re-reading the output failed", common::ErrorCode::kInternal));
     TSUNAGU_RETURN_IF_ERROR(VerifyOutput(written, identity, original_uids, options, profile));
+    TSUNAGU_RETURN_IF_ERROR(VerifyPreamble(pending.temp_path_));
   }
   summary.bytes_written = std::filesystem::file_size(pending.temp_path_, ec);
   pending.summary_ = std::move(summary);

@@ -90,6 +90,7 @@ def check_clean(path, planted_latin, planted_ja, original_uids):
     with open(path, "rb") as f:
         raw = f.read()
     ds = check_round_trip(path)
+    check(raw[:128] == b"\0" * 128, "preamble not empty in " + os.path.basename(path))
     pixels = pixel_bytes(ds)
     if pixels:
         raw = raw.replace(pixels, b"")

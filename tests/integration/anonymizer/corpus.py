@@ -178,6 +178,8 @@ def make(out_dir):
 
     latin = base("ct_latin.dcm", CT, uid(2), "ISO_IR 100")
     add_everything(latin, ["Müller^Jürgen", "Mueller^Juergen", "Kowalski^Jaroslaw"])
+    # The preamble is application-defined: some writers put anything there.
+    latin.preamble = b"Kowalski^Jaroslaw PID-99887766".ljust(128, b"\0")
     write(latin, os.path.join(out_dir, "ct_latin.dcm"), ExplicitVRLittleEndian)
     expected["ct_latin.dcm"] = "written"
 
