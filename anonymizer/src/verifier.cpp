@@ -1,5 +1,8 @@
 #include "verifier.h"
 
+#include <dcmtk/dcmdata/dcpixseq.h>
+#include <dcmtk/dcmdata/dcpxitem.h>
+
 #include <algorithm>
 #include <vector>
 
@@ -146,6 +149,74 @@ common::Status WalkItem(DcmItem& root, bool is_meta, const Identity& identity,
   return common::Status::Ok();
 }
 
+// Text a compressed frame carries in its own headers: JPEG COM and APPn segments (EXIF, JFIF
+// comments) before the first scan, and JPEG 2000 COM segments in the main header. Those bytes
+// are released unchanged with the pixel data, so they are checked like any other value.
+std::vector<std::string_view> HeaderTexts(std::string_view frame) {
+  std::vector<std::string_view> out;
+  auto u16 = [&](std::size_t at) {
+    return static_cast<std::size_t>((static_cast<unsigned char>(frame[at]) << 8) |
+                                    static_cast<unsigned char>(frame[at + 1]));
+  };
+  const bool jpeg = frame.size() >= 4 && frame.substr(0, 2) == "\xFF\xD8";
+  const bool j2k = frame.size() >= 4 && frame.substr(0, 4) == "\xFF\x4F\xFF\x51";
+  if (!jpeg && !j2k) return out;
+  std::size_t pos = 2;
+  while (pos + 4 <= frame.size()) {
+    if (static_cast<unsigned char>(frame[pos]) != 0xFF) break;
+    const auto marker = static_cast<unsigned char>(frame[pos + 1]);
+    if (jpeg && (marker == 0xDA || marker == 0xD9)) break;  // start of scan, end of image
+    if (j2k && marker == 0x90) break;                       // start of tile
+    if (jpeg && marker >= 0xD0 && marker <= 0xD7) {
+      pos += 2;
+      continue;
+    }
+    const std::size_t length = u16(pos + 2);
+    if (length < 2 || pos + 2 + length > frame.size()) break;
+    const bool text =
+        jpeg ? (marker == 0xFE || (marker >= 0xE0 && marker <= 0xEF)) : marker == 0x64;
+    if (text) out.push_back(frame.substr(pos + 4, length - 2));
+    pos += 2 + length;
+  }
+  return out;
+}
+
+common::Status VerifyEncapsulatedHeaders(DcmDataset& ds, const Identity& identity) {
+  const DcmXfer xfer(ds.getOriginalXfer());
+  if (!xfer.isEncapsulated()) return common::Status::Ok();
+  DcmElement* element = nullptr;
+  if (ds.findAndGetElement(DCM_PixelData, element).bad() || element == nullptr ||
+      element->ident() != EVR_PixelData) {
+    return common::Status::Ok();
+  }
+  DcmPixelSequence* sequence = nullptr;
+  if (static_cast<DcmPixelData*>(element)
+          ->getEncapsulatedRepresentation(xfer.getXfer(), nullptr, sequence)
+          .bad() ||
+      sequence == nullptr) {
+    return Refuse("the compressed pixel data cannot be read back");
+  }
+  for (unsigned long i = 1; i < sequence->card(); ++i) {
+    DcmPixelItem* item = nullptr;
+    Uint8* data = nullptr;
+    if (sequence->getItem(item, i).bad() || item == nullptr || item->getUint8Array(data).bad() ||
+        data == nullptr) {
+      continue;
+    }
+    const std::string_view frame(reinterpret_cast<const char*>(data), item->getLength());
+    for (std::string_view text : HeaderTexts(frame)) {
+      for (const Token& token : identity.tokens()) {
+        if (ContainsToken(text, token)) {
+          return Refuse("a value of " + token.source +
+                        " survived in a comment or application segment of the compressed pixel "
+                        "data");
+        }
+      }
+    }
+  }
+  return common::Status::Ok();
+}
+
 }  // namespace
 
 common::Status VerifyOutput(DcmFileFormat& output, const Identity& identity,
@@ -155,6 +226,7 @@ common::Status VerifyOutput(DcmFileFormat& output, const Identity& identity,
       WalkItem(*output.getMetaInfo(), true, identity, original_uids, options, profile));
   DcmDataset& ds = *output.getDataset();
   TSUNAGU_RETURN_IF_ERROR(WalkItem(ds, false, identity, original_uids, options, profile));
+  TSUNAGU_RETURN_IF_ERROR(VerifyEncapsulatedHeaders(ds, identity));
   if (GetString(ds, DCM_PatientIdentityRemoved) != "YES") {
     return Refuse("Patient Identity Removed is not YES");
   }

@@ -137,8 +137,9 @@ def test_corpus(tool):
                 check(value.lower() not in line.lower(), "an identifying value in stderr")
         check("burned-in" in stderr, "burned-in refusal reason missing")
         check("verification failed" in stderr, "verifier refusal reason missing")
+        check("compressed pixel data" in stderr, "JPEG comment refusal reason missing")
         original_uids = [corpus.STUDY_UID, corpus.SERIES_UID, corpus.FRAME_UID] + [
-            corpus.uid(i) for i in range(1, 9)] + [corpus.uid(999)]
+            corpus.uid(i) for i in range(1, 10)] + [corpus.uid(999)]
         written = outputs(out_dir)
         check(len(written) == sum(1 for e in expected.values() if e == "written"),
               "wrote %d files" % len(written))
