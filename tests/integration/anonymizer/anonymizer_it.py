@@ -371,6 +371,15 @@ def test_hostile(tool):
         if pos > 0:
             bad2[pos + 4:pos + 6] = b"SQ"
         open(os.path.join(hostile, "wrong_vr.dcm"), "wb").write(bytes(bad2))
+        # Broken character sets: invalid ISO 2022 IR 87 bytes, an unknown defined term.
+        for name, charset, raw in (("bad_ir87.dcm", ["", "ISO 2022 IR 87"],
+                                    b"\x1b$B\x80\x81\x1b(B^Kowalski"),
+                                   ("unknown_charset.dcm", "ISO_IR 999", b"M\xfcller^Kowalski")):
+            ds = pydicom.dcmread(os.path.join(in_dir, "ct_implicit.dcm"))
+            ds.SpecificCharacterSet = charset
+            ds.add_new(0x00100010, "PN", raw)
+            ds.save_as(os.path.join(hostile, name))
+        expect_refused = {"bad_ir87.dcm", "unknown_charset.dcm"}
         for name in ("no_meta.dcm", "ExplVR_BigEndNoMeta.dcm", "MR_truncated.dcm",
                      "rtplan_truncated.dcm", "badVR.dcm", "UN_sequence.dcm", "nested_priv_SQ.dcm"):
             if os.path.exists(os.path.join(data, name)):
@@ -386,6 +395,11 @@ def test_hostile(tool):
         check_no_partial_files(out)
         for path in outputs(out):
             check_round_trip(path)
+        refused = {os.path.basename(l.split(": ")[0]) for l in lines}
+        check(expect_refused <= refused, "broken character sets not refused: %s" % sorted(
+            expect_refused - refused))
+        for line in lines:
+            check("Kowalski" not in line and "PID-" not in line, "identifying value on stderr")
         print("hostile: %d inputs, %d written, %d refused or unreadable" % (
             n_inputs, len(outputs(out)), len(lines)))
 
