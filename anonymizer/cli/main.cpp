@@ -6,6 +6,7 @@
 // written); 2 usage or configuration error (nothing written).
 #include <dcmtk/dcmdata/dcdict.h>
 #include <dcmtk/oflog/oflog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -149,6 +150,9 @@ int main(int argc, char** argv) {
   fs::create_directories(*output, ec);
   if (ec || !fs::is_directory(*output)) {
     return UsageError(lang, "--output " + *output + ": cannot create the directory");
+  }
+  if (::access(output->c_str(), W_OK | X_OK) != 0) {
+    return UsageError(lang, "--output " + *output + ": the directory is not writable");
   }
 
   // Inputs: files, and regular files under directories (recursively), in a stable order.

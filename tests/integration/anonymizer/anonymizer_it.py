@@ -310,6 +310,11 @@ def test_cli(tool):
             check(r.returncode == 2, "args %s: exit %d, expected 2" % (args, r.returncode))
             check(len(r.stderr.decode().strip().splitlines()) >= 1, "no error message")
         check(not os.path.exists(out) or not os.listdir(out), "usage error wrote output")
+        if os.geteuid() != 0:  # root writes anywhere
+            locked = os.path.join(tmp, "locked")
+            os.makedirs(locked, mode=0o500)
+            r = run(tool, ["--secret-file", sec, "--output", locked, good])
+            check(r.returncode == 2, "unwritable --output: exit %d, expected 2" % r.returncode)
         bad_cfg = os.path.join(tmp, "bad.toml")
         with open(bad_cfg, "w") as f:
             f.write('[anonymizer]\npatient_id_keep = 12\nfoo = 1\n')
