@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <new>
+#include <optional>
 #include <set>
 #include <system_error>
 #include <utility>
@@ -15,6 +16,7 @@
 #include "dcmtk_bridge.h"
 #include "engine.h"
 #include "identity.h"
+#include "nesting_guard.h"
 #include "pixel_mask.h"
 #include "profile.h"
 #include "tsunagu/common/crypto.h"
@@ -292,13 +294,24 @@ void PendingInstance::Discard() {
 
 Result<PendingInstance> Deidentifier::DeidentifyToTemporary(
     const std::filesystem::path& input, const std::filesystem::path& output_dir) const {
-  try {
-    return impl_->Run(input, output_dir);
-  } catch (const std::bad_alloc&) {
-    return common::ResourceExhaustedError("out of memory while de-identifying");
-  } catch (const std::exception& e) {
-    return common::InternalError(std::string("unexpected exception: ") + e.what());
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(input, ec)) {
+    return common::InvalidArgumentError("not a regular file");
   }
+  // DCMTK parses sequences recursively: bound the nesting, then parse on a large stack.
+  TSUNAGU_RETURN_IF_ERROR(CheckNestingBound(input));
+  std::optional<Result<PendingInstance>> result;
+  TSUNAGU_RETURN_IF_ERROR(RunOnLargeStack([&] {
+    try {
+      result.emplace(impl_->Run(input, output_dir));
+    } catch (const std::bad_alloc&) {
+      result.emplace(common::ResourceExhaustedError("out of memory while de-identifying"));
+    } catch (const std::exception& e) {
+      result.emplace(common::InternalError(std::string("unexpected exception: ") + e.what()));
+    }
+  }));
+  if (!result) return common::InternalError("de-identification thread produced no result");
+  return std::move(*result);
 }
 
 Result<InstanceSummary> Deidentifier::DeidentifyFile(

@@ -384,7 +384,16 @@ def test_hostile(tool):
             ds.SpecificCharacterSet = charset
             ds.add_new(0x00100010, "PN", raw)
             ds.save_as(os.path.join(hostile, name))
-        expect_refused = {"bad_ir87.dcm", "unknown_charset.dcm"}
+        # Sequences nested 20000 deep (parsed on a large stack) and 160000 deep (refused before
+        # parsing): a recursive reader on a default stack crashes on both.
+        import struct
+        level_open = (struct.pack("<HH", 0xFFFA, 0xFFFA) + b"SQ\0\0" + b"\xff" * 4 +
+                      struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF))
+        level_close = struct.pack("<HHI", 0xFFFE, 0xE00D, 0) + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+        for depth in (20000, 160000):
+            with open(os.path.join(hostile, "nested%d.dcm" % depth), "wb") as f:
+                f.write(src + level_open * depth + level_close * depth)
+        expect_refused = {"bad_ir87.dcm", "unknown_charset.dcm", "nested160000.dcm"}
         for name in ("no_meta.dcm", "ExplVR_BigEndNoMeta.dcm", "MR_truncated.dcm",
                      "rtplan_truncated.dcm", "badVR.dcm", "UN_sequence.dcm", "nested_priv_SQ.dcm"):
             if os.path.exists(os.path.join(data, name)):
