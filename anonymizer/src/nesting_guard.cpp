@@ -2,12 +2,13 @@
 
 #include <fcntl.h>
 #include <pthread.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -62,6 +63,7 @@ std::uint64_t CountInflated(std::string_view file) {
 }  // namespace
 
 common::Status CheckNestingBound(const std::filesystem::path& path) {
+  // Read in chunks rather than mapped, so that a 2 GB file does not count as 2 GB resident.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return common::InvalidArgumentError("not readable as DICOM: cannot open");
   struct stat st {};
@@ -69,19 +71,31 @@ common::Status CheckNestingBound(const std::filesystem::path& path) {
     ::close(fd);
     return common::Status::Ok();  // the parser reports empty or odd files
   }
-  const auto size = static_cast<std::size_t>(st.st_size);
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (map == MAP_FAILED) return common::InvalidArgumentError("not readable as DICOM: cannot map");
-  const std::string_view file(static_cast<const char*>(map), size);
-  const bool deflated = file.substr(0, 64 * 1024).find(kDeflatedUid) != std::string_view::npos;
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  std::vector<char> buffer(1 << 20);
+  const ssize_t head_read = ::pread(fd, buffer.data(), 64 * 1024, 0);
+  const std::string_view head(buffer.data(),
+                              head_read > 0 ? static_cast<std::size_t>(head_read) : 0);
   std::uint64_t items = 0;
-  if (deflated) {
+  if (head.find(kDeflatedUid) != std::string_view::npos) {
+    // Deflated datasets are small on disk and large once inflated: read all of it (deflated
+    // files are rare and small).
+    std::string file;
+    file.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(size, 1u << 30)));
+    for (ssize_t n;
+         (n = ::read(fd, buffer.data(), buffer.size())) > 0 && file.size() < (1u << 30);) {
+      file.append(buffer.data(), static_cast<std::size_t>(n));
+    }
     items = CountInflated(file);
   } else if (size / 8 > kMaxItemTags) {  // an item tag takes at least 8 bytes
-    items = Count(file);
+    std::string carry;
+    for (ssize_t n; (n = ::read(fd, buffer.data(), buffer.size())) > 0 && items <= kMaxItemTags;) {
+      std::string chunk = carry + std::string(buffer.data(), static_cast<std::size_t>(n));
+      items += Count(chunk);
+      carry = chunk.substr(chunk.size() >= 3 ? chunk.size() - 3 : 0);
+    }
   }
-  ::munmap(map, size);
+  ::close(fd);
   if (items > kMaxItemTags) {
     return common::DeidentificationRefusedError(
         "more than " + std::to_string(kMaxItemTags) +

@@ -393,7 +393,17 @@ def test_hostile(tool):
         for depth in (20000, 160000):
             with open(os.path.join(hostile, "nested%d.dcm" % depth), "wb") as f:
                 f.write(src + level_open * depth + level_close * depth)
-        expect_refused = {"bad_ir87.dcm", "unknown_charset.dcm", "nested160000.dcm"}
+        # The same nesting inside a deflated dataset (small on disk).
+        import zlib
+        dfl = open(os.path.join(in_dir, "ct_deflated.dcm"), "rb").read()
+        meta_end = 144 + struct.unpack("<I", dfl[140:144])[0]
+        dataset = zlib.decompress(dfl[meta_end:], -zlib.MAX_WBITS)
+        packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+        body = packer.compress(dataset + level_open * 160000 + level_close * 160000)
+        with open(os.path.join(hostile, "nested_deflated.dcm"), "wb") as f:
+            f.write(dfl[:meta_end] + body + packer.flush())
+        expect_refused = {"bad_ir87.dcm", "unknown_charset.dcm", "nested160000.dcm",
+                          "nested_deflated.dcm"}
         for name in ("no_meta.dcm", "ExplVR_BigEndNoMeta.dcm", "MR_truncated.dcm",
                      "rtplan_truncated.dcm", "badVR.dcm", "UN_sequence.dcm", "nested_priv_SQ.dcm"):
             if os.path.exists(os.path.join(data, name)):
