@@ -110,8 +110,10 @@ class SqliteStudyStore final : public StudyStore {
   Status Init() {
     TSUNAGU_RETURN_IF_ERROR(db_->Exec(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON;"
-        "CREATE TABLE IF NOT EXISTS studies(uid TEXT PRIMARY KEY, dir TEXT NOT NULL, key BLOB "
-        "NOT NULL, state TEXT NOT NULL, created_at INTEGER NOT NULL, committed_at INTEGER, "
+        "PRAGMA keys.journal_mode=WAL; PRAGMA keys.synchronous=FULL; PRAGMA keys.secure_delete=ON;"
+        "CREATE TABLE IF NOT EXISTS keys.study_keys(uid TEXT PRIMARY KEY, key BLOB NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS studies(uid TEXT PRIMARY KEY, dir TEXT NOT NULL, "
+        "state TEXT NOT NULL, created_at INTEGER NOT NULL, committed_at INTEGER, "
         "expires_at INTEGER, thread TEXT);"
         "CREATE TABLE IF NOT EXISTS uploads(study TEXT NOT NULL, sop TEXT NOT NULL, total INTEGER "
         "NOT NULL, sha256 TEXT NOT NULL, received INTEGER NOT NULL, records INTEGER NOT NULL, "
@@ -440,6 +442,16 @@ class SqliteStudyStore final : public StudyStore {
       TSUNAGU_ASSIGN_OR_RETURN(std::optional<StudyRow> row, StudyLocked(study));
       if (!row) continue;
       DeletionReceipt receipt{study, now, 0, reason};
+      // 1. The key, in its own committed transaction, then out of the WAL (secure_delete zeroes
+      // the freed space; the checkpoint moves the WAL into the database and truncates it so no
+      // old frame still carries the key). From here on the study's files are unreadable.
+      {
+        TSUNAGU_ASSIGN_OR_RETURN(Stmt k, db_->Prepare("DELETE FROM keys.study_keys WHERE uid=?1"));
+        k.Bind(1, study);
+        TSUNAGU_RETURN_IF_ERROR(k.Run());
+        TSUNAGU_RETURN_IF_ERROR(db_->Exec("PRAGMA keys.wal_checkpoint(TRUNCATE)"));
+      }
+      // 2. The index rows and the receipt.
       TSUNAGU_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
       Status st = [&]() -> Status {
         TSUNAGU_ASSIGN_OR_RETURN(Stmt c,
@@ -468,9 +480,8 @@ class SqliteStudyStore final : public StudyStore {
         return st;
       }
       TSUNAGU_RETURN_IF_ERROR(db_->Exec("COMMIT"));
-      // The key is gone from the table (secure_delete zeroes its page space); move the WAL into
-      // the database and truncate it so no old frame still carries it.
-      TSUNAGU_RETURN_IF_ERROR(db_->Exec("PRAGMA wal_checkpoint(TRUNCATE)"));
+      TSUNAGU_RETURN_IF_ERROR(db_->Exec("PRAGMA main.wal_checkpoint(TRUNCATE)"));
+      // 3. The files.
       std::error_code ec;
       std::filesystem::remove_all(StudyDir(row->dir), ec);
       if (ec) {
@@ -497,18 +508,30 @@ class SqliteStudyStore final : public StudyStore {
     return UsedBytesLocked();
   }
 
-  Status RecordAccess(const std::string& study, const AccessEntry& e) override {
+  Status RecordAccess(const std::vector<std::pair<std::string, AccessEntry>>& entries) override {
+    if (entries.empty()) return Status::Ok();
     std::lock_guard lock(mu_);
-    TSUNAGU_ASSIGN_OR_RETURN(Stmt s, db_->Prepare("INSERT INTO access_log(study, time, link_id, "
-                                                  "event, address, user_agent) "
-                                                  "VALUES(?1,?2,?3,?4,?5,?6)"));
-    s.Bind(1, study)
-        .Bind(2, ToMs(e.time))
-        .Bind(3, e.link_id)
-        .Bind(4, e.event)
-        .Bind(5, e.client_address)
-        .Bind(6, e.user_agent.substr(0, 256));
-    return s.Run();
+    TSUNAGU_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
+    Status st = [&]() -> Status {
+      for (const auto& [study, e] : entries) {
+        TSUNAGU_ASSIGN_OR_RETURN(Stmt s, db_->Prepare("INSERT INTO access_log(study, time, "
+                                                      "link_id, event, address, user_agent) "
+                                                      "VALUES(?1,?2,?3,?4,?5,?6)"));
+        s.Bind(1, study)
+            .Bind(2, ToMs(e.time))
+            .Bind(3, e.link_id)
+            .Bind(4, e.event)
+            .Bind(5, e.client_address)
+            .Bind(6, e.user_agent.substr(0, 256));
+        TSUNAGU_RETURN_IF_ERROR(s.Run());
+      }
+      return Status::Ok();
+    }();
+    if (!st.ok()) {
+      (void)db_->Exec("ROLLBACK");
+      return st;
+    }
+    return db_->Exec("COMMIT");
   }
 
   Result<std::vector<AccessEntry>> AccessLog(const std::string& study) override {
@@ -529,7 +552,7 @@ class SqliteStudyStore final : public StudyStore {
   Result<std::string> StudyKeyForTest(const std::string& study) override {
     std::lock_guard lock(mu_);
     TSUNAGU_ASSIGN_OR_RETURN(auto row, StudyLocked(study));
-    if (!row) return common::NotFoundError("no key");
+    if (!row || row->key.empty()) return common::NotFoundError("no key");
     return row->key;
   }
 
@@ -559,8 +582,10 @@ class SqliteStudyStore final : public StudyStore {
   }
 
   Result<std::optional<StudyRow>> StudyLocked(const std::string& study) {
-    TSUNAGU_ASSIGN_OR_RETURN(Stmt s, db_->Prepare("SELECT dir, key, state, expires_at FROM "
-                                                  "studies WHERE uid=?1"));
+    TSUNAGU_ASSIGN_OR_RETURN(Stmt s,
+                             db_->Prepare("SELECT s.dir, k.key, s.state, s.expires_at FROM "
+                                          "studies s LEFT JOIN keys.study_keys k ON k.uid = "
+                                          "s.uid WHERE s.uid=?1"));
     s.Bind(1, study);
     TSUNAGU_ASSIGN_OR_RETURN(bool found, s.Step());
     if (!found) return std::optional<StudyRow>();
@@ -578,9 +603,15 @@ class SqliteStudyStore final : public StudyStore {
   Result<StudyRow> CreateStudyLocked(const std::string& study) {
     TSUNAGU_ASSIGN_OR_RETURN(std::string key, common::RandomBytes(internal::kKeyBytes));
     const std::string dir = ShortHash(study);
-    TSUNAGU_ASSIGN_OR_RETURN(Stmt s, db_->Prepare("INSERT INTO studies(uid, dir, key, state, "
-                                                  "created_at) VALUES(?1,?2,?3,'uploading',?4)"));
-    s.Bind(1, study).Bind(2, dir).BindBlob(3, key).Bind(4, ToMs(deps_.clock->SystemNow()));
+    {
+      TSUNAGU_ASSIGN_OR_RETURN(Stmt k, db_->Prepare("INSERT OR REPLACE INTO keys.study_keys(uid, "
+                                                    "key) VALUES(?1,?2)"));
+      k.Bind(1, study).BindBlob(2, key);
+      TSUNAGU_RETURN_IF_ERROR(k.Run());
+    }
+    TSUNAGU_ASSIGN_OR_RETURN(Stmt s, db_->Prepare("INSERT INTO studies(uid, dir, state, "
+                                                  "created_at) VALUES(?1,?2,'uploading',?3)"));
+    s.Bind(1, study).Bind(2, dir).Bind(3, ToMs(deps_.clock->SystemNow()));
     TSUNAGU_RETURN_IF_ERROR(s.Run());
     std::error_code ec;
     std::filesystem::create_directories(StudyDir(dir), ec);
@@ -714,6 +745,7 @@ class SqliteStudyStore final : public StudyStore {
   // Removes study directories the index no longer knows (a purge interrupted after destroying
   // the key and before removing the files).
   void SweepOrphansLocked() {
+    (void)db_->Exec("DELETE FROM keys.study_keys WHERE uid NOT IN (SELECT uid FROM main.studies)");
     std::set<std::string> known;
     auto s = db_->Prepare("SELECT dir FROM studies");
     if (!s.ok()) return;
@@ -770,7 +802,20 @@ Result<std::unique_ptr<StudyStore>> StudyStore::Open(StoreOptions options, Store
   }
   std::filesystem::permissions(options.data_directory, std::filesystem::perms::owner_all,
                                std::filesystem::perm_options::replace, ec);
+  if (options.key_directory.empty()) options.key_directory = options.data_directory / "keys";
+  std::filesystem::create_directories(options.key_directory, ec);
+  if (ec) {
+    return common::StatusFromErrno(ec.value(),
+                                   "create key directory " + options.key_directory.string());
+  }
+  std::filesystem::permissions(options.key_directory, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace, ec);
   TSUNAGU_ASSIGN_OR_RETURN(auto db, Db::Open(options.data_directory / "index.sqlite"));
+  {
+    TSUNAGU_ASSIGN_OR_RETURN(internal::Stmt attach, db->Prepare("ATTACH DATABASE ?1 AS keys"));
+    attach.Bind(1, (options.key_directory / "keys.sqlite").string());
+    TSUNAGU_RETURN_IF_ERROR(attach.Run());
+  }
   auto store =
       std::make_unique<SqliteStudyStore>(std::move(options), std::move(deps), std::move(db));
   TSUNAGU_RETURN_IF_ERROR(store->Init());

@@ -2,8 +2,10 @@
 // deletion receipts, viewer links and the access log.
 //
 // Layout under the data directory:
-//   index.sqlite (+ -wal, -shm)   studies, per-study keys, instances, uploads, links, receipts,
-//                                 access log (WAL mode, secure_delete on)
+//   index.sqlite (+ -wal, -shm)   studies, instances, uploads, links, receipts, access log
+//                                 (WAL mode, secure_delete on)
+// and under the key directory (StoreOptions::key_directory):
+//   keys.sqlite (+ -wal, -shm)    the per-study keys (attached to the index connection)
 //   studies/<h(study)>/<h(sop)>.enc    finished instance, encrypted
 //   studies/<h(study)>/<h(sop)>.part   upload in progress, encrypted
 // where h() is a truncated SHA-256, so no UID and no client-chosen text becomes a path.
@@ -33,6 +35,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "tsunagu/common/clock.h"
@@ -60,6 +63,10 @@ using InstanceValidator = std::function<common::Result<InstanceInfo>(
 
 struct StoreOptions {
   std::filesystem::path data_directory;
+  // Where the per-study keys live (keys.sqlite). Keep it on a volume that is not backed up or
+  // snapshotted with the data directory: crypto-shredding makes a copy of the data directory
+  // unreadable only if the copy does not also hold the keys. Empty: <data_directory>/keys.
+  std::filesystem::path key_directory;
   std::uint64_t quota_bytes = 100ULL << 30;
   std::chrono::milliseconds retention = std::chrono::hours(72);
   int access_code_max_failures = 5;
@@ -189,7 +196,9 @@ class StudyStore {
 
   // ---- Access log ----
 
-  virtual common::Status RecordAccess(const std::string& study_uid, const AccessEntry& entry) = 0;
+  // Appends entries (study UID, entry) in one transaction.
+  virtual common::Status RecordAccess(
+      const std::vector<std::pair<std::string, AccessEntry>>& entries) = 0;
   virtual common::Result<std::vector<AccessEntry>> AccessLog(const std::string& study_uid) = 0;
 
   // The raw key of a study, for the crypto-shredding test only. kNotFound once destroyed.

@@ -110,8 +110,8 @@ class RelayClient {
 };
 
 struct RelayClientDeps {
-  std::shared_ptr<common::Clock> clock;     // required
-  std::shared_ptr<spdlog::logger> logger;   // required
+  std::shared_ptr<common::Clock> clock;    // required
+  std::shared_ptr<spdlog::logger> logger;  // required
   // Waits between retries; tests replace it. Defaults to std::this_thread::sleep_for.
   std::function<void(std::chrono::milliseconds)> sleep;
 };
