@@ -82,11 +82,14 @@ common::Result<retention::InstanceInfo> InspectInstance(std::string_view bytes,
   copy.findAndDeleteElement(DCM_PixelData);
   copy.findAndDeleteElement(DCM_FloatPixelData);
   copy.findAndDeleteElement(DCM_DoubleFloatPixelData);
+  // DcmDataset::writeJson writes the members only; the object's braces are the caller's.
   std::ostringstream json;
+  json << '{';
   DcmJsonFormatCompact format(OFFalse);
   if (copy.writeJson(json, format).bad()) {
     return common::InvalidArgumentError("the instance cannot be expressed as DICOM JSON");
   }
+  json << '}';
   info.metadata_json = json.str();
   return info;
 }
