@@ -307,11 +307,56 @@ void RelayService::Log(const ReachableStudy& s, const HttpRequest& r, const char
   pending_log_.emplace_back(s.study_uid, std::move(e));
 }
 
+common::Result<std::shared_ptr<const RelayService::CachedFrames>> RelayService::FramesOf(
+    const ReachableStudy& s, const std::string& sop) {
+  const std::string key = s.study_uid + '\0' + sop;
+  {
+    std::lock_guard lock(mu_);
+    auto it = frame_cache_.find(key);
+    if (it != frame_cache_.end()) return it->second;
+  }
+  TSUNAGU_ASSIGN_OR_RETURN(std::string bytes, deps_.store->ReadInstance(s.study_uid, sop));
+  TSUNAGU_ASSIGN_OR_RETURN(Frames frames, ExtractFrames(bytes, {}));
+  auto entry = std::make_shared<CachedFrames>();
+  entry->series_uid = frames.series_uid;
+  entry->transfer_syntax_uid = frames.transfer_syntax_uid;
+  entry->encapsulated = frames.encapsulated;
+  entry->frames = std::move(frames.frames);
+  entry->expires_at = s.expires_at;
+  for (const auto& f : entry->frames) entry->bytes += f.size();
+  std::lock_guard lock(mu_);
+  if (entry->bytes <= options_.frame_cache_bytes && !frame_cache_.count(key)) {
+    frame_cache_[key] = entry;
+    frame_cache_order_.push_back(key);
+    frame_cache_bytes_ += entry->bytes;
+    std::size_t drop = 0;
+    while (frame_cache_bytes_ > options_.frame_cache_bytes && drop < frame_cache_order_.size()) {
+      auto victim = frame_cache_.find(frame_cache_order_[drop++]);
+      if (victim == frame_cache_.end()) continue;
+      frame_cache_bytes_ -= victim->second->bytes;
+      frame_cache_.erase(victim);
+    }
+    frame_cache_order_.erase(frame_cache_order_.begin(),
+                             frame_cache_order_.begin() + static_cast<long>(drop));
+  }
+  return std::shared_ptr<const CachedFrames>(entry);
+}
+
 void RelayService::FlushAccessLog() {
   std::vector<std::pair<std::string, retention::AccessEntry>> batch;
   {
     std::lock_guard lock(mu_);
     batch.swap(pending_log_);
+    const auto now = deps_.clock->SystemNow();
+    for (auto it = frame_cache_.begin(); it != frame_cache_.end();) {
+      if (it->second->expires_at <= now) {
+        frame_cache_bytes_ -= it->second->bytes;
+        it = frame_cache_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    std::erase_if(frame_cache_order_, [&](const std::string& k) { return !frame_cache_.count(k); });
   }
   const Status st = deps_.store->RecordAccess(batch);
   if (!st.ok()) {
@@ -461,10 +506,16 @@ HttpResponse RelayService::Viewer(const HttpRequest& req) {
     boundary = "tsunagu-" + std::to_string(++boundary_counter_) + "-" +
                std::to_string(ToMs(deps_.clock->SystemNow()));
   }
-  auto bytes = store.ReadInstance(uid, sop);
-  if (!bytes.ok()) return Error(bytes.status());
   if (tail.size() == 4) {
     // WADO-RS instance: multipart/related; type="application/dicom" (PS3.18 8.6.1.2).
+    auto instances = store.ListInstances(uid);
+    if (!instances.ok()) return Error(instances.status());
+    if (std::none_of(instances->begin(), instances->end(),
+                     [&](const auto& i) { return i.sop_uid == sop && i.series_uid == tail[1]; })) {
+      return NotFound();
+    }
+    auto bytes = store.ReadInstance(uid, sop);
+    if (!bytes.ok()) return Error(bytes.status());
     Log(*study, req, "instance");
     HttpResponse r;
     r.content_type = "multipart/related; type=\"application/dicom\"; boundary=" + boundary;
@@ -485,19 +536,26 @@ HttpResponse RelayService::Viewer(const HttpRequest& req) {
       numbers.push_back(n);
     }
     if (numbers.empty() || numbers.size() > 1000) return BadRequest("bad frame list");
-    auto frames = ExtractFrames(*bytes, numbers);
-    if (!frames.ok()) return Error(frames.status());
-    if (frames->series_uid != tail[1]) return NotFound();
+    auto cached = FramesOf(*study, sop);
+    if (!cached.ok()) return Error(cached.status());
+    const CachedFrames& frames = **cached;
+    if (frames.series_uid != tail[1]) return NotFound();
+    for (int n : numbers) {
+      if (n < 1 || static_cast<std::size_t>(n) > frames.frames.size()) {
+        return Error(common::NotFoundError("no such frame"));
+      }
+    }
     Log(*study, req, "frames");
     const std::string part_type =
-        frames->encapsulated
-            ? "application/octet-stream; transfer-syntax=" + frames->transfer_syntax_uid
-            : "application/octet-stream; transfer-syntax=" + frames->transfer_syntax_uid;
+        "application/octet-stream; transfer-syntax=" + frames.transfer_syntax_uid;
     HttpResponse r;
     r.content_type = "multipart/related; type=\"application/octet-stream\"; boundary=" + boundary;
-    for (const auto& f : frames->frames) {
+    std::size_t total = 0;
+    for (int n : numbers) total += frames.frames[n - 1].size() + 256;
+    r.body.reserve(total);
+    for (int n : numbers) {
       r.body += "--" + boundary + "\r\nContent-Type: " + part_type + "\r\n\r\n";
-      r.body += f;
+      r.body += frames.frames[n - 1];
       r.body += "\r\n";
     }
     r.body += "--" + boundary + "--\r\n";
