@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "doctor.h"
 #include "http_server.h"
 #include "relay_service.h"
 #include "tsunagu/common/cli.h"
@@ -20,6 +21,7 @@
 #include "tsunagu/common/process.h"
 #include "tsunagu/common/units.h"
 #include "tsunagu/config/relay_options.h"
+#include "tsunagu/ipsec/command.h"
 #include "tsunagu/retention/study_store.h"
 
 namespace {
@@ -46,6 +48,9 @@ void PrintHelp(Language lang) {
       "  purge --now    期限切れの検査を今すぐ削除 (鍵を先に破棄) し、削除記録を表示\n"
       "  revoke STUDY   検査のリンクをすべて無効化\n"
       "  audit STUDY    検査のアクセス記録を表示\n"
+      "  ipsec render [--out DIR] [--check]  strongSwan設定を生成\n"
+      "  ipsec status   IPsecトンネルの状態を表示\n"
+      "  doctor         設定・証明書・ディスク・トンネル等を点検 (0 正常, 1 警告, 2 異常)\n"
       "  --config FILE  設定ファイル (既定: /etc/tsunagu/relay.toml)\n"
       "  --check        設定を検証して終了 (正常なら0、誤りがあれば2)\n"
       "  --version      バージョンを表示\n"
@@ -64,6 +69,9 @@ void PrintHelp(Language lang) {
       "  purge --now    delete expired studies now (key first) and print the receipts\n"
       "  revoke STUDY   revoke every link of a study\n"
       "  audit STUDY    print the access log of a study\n"
+      "  ipsec render [--out DIR] [--check]  write the strongSwan configuration\n"
+      "  ipsec status   show the IPsec tunnel state\n"
+      "  doctor         check config, certificates, disk, tunnel... (0 ok, 1 warn, 2 failed)\n"
       "  --config FILE  configuration file (default: /etc/tsunagu/relay.toml)\n"
       "  --check        validate the configuration and exit (0 valid, 2 invalid)\n"
       "  --version      print the version\n"
@@ -245,8 +253,38 @@ int Serve(const std::string& config_path, const tsunagu::config::RelayOptions& o
   return exit_code;
 }
 
+// tsunagu-relay ipsec render|status ...
+int RunIpsec(const std::vector<std::string>& args) {
+  auto command = tsunagu::ipsec::ParseIpsecCommandLine(args, kDefaultConfig);
+  if (!command.ok()) {
+    std::cerr << "tsunagu-relay: " << command.status().message() << "\n";
+    return kExitUsage;
+  }
+  auto options = tsunagu::config::LoadRelayConfig(command->config_path);
+  if (!options.ok()) {
+    std::cerr << options.status().message() << "\n";
+    return kExitUsage;
+  }
+  return tsunagu::ipsec::RunIpsecCommand(tsunagu::ipsec::Role::kRelay, *command, options->ipsec,
+                                         options->language, std::cout, std::cerr);
+}
+
 int Run(const std::vector<std::string>& argv) {
   const Language env_lang = tsunagu::common::LanguageFromEnvironment();
+  if (!argv.empty() && argv[0] == "doctor") {
+    tsunagu::common::CliSpec doctor_spec{{}, {"--config"}, {}};
+    auto doctor_args = tsunagu::common::CliArgs::Parse(
+        std::vector<std::string>(argv.begin() + 1, argv.end()), doctor_spec);
+    if (!doctor_args.ok() || !doctor_args->positional().empty()) {
+      std::cerr << "tsunagu-relay: usage: doctor [--config FILE]\n";
+      return kExitUsage;
+    }
+    return tsunagu::relay::RunDoctor(doctor_args->Option("--config").value_or(kDefaultConfig),
+                                     env_lang, std::cout);
+  }
+  if (!argv.empty() && argv[0] == "ipsec") {
+    return RunIpsec(std::vector<std::string>(argv.begin() + 1, argv.end()));
+  }
   tsunagu::common::CliSpec spec{{"--help", "--version", "--check", "--now"}, {"--config"}, {}};
   auto args = tsunagu::common::CliArgs::Parse(argv, spec);
   if (!args.ok()) {

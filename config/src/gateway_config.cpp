@@ -1,6 +1,7 @@
 #include <set>
 
 #include "file_checks.h"
+#include "ipsec_config.h"
 #include "toml_reader.h"
 #include "tsunagu/common/logging.h"
 #include "tsunagu/config/gateway_options.h"
@@ -145,6 +146,7 @@ common::Result<GatewayOptions> LoadGatewayConfig(const std::filesystem::path& pa
   o.web = ReadWeb(root.Table("web"));
   o.transport = ReadTransport(root.Table("transport"));
   o.threads = ReadThreads(root.TableArray("threads"));
+  o.ipsec = internal::ReadIpsec(root.Table("ipsec"));
   root.FinishUnknownKeys();
 
   if (options.check_files) {
@@ -152,6 +154,7 @@ common::Result<GatewayOptions> LoadGatewayConfig(const std::filesystem::path& pa
     internal::CheckSecretFile(errors, "relay.client_key_file", o.relay.client_key_file);
     internal::CheckReadableFile(errors, "relay.client_cert_file", o.relay.client_cert_file);
     internal::CheckReadableFile(errors, "relay.ca_file", o.relay.ca_file);
+    internal::CheckIpsecFiles(errors, o.ipsec);
   }
   if (!errors.empty()) return errors.ToStatus();
   return o;
