@@ -80,6 +80,8 @@ Status AppendToFile(const std::filesystem::path& path, std::uint64_t keep, std::
   }
   if (st.ok() && ::fdatasync(fd) != 0) st = common::StatusFromErrno(errno, "sync upload file");
   ::close(fd);
+  // A new file: make its directory entry durable before the index refers to it.
+  if (st.ok() && keep == 0) st = common::SyncDirectory(path.parent_path());
   return st;
 }
 

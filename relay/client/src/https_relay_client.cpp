@@ -76,15 +76,20 @@ class HttpsRelayClient final : public RelayClient {
     const std::string sha = common::HexEncode(hasher.Finish());
     const std::string path = "/v1/studies/" + study + "/instances/" + sop;
 
-    auto progress = WithRetries([&] { return Send(http::methods::GET, path, {}, ""); });
-    if (!progress.ok()) return progress.status();
-    if (progress->body.at("complete").as_bool()) {
-      if (progress->body.at("size").as_number().to_uint64() != size) {
-        return common::AlreadyExistsError("the relay holds this instance with another size");
+    // An instance that fits in one chunk is simply sent: a repeated PUT is a no-op on the relay.
+    // A larger one first asks what the relay holds, so a resumed upload sends only the rest.
+    std::uint64_t offset = 0;
+    if (size > options_.chunk_size) {
+      auto progress = WithRetries([&] { return Send(http::methods::GET, path, {}, ""); });
+      if (!progress.ok()) return progress.status();
+      if (progress->body.at("complete").as_bool()) {
+        if (progress->body.at("size").as_number().to_uint64() != size) {
+          return common::AlreadyExistsError("the relay holds this instance with another size");
+        }
+        return Status::Ok();
       }
-      return Status::Ok();
+      offset = progress->body.at("received").as_number().to_uint64();
     }
-    std::uint64_t offset = progress->body.at("received").as_number().to_uint64();
     if (offset > 0) {
       deps_.logger->info("upload.resume sop_key={} offset={} size={}", Key(sop), offset, size);
     }
