@@ -357,6 +357,14 @@ void RelayService::FlushAccessLog() {
       }
     }
     std::erase_if(frame_cache_order_, [&](const std::string& k) { return !frame_cache_.count(k); });
+    for (auto it = answer_cache_.begin(); it != answer_cache_.end();) {
+      if (it->second.expires_at <= now) {
+        answer_cache_bytes_ -= it->second.response.body.size();
+        it = answer_cache_.erase(it);
+      } else {
+        ++it;
+      }
+    }
   }
   const Status st = deps_.store->RecordAccess(batch);
   if (!st.ok()) {
@@ -408,6 +416,35 @@ HttpResponse RelayService::Viewer(const HttpRequest& req) {
     }
     return Error(study.status());
   }
+  // QIDO-RS and metadata answers depend only on the committed (immutable) study: cache them.
+  const bool cacheable = rest.size() <= 5 || (rest.size() == 7 && rest[6] == "metadata");
+  if (rest.size() == 1) Log(*study, req, "open");
+  if (!rest.empty() && rest.back() == "metadata") Log(*study, req, "metadata");
+  if (!cacheable) return Content(*study, req, rest);
+  std::string key = study->study_uid;
+  for (const auto& s : rest) key += '\0' + s;
+  if (auto it = req.query.find("StudyInstanceUID"); it != req.query.end()) {
+    key += '\1' + it->second;
+  }
+  {
+    std::lock_guard lock(mu_);
+    auto it = answer_cache_.find(key);
+    if (it != answer_cache_.end()) return it->second.response;
+  }
+  HttpResponse r = Content(*study, req, rest);
+  if (r.status == 200) {
+    std::lock_guard lock(mu_);
+    if (answer_cache_bytes_ + r.body.size() <= options_.answer_cache_bytes) {
+      answer_cache_bytes_ += r.body.size();
+      answer_cache_[key] = CachedAnswer{r, study->expires_at};
+    }
+  }
+  return r;
+}
+
+HttpResponse RelayService::Content(const ReachableStudy& link, const HttpRequest& req,
+                                   const std::vector<std::string>& rest) {
+  const ReachableStudy* study = &link;
   const std::string& uid = study->study_uid;
   auto& store = *deps_.store;
 
@@ -436,7 +473,6 @@ HttpResponse RelayService::Viewer(const HttpRequest& req) {
     s["00080061"] = mia;
     s["00201206"] = Attribute("IS", json::number(static_cast<int>(series.size())));
     s["00201208"] = Attribute("IS", json::number(static_cast<int>(instances->size())));
-    Log(*study, req, "open");
     return Json(200, json::array({s}));
   }
   if (rest.size() < 2 || rest[0] != "studies" || rest[1] != uid) return NotFound();
@@ -479,7 +515,6 @@ HttpResponse RelayService::Viewer(const HttpRequest& req) {
   // WADO-RS metadata: studies/{uid}/metadata, .../series/{s}/metadata
   if ((tail.size() == 1 && tail[0] == "metadata") ||
       (tail.size() == 3 && tail[0] == "series" && tail[2] == "metadata")) {
-    Log(*study, req, "metadata");
     HttpResponse r = list_json({}, false);
     if (r.status == 200) r.content_type = "application/dicom+json";
     return r;
@@ -492,7 +527,6 @@ HttpResponse RelayService::Viewer(const HttpRequest& req) {
     if (!instances.ok()) return Error(instances.status());
     for (const auto& i : *instances) {
       if (i.sop_uid == sop && i.series_uid == tail[1]) {
-        Log(*study, req, "metadata");
         HttpResponse r = Json(200, json::array({json::parse(i.metadata_json)}));
         r.content_type = "application/dicom+json";
         return r;

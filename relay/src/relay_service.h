@@ -30,6 +30,8 @@ struct RelayServiceOptions {
   // Decoded frames kept in memory (plaintext, never on disk), so that scrolling through a study
   // does not decrypt and parse an instance per frame. Entries leave when their study expires.
   std::size_t frame_cache_bytes = 512ULL << 20;
+  // QIDO-RS and metadata answers of committed studies, also dropped when the study expires.
+  std::size_t answer_cache_bytes = 64ULL << 20;
 };
 
 struct RelayServiceDeps {
@@ -68,7 +70,14 @@ class RelayService {
     std::size_t bytes = 0;
   };
 
+  struct CachedAnswer {
+    HttpResponse response;
+    std::chrono::system_clock::time_point expires_at;
+  };
+
   HttpResponse Viewer(const HttpRequest& request);
+  HttpResponse Content(const retention::ReachableStudy& study, const HttpRequest& request,
+                       const std::vector<std::string>& rest);
   common::Result<std::shared_ptr<const CachedFrames>> FramesOf(const retention::ReachableStudy& s,
                                                                const std::string& sop);
   common::Result<retention::ReachableStudy> Resolve(const std::string& token,
@@ -83,8 +92,10 @@ class RelayService {
   std::vector<std::pair<std::string, retention::AccessEntry>> pending_log_;  // GUARDED_BY(mu_)
   std::uint64_t boundary_counter_ = 0;                                       // GUARDED_BY(mu_)
   std::map<std::string, std::shared_ptr<const CachedFrames>> frame_cache_;   // GUARDED_BY(mu_)
-  std::vector<std::string> frame_cache_order_;  // GUARDED_BY(mu_), oldest first
-  std::size_t frame_cache_bytes_ = 0;           // GUARDED_BY(mu_)
+  std::vector<std::string> frame_cache_order_;        // GUARDED_BY(mu_), oldest first
+  std::size_t frame_cache_bytes_ = 0;                 // GUARDED_BY(mu_)
+  std::map<std::string, CachedAnswer> answer_cache_;  // GUARDED_BY(mu_)
+  std::size_t answer_cache_bytes_ = 0;                // GUARDED_BY(mu_)
 };
 
 }  // namespace tsunagu::relay
