@@ -2,7 +2,9 @@
 # Relay benchmark, one command:
 #   tests/bench/relay/run_relay_bench.sh [BUILD_DIR]        (default: build)
 # Environment: SLICES (default 300: a 512x512 16-bit CT, ~158 MB), DURATION (wrk, default 10s),
-# CONNECTIONS (default 100), THREADS (upload threads, default 1).
+# CONNECTIONS (default 100), THREADS (upload threads, default 1), TMPDIR (where the relay's store
+# and nginx write; default /tmp: TMPDIR=/dev/shm shows the cost of fsync), KEEP=1 (leave both
+# servers running and print their ports, for profiling).
 #
 # In one run, on 127.0.0.1 only:
 #  1. upload of a de-identified CT series with the real RelayClient (mutual TLS, chunked,
@@ -30,7 +32,7 @@ for tool in wrk nginx curl openssl; do
     { echo "missing $tool (scripts/packages.d/relay.list)" >&2; exit 2; }
 done
 
-WORK=$(mktemp -d /tmp/tsunagu_relay_bench.XXXXXX)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tsunagu_relay_bench.XXXXXX")
 RELAY_PID=""
 NGINX_PID=""
 cleanup() {
