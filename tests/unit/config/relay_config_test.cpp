@@ -44,6 +44,25 @@ TEST_F(RelayConfigTest, DefaultsRetainForThreeDays) {
   EXPECT_EQ(o->store.data_directory, dir_ / "store");
 }
 
+TEST_F(RelayConfigTest, KeyDirectoryAndPatientIdLength) {
+  auto o = Load("");
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_TRUE(o->store.key_directory.empty());
+  EXPECT_EQ(o->upload.patient_id_max_length, 4);
+  const std::string text = kValid;
+  path_ = WriteFile("relay.toml",
+                    text.substr(0, text.find("[viewer]")) + "patient_id_max_length = 6\n" +
+                        text.substr(text.find("[viewer]")) + "key_directory = \"keys\"\n");
+  auto p = LoadRelayConfig(path_);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->store.key_directory, dir_ / "keys");
+  EXPECT_EQ(p->upload.patient_id_max_length, 6);
+  path_ = WriteFile("relay.toml", text.substr(0, text.find("[viewer]")) +
+                                      "patient_id_max_length = 0\n" +
+                                      text.substr(text.find("[viewer]")));
+  EXPECT_FALSE(LoadRelayConfig(path_).ok());
+}
+
 TEST_F(RelayConfigTest, ViewerPresetsDefaultToFiveCtWindows) {
   auto o = Load("");
   ASSERT_TRUE(o.ok()) << o.status();
