@@ -6,6 +6,7 @@
 // reflect it, leave. Updates are XEP-0308 last message corrections referring to that id.
 #include <strophe.h>
 
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -46,6 +47,8 @@ struct Session {
   Phase phase = Phase::kConnecting;
   bool secured = false;
   bool already_posted = false;
+  bool cert_failed = false;
+  bool auth_failed = false;
   common::Status error;
   std::chrono::steady_clock::time_point history_deadline;
 };
@@ -140,8 +143,25 @@ int MessageHandler(xmpp_conn_t*, xmpp_stanza_t* stanza, void* userdata) {
   return 1;
 }
 
-void ConnHandler(xmpp_conn_t* conn, xmpp_conn_event_t status, int, xmpp_stream_error_t*,
-                 void* userdata) {
+void LogHandler(void* userdata, xmpp_log_level_t level, const char* area, const char* msg) {
+  auto* s = static_cast<Session*>(userdata);
+  if (level == XMPP_LEVEL_ERROR && area != nullptr && std::strcmp(area, "auth") == 0) {
+    s->auth_failed = true;
+  }
+  (void)msg;  // never logged: protocol chatter may carry credentials
+}
+
+// libstrophe's certificate-failure callback carries no user data; the event loop of one Send()
+// runs on the calling thread, so the session being verified is found through this pointer.
+thread_local Session* tls_session = nullptr;
+
+int CertFailHandler(const xmpp_tlscert_t*, const char* const) {
+  if (tls_session != nullptr) tls_session->cert_failed = true;
+  return 0;  // never accept a certificate that does not verify
+}
+
+void ConnHandler(xmpp_conn_t* conn, xmpp_conn_event_t status, int error,
+                 xmpp_stream_error_t* stream_error, void* userdata) {
   auto* s = static_cast<Session*>(userdata);
   if (status == XMPP_CONN_CONNECT) {
     s->secured = xmpp_conn_is_secured(conn);
@@ -163,15 +183,19 @@ void ConnHandler(xmpp_conn_t* conn, xmpp_conn_event_t status, int, xmpp_stream_e
     return;
   }
   if (s->phase != Phase::kDone && s->phase != Phase::kFailed) {
-    if (s->phase == Phase::kConnecting && xmpp_conn_is_secured(conn)) {
-      s->error = common::Status(common::ErrorCode::kUnauthenticated,
-                                "XMPP: the server closed the connection during login; check jid "
-                                "and password_file",
+    if (s->phase == Phase::kConnecting && s->cert_failed) {
+      s->error = common::Status(common::ErrorCode::kFailedPrecondition,
+                                "XMPP: the server's certificate is not trusted or does not match "
+                                "the JID's domain; check ca_file",
                                 false);
+    } else if (s->phase == Phase::kConnecting && s->auth_failed) {
+      s->error = common::Status(common::ErrorCode::kUnauthenticated,
+                                "XMPP: login refused; check jid and password_file", false);
     } else if (s->phase == Phase::kConnecting) {
       s->error = common::UnavailableError(
-          "XMPP: cannot connect with verified TLS (server down, or its certificate is not "
-          "trusted: check ca_file)");
+          std::string("XMPP: cannot connect") +
+          (error != 0 ? " (" + std::string(std::strerror(error)) + ")"
+                      : (stream_error != nullptr ? " (stream error)" : "")));
     } else {
       s->error = common::UnavailableError("XMPP: connection lost");
     }
@@ -209,10 +233,12 @@ class XmppConnector final : public ChatConnector {
       return common::InvalidArgumentError(
           "XMPP: the thread's destination must be a room JID such as room@conference.example");
     }
-    std::unique_ptr<xmpp_ctx_t, CtxDeleter> ctx(xmpp_ctx_new(nullptr, nullptr));
+    Session session;
+    // libstrophe reports a refused login only through its log (area "auth", level error).
+    xmpp_log_t log{LogHandler, &session};
+    std::unique_ptr<xmpp_ctx_t, CtxDeleter> ctx(xmpp_ctx_new(nullptr, &log));
     std::unique_ptr<xmpp_conn_t, ConnDeleter> conn(xmpp_conn_new(ctx.get()));
     if (!ctx || !conn) return common::InternalError("XMPP: cannot allocate a connection");
-    Session session;
     session.ctx = ctx.get();
     session.room = target.destination;
     session.nick = s_.nick;
@@ -221,6 +247,11 @@ class XmppConnector final : public ChatConnector {
     xmpp_conn_set_pass(conn.get(), s_.password.c_str());
     xmpp_conn_set_flags(conn.get(), XMPP_CONN_FLAG_MANDATORY_TLS);
     if (!s_.ca_file.empty()) xmpp_conn_set_cafile(conn.get(), s_.ca_file.c_str());
+    xmpp_conn_set_certfail_handler(conn.get(), CertFailHandler);
+    tls_session = &session;
+    struct ResetTlsSession {
+      ~ResetTlsSession() { tls_session = nullptr; }
+    } reset_tls_session;
     if (xmpp_connect_client(conn.get(), s_.host.empty() ? nullptr : s_.host.c_str(),
                             static_cast<unsigned short>(s_.host.empty() ? 0 : s_.port), ConnHandler,
                             &session) != XMPP_EOK) {
