@@ -120,7 +120,7 @@ class WebhookConnector final : public ChatConnector {
     if (!resp.ok()) return resp.status().WithContext("webhook");
     auto st = StatusFromHttp(*resp, "webhook", *deps_.clock, "");
     if (!st.ok()) return {st.status(), st.retry_after()};
-    return PostResult{.message_id = key, .exactly_once = false};
+    return PostResult{.message_id = key, .exactly_once = false, .destination = target.destination};
   }
 
   std::string url_;
@@ -190,7 +190,7 @@ class SlackConnector final : public ChatConnector {
     if (!resp.ok()) return resp.status().WithContext("incoming webhook");
     auto st = StatusFromHttp(*resp, "incoming webhook", *deps_.clock, Excerpt(resp->body));
     if (!st.ok()) return {st.status(), st.retry_after()};
-    return PostResult{.message_id = "", .exactly_once = false};
+    return PostResult{.message_id = "", .exactly_once = false, .destination = target.destination};
   }
 
  private:
@@ -248,7 +248,7 @@ class ChatworkConnector final : public ChatConnector {
     }
     std::string id;
     if (auto j = ParseJson(resp->body)) id = JGetString(*j, "message_id");
-    return PostResult{.message_id = id, .exactly_once = false};
+    return PostResult{.message_id = id, .exactly_once = false, .destination = target.destination};
   }
 
  private:
@@ -353,7 +353,9 @@ class MatrixConnector final : public ChatConnector {
     auto st = Check(*resp);
     if (!st.ok()) return {st.status(), st.retry_after()};
     auto j = ParseJson(resp->body);
-    return PostResult{.message_id = j ? JGetString(*j, "event_id") : "", .exactly_once = true};
+    return PostResult{.message_id = j ? JGetString(*j, "event_id") : "",
+                      .exactly_once = true,
+                      .destination = target.destination};
   }
 
   std::string hs_;

@@ -105,7 +105,7 @@ class LineWorksConnector final : public ChatConnector {
         }
         return {st.status(), st.retry_after()};
       }
-      return PostResult{.message_id = "", .exactly_once = false};
+      return PostResult{.message_id = "", .exactly_once = false, .destination = target.destination};
     }
   }
 

@@ -304,7 +304,7 @@ class XmppConnector final : public ChatConnector {
     while (xmpp_conn_is_connected(conn.get()) && clock_->SteadyNow() < close_deadline) {
       xmpp_run_once(ctx.get(), 50);
     }
-    return PostResult{.message_id = key, .exactly_once = true};
+    return PostResult{.message_id = key, .exactly_once = true, .destination = target.destination};
   }
 
   XmppSettings s_;

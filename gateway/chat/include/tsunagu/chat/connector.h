@@ -29,6 +29,8 @@ struct ThreadTarget {
 struct PostResult {
   std::string message_id;
   bool exactly_once = false;
+  // Where it was posted (filled in by ChatService; keep it with message_id for Update()).
+  std::string destination;
 };
 
 // The error of a chat call. `status` is retryable for 429 (kResourceExhausted), 5xx and

@@ -1,0 +1,191 @@
+#include "tsunagu/chat/chat_service.h"
+
+#include <cpprest/json.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "fake_transport.h"
+
+namespace tsunagu::chat {
+namespace {
+
+using namespace std::chrono_literals;
+using common::ErrorCode;
+using testing::FakeTransport;
+using web::json::value;
+
+class ChatServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "tsunagu-chat-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    const auto token = dir_ / "token";
+    std::ofstream(token) << "tok\n";
+    std::filesystem::permissions(token, std::filesystem::perms::owner_read);
+
+    options_.language = common::Language::kJapanese;
+    options_.chat.utc_offset = 9h;
+    config::ChatConnectorOptions mx;
+    mx.name = "mx";
+    mx.type = config::ChatConnectorType::kMatrix;
+    mx.homeserver = "https://hs";
+    mx.access_token_file = token;
+    config::ChatConnectorOptions cw;
+    cw.name = "cw";
+    cw.type = config::ChatConnectorType::kChatwork;
+    cw.api_base = "https://cw";
+    cw.token_file = token;
+    options_.chat.connectors = {mx, cw};
+    config::ThreadOptions night;
+    night.name = "night";
+    night.connector = "mx";
+    night.destination = "!night:hs";
+    night.access_code_required = true;
+    night.language = common::Language::kEnglish;
+    config::ThreadOptions patient;
+    patient.name = "per-patient";
+    patient.connector = "mx";
+    patient.chat.per_patient = true;
+    patient.chat.room_label = "ER";
+    patient.chat.invite = {"@dr:hs"};
+    patient.chat.thumbnails = true;
+    config::ThreadOptions chatwork;
+    chatwork.name = "cw-room";
+    chatwork.connector = "cw";
+    chatwork.destination = "123";
+    options_.threads = {night, patient, chatwork};
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<ChatService> Make() {
+    auto s = ChatService::Create(
+        options_, {.clock = &clock_, .patient_rooms = store_.get(), .transport = fake_});
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+
+  static Card SampleCard() {
+    Card c;
+    c.job_id = 9;
+    c.modality = "CT";
+    c.patient_id_suffix = "1234";
+    c.expires_at = std::chrono::system_clock::time_point(1'800'000'000s);
+    c.viewer_url = "https://relay/v/x";
+    c.thumbnail_url = "https://relay/t/y";
+    return c;
+  }
+
+  std::filesystem::path dir_;
+  common::FakeClock clock_;
+  std::shared_ptr<FakeTransport> fake_ = std::make_shared<FakeTransport>();
+  std::unique_ptr<PatientThreadStore> store_ =
+      std::move(PatientThreadStore::Open(":memory:", &clock_).value());
+  config::GatewayOptions options_;
+};
+
+TEST_F(ChatServiceTest, ListsThreadsWithCapabilities) {
+  auto s = Make();
+  ASSERT_EQ(s->threads().size(), 3u);
+  EXPECT_EQ(s->threads()[0].name, "night");
+  EXPECT_TRUE(s->threads()[0].capabilities.can_edit);
+  EXPECT_EQ(s->threads()[0].language, common::Language::kEnglish);
+  EXPECT_EQ(s->threads()[1].language, common::Language::kJapanese);
+  EXPECT_FALSE(s->threads()[2].capabilities.can_edit);
+}
+
+TEST_F(ChatServiceTest, PostAppliesThreadPolicy) {
+  auto s = Make();
+  fake_->Answer(200, R"({"event_id":"$e"})");
+  Card card = SampleCard();
+  card.access_code_required = false;  // the thread's policy decides
+  auto r = s->Post("night", card, std::nullopt, "tsunagu-job-9");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->destination, "!night:hs");
+  EXPECT_EQ(r->message_id, "$e");
+  const value v = value::parse(fake_->requests[0].body);
+  const std::string body = v.at("body").as_string();
+  EXPECT_NE(body.find("Access code: required"), std::string::npos) << body;
+  EXPECT_EQ(body.find("relay/t/y"), std::string::npos) << "thumbnails are off for this thread";
+}
+
+TEST_F(ChatServiceTest, PerPatientThreadCreatesRoomOnceAndRoutesThere) {
+  auto s = Make();
+  const PatientRoute route{PatientKey("site", "PID-77771234", "H"), "1234"};
+  fake_->Answer(200, R"({"room_id":"!p1:hs"})");
+  fake_->Answer(200, R"({"event_id":"$a"})");
+  fake_->Answer(200, R"({"event_id":"$b"})");
+  auto first = s->Post("per-patient", SampleCard(), route, "tsunagu-job-9");
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->destination, "!p1:hs");
+  auto second = s->Post("per-patient", SampleCard(), route, "tsunagu-job-10");
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->destination, "!p1:hs");
+  ASSERT_EQ(fake_->requests.size(), 3u);
+  EXPECT_NE(fake_->requests[0].url.find("/createRoom"), std::string::npos);
+  EXPECT_NE(fake_->requests[1].url.find("/rooms/%21p1%3Ahs/send/"), std::string::npos);
+  EXPECT_NE(fake_->requests[2].url.find("/rooms/%21p1%3Ahs/send/"), std::string::npos);
+  EXPECT_EQ(s->Post("per-patient", SampleCard(), std::nullopt, "k").status().code(),
+            ErrorCode::kInvalidArgument);
+}
+
+TEST_F(ChatServiceTest, UpdateOnlyWhereThePlatformCanEdit) {
+  auto s = Make();
+  Card expired = SampleCard();
+  expired.state = CardState::kExpired;
+  auto refused = s->Update("cw-room", expired, {"1", false, "123"}, "k-expired");
+  EXPECT_EQ(refused.status().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_TRUE(fake_->requests.empty());
+  fake_->Answer(200, R"({"event_id":"$edit"})");
+  auto edited = s->Update("night", expired, {"$e", true, "!night:hs"}, "k-expired");
+  ASSERT_TRUE(edited.ok()) << edited.status();
+  EXPECT_NE(fake_->requests[0].url.find("/rooms/%21night%3Ahs/send/m.room.message/k-expired"),
+            std::string::npos);
+}
+
+TEST_F(ChatServiceTest, UnknownThread) {
+  auto s = Make();
+  EXPECT_EQ(s->Post("nope", SampleCard(), std::nullopt, "k").status().code(), ErrorCode::kNotFound);
+}
+
+TEST_F(ChatServiceTest, ChatTestCommand) {
+  std::ostringstream out, err;
+  fake_->Answer(200, R"({"message_id":"5"})");
+  EXPECT_EQ(
+      RunChatCommand({"test", "cw-room"}, options_,
+                     {.clock = &clock_, .patient_rooms = nullptr, .transport = fake_}, out, err),
+      0)
+      << err.str();
+  EXPECT_EQ(out.str(), "cw-room: テスト投稿を送信しました\n");
+  ASSERT_EQ(fake_->requests.size(), 1u);
+  EXPECT_EQ(fake_->requests[0].url, "https://cw/v2/rooms/123/messages");
+
+  fake_->Answer(401, R"({"errors":["Invalid API token"]})");
+  std::ostringstream out2, err2;
+  EXPECT_EQ(
+      RunChatCommand({"test", "cw-room"}, options_,
+                     {.clock = &clock_, .patient_rooms = nullptr, .transport = fake_}, out2, err2),
+      1);
+  EXPECT_EQ(err2.str(),
+            "cw-room: テスト投稿に失敗しました: Chatwork answered HTTP 401 (Invalid API token): "
+            "the token was refused; check the token file\n");
+
+  std::ostringstream out3, err3;
+  EXPECT_EQ(
+      RunChatCommand({"test", "nope"}, options_,
+                     {.clock = &clock_, .patient_rooms = nullptr, .transport = fake_}, out3, err3),
+      2);
+  EXPECT_NE(err3.str().find("unknown chat thread \"nope\""), std::string::npos);
+  EXPECT_EQ(
+      RunChatCommand({"list"}, options_,
+                     {.clock = &clock_, .patient_rooms = nullptr, .transport = fake_}, out3, err3),
+      0);
+  EXPECT_NE(out3.str().find("per-patient\tmx (matrix)\t-\t患者ごと"), std::string::npos)
+      << out3.str();
+}
+
+}  // namespace
+}  // namespace tsunagu::chat
