@@ -83,6 +83,7 @@ ChatConnectorOptions ReadConnector(Section& s) {
     o.host = s.String("host", "");
     o.port = s.Port("port", static_cast<std::uint16_t>(o.port));
     o.nick = s.String("nick", o.nick);
+    o.muc_service = s.String("muc_service", "");
   }
   return o;
 }
@@ -150,7 +151,8 @@ void CheckChatThreads(Errors& errors, const ChatOptions& chat,
       }
       continue;
     }
-    const bool can_create = conn->type == ChatConnectorType::kMatrix;
+    const bool can_create = conn->type == ChatConnectorType::kMatrix ||
+                            (conn->type == ChatConnectorType::kXmpp && !conn->muc_service.empty());
     const bool url_only =
         conn->type == ChatConnectorType::kWebhook || conn->type == ChatConnectorType::kSlack;
     if (t.destination.empty() && !url_only && !(t.chat.per_patient && can_create)) {

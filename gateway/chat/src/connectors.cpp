@@ -55,6 +55,7 @@ common::Result<std::unique_ptr<ChatConnector>> MakeConnector(const config::ChatC
       s.port = o.port;
       s.ca_file = o.ca_file.string();
       s.nick = o.nick;
+      s.muc_service = o.muc_service;
       s.timeout = o.timeout;
       return internal::MakeXmppConnector(std::move(s), deps.clock);
     }

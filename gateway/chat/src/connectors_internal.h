@@ -38,6 +38,7 @@ struct XmppSettings {
   int port = 5222;
   std::string ca_file;
   std::string nick;
+  std::string muc_service;  // empty: rooms are not created
   std::chrono::milliseconds timeout{15000};
 };
 std::unique_ptr<ChatConnector> MakeXmppConnector(XmppSettings settings, const common::Clock* clock);

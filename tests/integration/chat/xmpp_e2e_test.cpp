@@ -11,6 +11,7 @@
 
 #include "stub_process.h"
 #include "tsunagu/chat/connectors.h"
+#include "tsunagu/chat/patient_threads.h"
 
 namespace tsunagu::chat {
 namespace {
@@ -55,17 +56,43 @@ struct Reader {
   std::string room, nick;
   std::vector<RoomMessage> messages;
   bool joined = false, done = false, failed = false;
+  std::string room_name;  // from disco#info, once answered
+  bool disco_answered = false;
 };
 
-int ReaderPresence(xmpp_conn_t*, xmpp_stanza_t* st, void* ud) {
+int ReaderIq(xmpp_conn_t*, xmpp_stanza_t* st, void* ud) {
+  auto* r = static_cast<Reader*>(ud);
+  const char* id = xmpp_stanza_get_id(st);
+  if (!id || std::string(id) != "reader-disco") return 1;
+  r->disco_answered = true;
+  if (xmpp_stanza_t* q = xmpp_stanza_get_child_by_name(st, "query")) {
+    if (xmpp_stanza_t* ident = xmpp_stanza_get_child_by_name(q, "identity")) {
+      const char* name = xmpp_stanza_get_attribute(ident, "name");
+      r->room_name = name ? name : "";
+    }
+  }
+  return 1;
+}
+
+int ReaderPresence(xmpp_conn_t* conn, xmpp_stanza_t* st, void* ud) {
   auto* r = static_cast<Reader*>(ud);
   const char* from = xmpp_stanza_get_from(st);
   const char* type = xmpp_stanza_get_type(st);
   if (from && std::string(from) == r->room + "/" + r->nick) {
     if (type && std::string(type) == "error") {
       r->failed = true;
-    } else {
+    } else if (!r->joined) {
       r->joined = true;
+      xmpp_ctx_t* ctx = xmpp_conn_get_context(conn);
+      xmpp_stanza_t* iq = xmpp_iq_new(ctx, "get", "reader-disco");
+      xmpp_stanza_set_to(iq, r->room.c_str());
+      xmpp_stanza_t* q = xmpp_stanza_new(ctx);
+      xmpp_stanza_set_name(q, "query");
+      xmpp_stanza_set_ns(q, "http://jabber.org/protocol/disco#info");
+      xmpp_stanza_add_child(iq, q);
+      xmpp_stanza_release(q);
+      xmpp_send(conn, iq);
+      xmpp_stanza_release(iq);
     }
   }
   return 1;
@@ -107,6 +134,7 @@ void ReaderConn(xmpp_conn_t* conn, xmpp_conn_event_t status, int, xmpp_stream_er
   xmpp_ctx_t* ctx = xmpp_conn_get_context(conn);
   xmpp_handler_add(conn, ReaderPresence, nullptr, "presence", nullptr, r);
   xmpp_handler_add(conn, ReaderMessage, nullptr, "message", nullptr, r);
+  xmpp_handler_add(conn, ReaderIq, nullptr, "iq", nullptr, r);
   xmpp_stanza_t* p = xmpp_presence_new(ctx);
   xmpp_stanza_set_to(p, (r->room + "/" + r->nick).c_str());
   xmpp_stanza_t* x = xmpp_stanza_new(ctx);
@@ -169,7 +197,7 @@ class XmppEndToEndTest : public ::testing::Test {
                            d + "/server-key.pem'; certificate = '" + d + "/server.pem' }\n",
                        0644);
     for (const auto& [user, pass] : std::vector<std::pair<std::string, std::string>>{
-             {"tsunagu", "bot-pass"}, {"drsato", "reader-pass"}}) {
+             {"tsunagu", "bot-pass"}, {"drsato", "reader-pass"}, {"outsider", "outsider-pass"}}) {
       *error_ = testing::Run(
           {"prosodyctl", "--config", d + "/prosody.cfg.lua", "register", user, "localhost", pass});
       if (!error_->empty()) return;
@@ -206,30 +234,31 @@ class XmppEndToEndTest : public ::testing::Test {
     o.port = port_;
     o.ca_file = *dir_ / (trusted_ca ? "ca.pem" : "untrusted.pem");
     o.nick = "Tsunagu";
+    o.muc_service = "conference.localhost";
     o.timeout = 10s;
     auto c = MakeConnector(o, {.clock = &clock_, .transport = nullptr});
     EXPECT_TRUE(c.ok()) << c.status();
     return c.ok() ? std::move(*c) : nullptr;
   }
 
-  // The room's history as user drsato sees it.
-  std::vector<RoomMessage> ReadRoom(const std::string& room) {
+  // Joins `room` as `user` and reads what the room sends: history, subject, disco#info.
+  Reader Visit(const std::string& room, const std::string& user = "drsato",
+               const std::string& password = "reader-pass") {
     Reader r;
     r.room = room;
-    r.nick = "DrSato";
+    r.nick = "Reader-" + user;
     xmpp_ctx_t* ctx = xmpp_ctx_new(nullptr, nullptr);
     xmpp_conn_t* conn = xmpp_conn_new(ctx);
-    xmpp_conn_set_jid(conn, "drsato@localhost");
-    xmpp_conn_set_pass(conn, "reader-pass");
+    xmpp_conn_set_jid(conn, (user + "@localhost").c_str());
+    xmpp_conn_set_pass(conn, password.c_str());
     xmpp_conn_set_flags(conn, XMPP_CONN_FLAG_MANDATORY_TLS);
     xmpp_conn_set_cafile(conn, (*dir_ / "ca.pem").c_str());
     xmpp_connect_client(conn, "127.0.0.1", static_cast<unsigned short>(port_), ReaderConn, &r);
     const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (!r.done && !r.failed && std::chrono::steady_clock::now() < deadline) {
+    while (!(r.done && r.disco_answered) && !r.failed &&
+           std::chrono::steady_clock::now() < deadline) {
       xmpp_run_once(ctx, 50);
     }
-    EXPECT_TRUE(r.joined) << "reader could not join " << room;
-    EXPECT_TRUE(r.done) << "no subject (end of history) within 10 s";
     xmpp_disconnect(conn);
     const auto close_deadline = std::chrono::steady_clock::now() + 2s;
     while (xmpp_conn_is_connected(conn) && std::chrono::steady_clock::now() < close_deadline) {
@@ -237,6 +266,14 @@ class XmppEndToEndTest : public ::testing::Test {
     }
     xmpp_conn_release(conn);
     xmpp_ctx_free(ctx);
+    return r;
+  }
+
+  // The room's history as user drsato sees it.
+  std::vector<RoomMessage> ReadRoom(const std::string& room) {
+    Reader r = Visit(room);
+    EXPECT_TRUE(r.joined) << "reader could not join " << room;
+    EXPECT_TRUE(r.done) << "no subject (end of history) within 10 s";
     return r.messages;
   }
 
@@ -312,6 +349,38 @@ TEST_F(XmppEndToEndTest, ExpiredCardIsCorrected) {
   EXPECT_EQ(messages[1].replaces, "tsunagu-job-8");
   EXPECT_NE(messages[1].body.find("このリンクは期限切れです"), std::string::npos);
   EXPECT_EQ(messages[1].body.find("xmpp-tok"), std::string::npos);
+}
+
+TEST_F(XmppEndToEndTest, PerPatientRoomIsCreatedForInvitedMembersOnly) {
+  auto bot = MakeBot("bot-pass");
+  ASSERT_TRUE(bot->capabilities().can_create_rooms);
+  auto store = PatientThreadStore::Open(":memory:", &clock_);
+  ASSERT_TRUE(store.ok());
+  const PatientRoute route{PatientKey("site", "PID-00445678", "HOSP"), "5678"};
+  const PatientRoomPolicy policy{"ER", {"drsato@localhost"}, ""};
+  auto room = ResolvePatientDestination(**store, *bot, "er", route, policy);
+  ASSERT_TRUE(room.ok()) << room.status();
+  EXPECT_EQ(room->find("00445678"), std::string::npos);
+  EXPECT_NE(room->find("@conference.localhost"), std::string::npos);
+  // The same patient maps to the same room.
+  auto again = ResolvePatientDestination(**store, *bot, "er", route, policy);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, *room);
+
+  auto posted = bot->Post(SampleCard(), Target(*room), "tsunagu-job-9");
+  ASSERT_TRUE(posted.ok()) << posted.status();
+  Reader member = Visit(*room);
+  EXPECT_TRUE(member.joined);
+  EXPECT_EQ(member.room_name,
+            "ER \xE2\x80\xA6"
+            "5678");
+  ASSERT_EQ(member.messages.size(), 1u);
+  EXPECT_NE(member.messages[0].body.find("画像共有: CT HEAD"), std::string::npos);
+  // Members only: someone not invited cannot enter.
+  Reader outsider = Visit(*room, "outsider", "outsider-pass");
+  EXPECT_FALSE(outsider.joined);
+  EXPECT_TRUE(outsider.failed);
+  EXPECT_TRUE(outsider.messages.empty());
 }
 
 TEST_F(XmppEndToEndTest, WrongPasswordIsNotRetryable) {

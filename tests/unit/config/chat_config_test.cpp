@@ -110,6 +110,7 @@ password_file = "xmpp-pass"
 host = "127.0.0.1"
 port = 5223
 ca_file = "ca.pem"
+muc_service = "conference.chat.local"
 )");
   ASSERT_TRUE(o.ok()) << o.status();
   EXPECT_EQ(o->chat.utc_offset, -(5h + 30min));
@@ -127,6 +128,7 @@ ca_file = "ca.pem"
   EXPECT_EQ(c[5].port, 5223);
   EXPECT_EQ(c[5].nick, "tsunagu");
   EXPECT_EQ(c[5].ca_file, dir_ / "ca.pem");
+  EXPECT_EQ(c[5].muc_service, "conference.chat.local");
   ASSERT_EQ(o->threads.size(), 2u);
   EXPECT_TRUE(o->threads[0].chat.per_patient);
   EXPECT_EQ(o->threads[0].chat.room_label, "ER");
@@ -202,6 +204,28 @@ token_file = "cw-token"
   EXPECT_EQ(o.status().message(),
             Msg("threads[0].destination: required for a chatwork connector (the room, channel "
                 "or room JID)"));
+}
+
+TEST_F(ChatConfigTest, XmppPerPatientThreadNeedsMucServiceOrDestination) {
+  const std::string threads = R"(
+[[threads]]
+name = "er"
+connector = "xm"
+per_patient = true
+)";
+  const std::string connector = R"(
+[[chat.connectors]]
+name = "xm"
+type = "xmpp"
+jid = "bot@chat.local"
+password_file = "xmpp-pass"
+)";
+  auto o = Load(threads + connector);
+  EXPECT_EQ(o.status().message(),
+            Msg("threads[0].destination: required for a xmpp connector (the room, channel or "
+                "room JID)"));
+  o = Load(threads + connector + "muc_service = \"conference.chat.local\"\n");
+  EXPECT_TRUE(o.ok()) << o.status();
 }
 
 TEST_F(ChatConfigTest, PlainHttpAndBadValuesAreRefused) {

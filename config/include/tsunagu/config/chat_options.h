@@ -52,6 +52,7 @@ struct ChatConnectorOptions {
   std::string host;
   int port = 5222;
   std::string nick = "tsunagu";
+  std::string muc_service;  // e.g. "conference.hospital.local": per-patient rooms are created there
 };
 
 struct ChatOptions {
