@@ -40,6 +40,14 @@ ChatConnectorOptions ReadConnector(Section& s) {
   if (!s.Has("type")) s.Error("type", "required, but missing");
   o.timeout = s.Duration("timeout", o.timeout, std::chrono::seconds(1));
   o.ca_file = s.Path("ca_file", "");
+  if (type != "xmpp") {
+    o.proxy = s.String("proxy", "");
+    if (!o.proxy.empty() && o.proxy.rfind("http://", 0) != 0) {
+      s.Error("proxy",
+              "expected an http:// proxy URL such as \"http://proxy.hospital.local:8080\", got \"" +
+                  o.proxy + "\"");
+    }
+  }
   if (type == "webhook") {
     o.type = ChatConnectorType::kWebhook;
     o.url = s.RequiredString("url");

@@ -10,7 +10,8 @@ common::Result<std::unique_ptr<ChatConnector>> MakeConnector(const config::ChatC
   using config::ChatConnectorType;
   if (deps.clock == nullptr) return common::InternalError("MakeConnector: no clock");
   if (!deps.transport && o.type != ChatConnectorType::kXmpp) {
-    deps.transport = MakeCppRestTransport({.timeout = o.timeout, .ca_file = o.ca_file});
+    deps.transport =
+        MakeCppRestTransport({.timeout = o.timeout, .ca_file = o.ca_file, .proxy = o.proxy});
   }
   auto secret = [&](const std::filesystem::path& p,
                     const char* key) -> common::Result<std::string> {

@@ -32,6 +32,7 @@ class CppRestTransport final : public HttpTransport {
       web::http::client::http_client_config config;
       config.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(options_.timeout));
       config.set_validate_certificates(true);
+      if (!options_.proxy.empty()) config.set_proxy(web::web_proxy(web::uri(options_.proxy)));
       const std::string ca = options_.ca_file.string();
       if (!ca.empty()) {
         config.set_ssl_context_callback([ca](boost::asio::ssl::context& ctx) {

@@ -308,6 +308,30 @@ TEST_F(HttpContractTest, UntrustedCertificateIsRefused) {
   EXPECT_TRUE(Requests().empty()) << "no request may reach a server whose certificate fails";
 }
 
+TEST_F(HttpContractTest, ThroughHospitalProxy) {
+  StartStub(R"([{"status": 204}])");
+  const auto proxy_log = *dir_ / "proxy.log";
+  std::filesystem::remove(proxy_log);
+  testing::Child proxy;
+  ASSERT_EQ(proxy.Start({"/usr/bin/python3", TSUNAGU_CHAT_PROXY, "--log", proxy_log.string(),
+                         "--lifetime", "60"}),
+            "");
+  std::string proxy_port;
+  ASSERT_TRUE(proxy.WaitForLine("PORT ", 15s, &proxy_port));
+  auto o = Opts("hook", ChatConnectorType::kWebhook);
+  o.url = base_ + "/hooks/via-proxy";
+  o.secret_file = Secret("hook-secret", "s3cret");
+  o.proxy = "http://127.0.0.1:" + proxy_port;
+  auto c = Make(o);
+  auto r = c->Post(SampleCard(), Target(""), "k");
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto got = Requests();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].path, "/hooks/via-proxy");
+  // The proxy saw only the tunnel's target; TLS (and the certificate check) ran end to end.
+  EXPECT_EQ(testing::ReadText(proxy_log), "CONNECT " + base_.substr(8) + " HTTP/1.1\n");
+}
+
 TEST_F(HttpContractTest, NothingListeningIsUnavailable) {
   StartStub(R"([])");
   const std::string dead = base_;

@@ -86,6 +86,7 @@ type = "matrix"
 homeserver = "https://matrix.local"
 access_token_file = "mx-token"
 timeout = "5s"
+proxy = "http://proxy.local:3128"
 
 [[chat.connectors]]
 name = "lw"
@@ -121,6 +122,8 @@ muc_service = "conference.chat.local"
   EXPECT_EQ(c[1].style, "attachments");
   EXPECT_EQ(c[2].type, ChatConnectorType::kMatrix);
   EXPECT_EQ(c[2].timeout, 5s);
+  EXPECT_EQ(c[2].proxy, "http://proxy.local:3128");
+  EXPECT_EQ(c[0].proxy, "");
   EXPECT_EQ(c[3].api_base, "https://www.worksapis.com");
   EXPECT_EQ(c[3].auth_url, "https://auth.worksmobile.com/oauth2/v2.0/token");
   EXPECT_EQ(c[3].message_type, "flex");

@@ -19,6 +19,7 @@ struct ChatConnectorOptions {
   ChatConnectorType type = ChatConnectorType::kWebhook;
   std::chrono::milliseconds timeout = std::chrono::seconds(15);
   std::filesystem::path ca_file;  // extra CA to trust (e.g. an in-house chat server)
+  std::string proxy;  // HTTP connectors: "http://host:port" of the hospital's outbound proxy
 
   // webhook: url + secret_file (HMAC-SHA-256 key).
   // slack: url_file (the incoming-webhook URL is itself the secret); style.

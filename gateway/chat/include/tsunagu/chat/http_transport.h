@@ -48,6 +48,9 @@ struct HttpTransportOptions {
   // Extra CA certificates to trust (PEM), in addition to the system's. Certificates are always
   // verified, and the host name checked.
   std::filesystem::path ca_file;
+  // An HTTP proxy ("http://proxy.hospital.local:8080") through which every request goes (HTTPS
+  // with CONNECT, so TLS still ends at the platform); empty: direct.
+  std::string proxy;
 };
 
 // The real transport over cpprestsdk.
