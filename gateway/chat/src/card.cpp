@@ -208,6 +208,17 @@ std::string EscapeChatwork(std::string_view text) {
   return out;
 }
 
+std::string TruncateUtf8(std::string_view text, std::size_t max_code_points) {
+  std::size_t count = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) {
+      if (count == max_code_points) return std::string(text.substr(0, i)) + "\xE2\x80\xA6";
+      ++count;
+    }
+  }
+  return std::string(text);
+}
+
 std::string FormatTime(std::chrono::system_clock::time_point t, std::chrono::minutes utc_offset) {
   using namespace std::chrono;
   const auto local = floor<minutes>(t) + utc_offset;
@@ -264,7 +275,7 @@ CardText MakeCardText(const Card& card, const RenderOptions& o) {
   if (!suffix.empty() && CodePoints(suffix) <= 4) {
     add("患者ID (末尾)", "Patient ID (last 4)", "\xE2\x80\xA6" + suffix);  // "…1234"
   }
-  add("送信者メモ", "Note", StripControl(card.sender_note));
+  add("送信者メモ", "Note", TruncateUtf8(StripControl(card.sender_note), kMaxSenderNote));
   add("有効期限", "Expires", FormatTime(card.expires_at, o.utc_offset));
   add("アクセスコード", "Access code",
       std::string(card.access_code_required

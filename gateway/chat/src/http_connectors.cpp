@@ -98,7 +98,7 @@ class WebhookConnector final : public ChatConnector {
     v["language"] = JStr(std::string(common::LanguageCode(target.render.language)));
     v["study"] = study;
     v["patient_id_suffix"] = JStr(StripControl(card.patient_id_suffix));
-    v["sender_note"] = JStr(StripControl(card.sender_note));
+    v["sender_note"] = JStr(TruncateUtf8(StripControl(card.sender_note), kMaxSenderNote));
     v["expires_at"] = JStr(Rfc3339(card.expires_at));
     v["access_code_required"] = value::boolean(card.access_code_required);
     v["viewer_url"] = JStr(card.viewer_url);

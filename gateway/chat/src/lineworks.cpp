@@ -113,12 +113,13 @@ class LineWorksConnector final : public ChatConnector {
   value Payload(const Card& card, const ThreadTarget& target) const {
     const CardText t = MakeCardText(card, target.render);
     std::string text = RenderPlainText(card, target.render);
-    // contentText is limited to 1,000 characters; drop the link line (it is the button).
+    // contentText is limited to 1,000 characters: drop the link line (it is the button) and cut
+    // at a character boundary.
     if (card.state == CardState::kActive) {
       const auto pos = text.rfind(t.link_label + ": ");
       if (pos != std::string::npos) text.erase(pos);
     }
-    if (text.size() > 900) text = text.substr(0, 900);
+    text = TruncateUtf8(text, 990);
     value content = value::object();
     const bool active = card.state == CardState::kActive;
     if (s_.message_type == "flex") {

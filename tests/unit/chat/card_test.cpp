@@ -150,6 +150,16 @@ TEST(Card, NewlinesAndBidiOverridesCannotForgeLines) {
   EXPECT_EQ(StripControl("日本語"), "日本語");
 }
 
+TEST(Card, LongNotesAreCutAtACharacterBoundary) {
+  EXPECT_EQ(TruncateUtf8("日本語です", 3), "日本語\xE2\x80\xA6");
+  EXPECT_EQ(TruncateUtf8("abc", 3), "abc");
+  Card c = SampleCard();
+  c.sender_note = std::string(3000, 'x') + "END";
+  const std::string text = RenderPlainText(c, {Language::kEnglish, 9h});
+  EXPECT_EQ(text.find("END"), std::string::npos);
+  EXPECT_NE(text.find("Note: " + std::string(500, 'x') + "\xE2\x80\xA6\n"), std::string::npos);
+}
+
 TEST(Card, ExpiredAndRevokedCardsHaveNoLink) {
   Card c = SampleCard();
   c.state = CardState::kExpired;

@@ -509,6 +509,28 @@ TEST_F(LineWorksTest, BadCredentialsAtAuthServer) {
   EXPECT_EQ(r.status().message().find("CLIENT_SECRET"), std::string::npos);
 }
 
+TEST_F(LineWorksTest, ContentTextStaysWithinTheLimitAndValidUtf8) {
+  auto c = MakeLineWorks();
+  fake_->Answer(200, R"({"access_token":"AT1","expires_in":"86400"})");
+  fake_->Answer(201);
+  Card card = SampleCard();
+  card.sender_note = std::string(400, 'a');
+  for (int i = 0; i < 300; ++i) card.sender_note += "あ";
+  card.study_description.clear();
+  for (int i = 0; i < 700; ++i) card.study_description += "い";  // well past 1,000 in total
+  ASSERT_TRUE(c->Post(card, Target("ch"), "k").ok());
+  const value v = value::parse(fake_->requests[1].body);  // throws on invalid UTF-8 JSON
+  const std::string text = v.at("content").at("contentText").as_string();
+  std::size_t chars = 0;
+  for (unsigned char ch : text) chars += (ch & 0xC0) != 0x80;
+  EXPECT_LE(chars, 1000u);
+  EXPECT_EQ(StripControl(text), [&] {
+    std::string t = text;
+    for (auto& ch : t) ch = ch == '\n' ? ' ' : ch;
+    return t;
+  }()) << "no broken UTF-8 sequence";
+}
+
 TEST_F(LineWorksTest, FlexBubbleWithThumbnail) {
   auto c = MakeLineWorks("flex");
   fake_->Answer(200, R"({"access_token":"AT1","expires_in":"86400"})");

@@ -84,6 +84,13 @@ std::string EscapeChatwork(std::string_view text);
 // Removes C0/C1 control characters (keeps none, not even newline) and invalid UTF-8 bytes.
 std::string StripControl(std::string_view text);
 
+// At most `max_code_points` UTF-8 characters of `text` (never cutting one in half), with "…"
+// appended when something was cut.
+std::string TruncateUtf8(std::string_view text, std::size_t max_code_points);
+
+// Longest sender note shown on a card, in characters.
+inline constexpr std::size_t kMaxSenderNote = 500;
+
 // "2026-11-25 03:14 (+09:00)".
 std::string FormatTime(std::chrono::system_clock::time_point t, std::chrono::minutes utc_offset);
 
