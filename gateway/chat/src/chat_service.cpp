@@ -5,6 +5,22 @@ namespace {
 
 using common::Pick;
 
+template <typename T>
+void LogOutcome(spdlog::logger* log, std::string_view event, const std::string& thread,
+                const std::string& connector, std::int64_t job, const ChatResult<T>& r) {
+  if (log == nullptr) return;
+  if (r.ok()) {
+    log->info("{} thread={} connector={} job={}", event, thread, connector, job);
+    return;
+  }
+  const common::Status st = r.status();
+  log->log(st.retryable() ? spdlog::level::debug : spdlog::level::warn,
+           "chat.refused op={} thread={} connector={} job={} code={} retryable={} "
+           "retry_after_ms={} reason=\"{}\"",
+           event, thread, connector, job, common::ErrorCodeName(st.code()), st.retryable(),
+           r.retry_after() ? r.retry_after()->count() : -1, st.message());
+}
+
 std::string_view TypeName(config::ChatConnectorType t) {
   switch (t) {
     case config::ChatConnectorType::kWebhook:
@@ -31,6 +47,7 @@ common::Result<std::unique_ptr<ChatService>> ChatService::Create(
   std::unique_ptr<ChatService> s(new ChatService());
   s->utc_offset_ = options.chat.utc_offset;
   s->patient_rooms_ = deps.patient_rooms;
+  s->log_ = deps.log;
   std::map<std::string, config::ChatConnectorType> types;
   for (const auto& c : options.chat.connectors) {
     auto conn = MakeConnector(c, {.clock = deps.clock, .transport = deps.transport});
@@ -98,11 +115,16 @@ ChatResult<PostResult> ChatService::Post(const std::string& thread, Card card,
     auto dest =
         ResolvePatientDestination(*patient_rooms_, *t.connector, thread, *patient,
                                   {t.info.policy.room_label, t.info.policy.invite, t.destination});
-    if (!dest.ok()) return {dest.status(), dest.retry_after()};
+    if (!dest.ok()) {
+      LogOutcome(log_.get(), "chat.room", thread, t.info.connector, card.job_id, dest);
+      return {dest.status(), dest.retry_after()};
+    }
     destination = *dest;
   }
+  const std::int64_t job = card.job_id;
   auto r = t.connector->Post(ApplyPolicy(t, std::move(card)), TargetFor(t, destination),
                              idempotency_key);
+  LogOutcome(log_.get(), "chat.posted", thread, t.info.connector, job, r);
   if (!r.ok()) return r;
   PostResult out = *r;
   out.destination = destination;
@@ -120,8 +142,10 @@ ChatResult<PostResult> ChatService::Update(const std::string& thread, Card card,
                           "thread \"" + thread + "\": its platform cannot edit a posted card",
                           false);
   }
+  const std::int64_t job = card.job_id;
   auto r = t.connector->Update(ApplyPolicy(t, std::move(card)), TargetFor(t, posted.destination),
                                posted.message_id, idempotency_key);
+  LogOutcome(log_.get(), "chat.updated", thread, t.info.connector, job, r);
   if (!r.ok()) return r;
   PostResult out = *r;
   out.destination = posted.destination;

@@ -2,12 +2,14 @@
 
 #include <cpprest/json.h>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
 #include <stdlib.h>
 
 #include <fstream>
 #include <sstream>
 
 #include "fake_transport.h"
+#include "tsunagu/common/logging.h"
 
 namespace tsunagu::chat {
 namespace {
@@ -63,7 +65,8 @@ class ChatServiceTest : public ::testing::Test {
 
   std::unique_ptr<ChatService> Make() {
     auto s = ChatService::Create(
-        options_, {.clock = &clock_, .patient_rooms = store_.get(), .transport = fake_});
+        options_,
+        {.clock = &clock_, .patient_rooms = store_.get(), .transport = fake_, .log = nullptr});
     EXPECT_TRUE(s.ok()) << s.status();
     return s.ok() ? std::move(*s) : nullptr;
   }
@@ -146,6 +149,52 @@ TEST_F(ChatServiceTest, UpdateOnlyWhereThePlatformCanEdit) {
             std::string::npos);
 }
 
+// Every sink is captured while cards with canary values are posted, refused and edited: the log
+// names the thread, connector, job and error code, never card text, tokens or patient keys.
+TEST_F(ChatServiceTest, LogsNeverCarryCardTextTokensOrPatientKeys) {
+  std::ostringstream sink_out;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(sink_out);
+  auto log = common::MakeLogger("chat", {sink}, spdlog::level::trace);
+  const auto token = dir_ / "canary-token";
+  { std::ofstream(token) << "CANARY-TOKEN-123\n"; }
+  std::filesystem::permissions(token, std::filesystem::perms::owner_read);
+  for (auto& c : options_.chat.connectors) {
+    c.access_token_file = token;
+    c.token_file = token;
+  }
+  auto s = ChatService::Create(
+      options_, {.clock = &clock_, .patient_rooms = store_.get(), .transport = fake_, .log = log});
+  ASSERT_TRUE(s.ok()) << s.status();
+  Card card = SampleCard();
+  card.study_description = "CANARY-DESCRIPTION";
+  card.sender_note = "CANARY-NOTE";
+  card.viewer_url = "https://relay/v/CANARY-LINK-TOKEN";
+  const std::string patient_key = PatientKey("site", "CANARY-PID-0001", "H");
+  fake_->Answer(200, R"({"room_id":"!p:hs"})");
+  fake_->Answer(200, R"({"event_id":"$a"})");
+  fake_->Answer(429, R"({"errcode":"M_LIMIT_EXCEEDED","retry_after_ms":900})");
+  fake_->Answer(401, R"({"errors":["Invalid API Token"]})");
+  fake_->Answer(200, R"({"event_id":"$edit"})");
+  ASSERT_TRUE((*s)->Post("per-patient", card, PatientRoute{patient_key, "0001"}, "k1").ok());
+  EXPECT_FALSE((*s)->Post("night", card, std::nullopt, "k2").ok());
+  EXPECT_FALSE((*s)->Post("cw-room", card, std::nullopt, "k3").ok());
+  card.state = CardState::kRevoked;
+  ASSERT_TRUE((*s)->Update("night", card, {"$a", true, "!night:hs"}, "k2-revoked").ok());
+  log->flush();
+  const std::string text = sink_out.str();
+  EXPECT_NE(text.find("chat.posted thread=per-patient connector=mx job=9"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("code=resource_exhausted retryable=true retry_after_ms=900"),
+            std::string::npos);
+  EXPECT_NE(text.find("code=unauthenticated retryable=false"), std::string::npos);
+  EXPECT_NE(text.find("chat.updated thread=night"), std::string::npos);
+  for (const std::string& canary :
+       std::vector<std::string>{"CANARY-DESCRIPTION", "CANARY-NOTE", "CANARY-LINK-TOKEN",
+                                "CANARY-TOKEN-123", "CANARY-PID", patient_key}) {
+    EXPECT_EQ(text.find(canary), std::string::npos) << canary << " in\n" << text;
+  }
+}
+
 TEST_F(ChatServiceTest, UnknownThread) {
   auto s = Make();
   EXPECT_EQ(s->Post("nope", SampleCard(), std::nullopt, "k").status().code(), ErrorCode::kNotFound);
@@ -154,10 +203,11 @@ TEST_F(ChatServiceTest, UnknownThread) {
 TEST_F(ChatServiceTest, ChatTestCommand) {
   std::ostringstream out, err;
   fake_->Answer(200, R"({"message_id":"5"})");
-  EXPECT_EQ(
-      RunChatCommand({"test", "cw-room"}, options_,
-                     {.clock = &clock_, .patient_rooms = nullptr, .transport = fake_}, out, err),
-      0)
+  EXPECT_EQ(RunChatCommand(
+                {"test", "cw-room"}, options_,
+                {.clock = &clock_, .patient_rooms = nullptr, .transport = fake_, .log = nullptr},
+                out, err),
+            0)
       << err.str();
   EXPECT_EQ(out.str(), "cw-room: テスト投稿を送信しました\n");
   ASSERT_EQ(fake_->requests.size(), 1u);
@@ -165,24 +215,27 @@ TEST_F(ChatServiceTest, ChatTestCommand) {
 
   fake_->Answer(401, R"({"errors":["Invalid API token"]})");
   std::ostringstream out2, err2;
-  EXPECT_EQ(
-      RunChatCommand({"test", "cw-room"}, options_,
-                     {.clock = &clock_, .patient_rooms = nullptr, .transport = fake_}, out2, err2),
-      1);
+  EXPECT_EQ(RunChatCommand(
+                {"test", "cw-room"}, options_,
+                {.clock = &clock_, .patient_rooms = nullptr, .transport = fake_, .log = nullptr},
+                out2, err2),
+            1);
   EXPECT_EQ(err2.str(),
             "cw-room: テスト投稿に失敗しました: Chatwork answered HTTP 401 (Invalid API token): "
             "the token was refused; check the token file\n");
 
   std::ostringstream out3, err3;
-  EXPECT_EQ(
-      RunChatCommand({"test", "nope"}, options_,
-                     {.clock = &clock_, .patient_rooms = nullptr, .transport = fake_}, out3, err3),
-      2);
+  EXPECT_EQ(RunChatCommand(
+                {"test", "nope"}, options_,
+                {.clock = &clock_, .patient_rooms = nullptr, .transport = fake_, .log = nullptr},
+                out3, err3),
+            2);
   EXPECT_NE(err3.str().find("unknown chat thread \"nope\""), std::string::npos);
-  EXPECT_EQ(
-      RunChatCommand({"list"}, options_,
-                     {.clock = &clock_, .patient_rooms = nullptr, .transport = fake_}, out3, err3),
-      0);
+  EXPECT_EQ(RunChatCommand(
+                {"list"}, options_,
+                {.clock = &clock_, .patient_rooms = nullptr, .transport = fake_, .log = nullptr},
+                out3, err3),
+            0);
   EXPECT_NE(out3.str().find("per-patient\tmx (matrix)\t-\t患者ごと"), std::string::npos)
       << out3.str();
 }

@@ -11,6 +11,8 @@
 #ifndef TSUNAGU_CHAT_CHAT_SERVICE_H_
 #define TSUNAGU_CHAT_CHAT_SERVICE_H_
 
+#include <spdlog/logger.h>
+
 #include <map>
 #include <memory>
 #include <optional>
@@ -42,6 +44,12 @@ struct ChatServiceDeps {
   PatientThreadStore* patient_rooms = nullptr;
   // Replaces the HTTP transport of every connector (tests); null: cpprestsdk per connector.
   std::shared_ptr<HttpTransport> transport;
+  // The "chat" component's logger; null: nothing is logged. Events: chat.posted,
+  // chat.updated (info), chat.room_created (info), chat.refused (warn; debug when retryable).
+  // Fields are the thread, connector, job id, error code, retry delay and the error's message
+  // (which holds at most a platform's short error text): never tokens, patient keys or the
+  // card's text.
+  std::shared_ptr<spdlog::logger> log;
 };
 
 // Thread-safe once created.
@@ -85,6 +93,7 @@ class ChatService {
   std::vector<ThreadInfo> threads_;
   std::chrono::minutes utc_offset_{0};
   PatientThreadStore* patient_rooms_ = nullptr;
+  std::shared_ptr<spdlog::logger> log_;
 };
 
 // `tsunagu-gateway chat list` and `tsunagu-gateway chat test THREAD` (args are the words after
