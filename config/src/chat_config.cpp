@@ -91,6 +91,9 @@ ChatConnectorOptions ReadConnector(Section& s) {
     o.host = s.String("host", "");
     o.port = s.Port("port", static_cast<std::uint16_t>(o.port));
     o.nick = s.String("nick", o.nick);
+    if (o.nick.empty() || o.nick.find('/') != std::string::npos) {
+      s.Error("nick", "expected a non-empty room nickname without '/', got \"" + o.nick + "\"");
+    }
     o.muc_service = s.String("muc_service", "");
   }
   return o;

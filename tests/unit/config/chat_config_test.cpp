@@ -247,6 +247,7 @@ name = "hook"
 type = "xmpp"
 jid = "chat.local"
 password_file = "xmpp-pass"
+nick = ""
 )");
   EXPECT_EQ(o.status().message(),
             Msg("chat.utc_offset: expected an offset such as \"+09:00\", got \"JST\"") + "\n" +
@@ -254,6 +255,9 @@ password_file = "xmpp-pass"
                 "\n" +
                 Msg("chat.connectors[1].jid: expected a bare JID such as "
                     "tsunagu@chat.hospital.local, got \"chat.local\"") +
+                "\n" +
+                Msg("chat.connectors[1].nick: expected a non-empty room nickname without '/', "
+                    "got \"\"") +
                 "\n" +
                 Msg("chat.connectors[1].name: duplicate connector name \"hook\" (first used at "
                     "chat.connectors[0].name)"));
