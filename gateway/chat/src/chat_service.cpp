@@ -152,6 +152,29 @@ ChatResult<PostResult> ChatService::Update(const std::string& thread, Card card,
   return out;
 }
 
+ChatResult<PostResult> ChatService::NotifyOpened(const std::string& thread, Card card,
+                                                 std::chrono::system_clock::time_point opened_at,
+                                                 const PostResult& posted,
+                                                 const std::string& idempotency_key) {
+  auto found = Find(thread);
+  if (!found.ok()) return found.status();
+  const Thread& t = **found;
+  if (!t.info.policy.seen_receipts) {
+    return common::Status(common::ErrorCode::kFailedPrecondition,
+                          "thread \"" + thread + "\" does not show seen receipts", false);
+  }
+  card.opened_at = opened_at;
+  if (t.info.capabilities.can_edit) return Update(thread, std::move(card), posted, idempotency_key);
+  const std::int64_t job = card.job_id;
+  const std::string notice = MakeOpenedNotice(card, TargetFor(t, posted.destination).render);
+  auto r = t.connector->PostNotice(notice, TargetFor(t, posted.destination), idempotency_key);
+  LogOutcome(log_.get(), "chat.notice", thread, t.info.connector, job, r);
+  if (!r.ok()) return r;
+  PostResult out = *r;
+  out.destination = posted.destination;
+  return out;
+}
+
 common::Status ChatService::Test(const std::string& thread) {
   auto found = Find(thread);
   if (!found.ok()) return found.status();

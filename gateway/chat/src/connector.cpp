@@ -13,6 +13,22 @@ ChatResult<std::string> ChatConnector::CreateRoom(const RoomRequest&) {
                         "this chat platform cannot create rooms; configure a destination", false);
 }
 
+ChatResult<PostResult> ChatConnector::PostNotice(const std::string&, const ThreadTarget&,
+                                                 const std::string&) {
+  return common::Status(common::ErrorCode::kFailedPrecondition,
+                        "this connector does not post notices; it edits the card instead", false);
+}
+
+std::string MakeOpenedNotice(const Card& card, const RenderOptions& options) {
+  Card opened = card;
+  if (!opened.opened_at) return "";
+  const CardText t = MakeCardText(opened, options);
+  std::string out = t.status_line + ": " + t.title;
+  const std::string suffix = StripControl(card.patient_id_suffix);
+  if (!suffix.empty() && suffix.size() <= 16) out += " \xE2\x80\xA6" + suffix;
+  return out;
+}
+
 common::Status ChatConnector::Test(const ThreadTarget& target) {
   const auto now = std::chrono::system_clock::now();
   const Card card = MakeTestCard(now, "https://tsunagu.invalid/test");

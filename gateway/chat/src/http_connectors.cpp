@@ -185,6 +185,20 @@ class SlackConnector final : public ChatConnector {
       if (card.thumbnail_url) a["thumb_url"] = JStr(*card.thumbnail_url);
       v["attachments"] = value::array({a});
     }
+    return Send(v, target);
+  }
+
+  ChatResult<PostResult> PostNotice(const std::string& text, const ThreadTarget& target,
+                                    const std::string&) override {
+    value v = value::object();
+    if (!target.destination.empty()) v["channel"] = JStr(target.destination);
+    v["text"] =
+        JStr(blocks_ ? EscapeSlack(StripControl(text)) : EscapeMarkdown(StripControl(text)));
+    return Send(v, target);
+  }
+
+ private:
+  ChatResult<PostResult> Send(const value& v, const ThreadTarget& target) {
     HttpRequest req{"POST", url_, {{"Content-Type", "application/json"}}, v.serialize()};
     auto resp = deps_.transport->Send(req);
     if (!resp.ok()) return resp.status().WithContext("incoming webhook");
@@ -193,7 +207,6 @@ class SlackConnector final : public ChatConnector {
     return PostResult{.message_id = "", .exactly_once = false, .destination = target.destination};
   }
 
- private:
   std::string url_;
   bool blocks_;
   ConnectorDeps deps_;
@@ -211,6 +224,17 @@ class ChatworkConnector final : public ChatConnector {
   ChatResult<PostResult> Post(const Card& card, const ThreadTarget& target,
                               const std::string& key) override {
     TSUNAGU_RETURN_IF_ERROR(ValidateCard(card));
+    return Send(RenderChatwork(card, target.render), target);
+  }
+
+  ChatResult<PostResult> PostNotice(const std::string& text, const ThreadTarget& target,
+                                    const std::string&) override {
+    return Send(EscapeChatwork(StripControl(text)), target);
+  }
+
+ private:
+  // `body` is Chatwork notation, already escaped.
+  ChatResult<PostResult> Send(const std::string& body, const ThreadTarget& target) {
     if (target.destination.empty() ||
         target.destination.find_first_not_of("0123456789") != std::string::npos) {
       return common::InvalidArgumentError(
@@ -222,7 +246,7 @@ class ChatworkConnector final : public ChatConnector {
                     {{"Content-Type", "application/x-www-form-urlencoded"},
                      {"X-ChatWorkToken", token_},
                      {"Accept", "application/json"}},
-                    "body=" + UrlEncode(RenderChatwork(card, target.render)) + "&self_unread=0"};
+                    "body=" + UrlEncode(body) + "&self_unread=0"};
     auto resp = deps_.transport->Send(req);
     if (!resp.ok()) return resp.status().WithContext("Chatwork");
     std::string detail;
@@ -251,7 +275,6 @@ class ChatworkConnector final : public ChatConnector {
     return PostResult{.message_id = id, .exactly_once = false, .destination = target.destination};
   }
 
- private:
   std::string api_base_;
   std::string token_;
   ConnectorDeps deps_;

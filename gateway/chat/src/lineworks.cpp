@@ -65,6 +65,20 @@ class LineWorksConnector final : public ChatConnector {
   ChatResult<PostResult> Post(const Card& card, const ThreadTarget& target,
                               const std::string& key) override {
     TSUNAGU_RETURN_IF_ERROR(ValidateCard(card));
+    return Send(Payload(card, target), target);
+  }
+
+  ChatResult<PostResult> PostNotice(const std::string& text, const ThreadTarget& target,
+                                    const std::string&) override {
+    value v = value::object();
+    v["content"] = value::object();
+    v["content"]["type"] = JStr("text");
+    v["content"]["text"] = JStr(TruncateUtf8(StripControl(text), 990));
+    return Send(v, target);
+  }
+
+ private:
+  ChatResult<PostResult> Send(const value& payload, const ThreadTarget& target) {
     std::string path;
     const std::string& d = target.destination;
     if (d.rfind("user:", 0) == 0 && d.size() > 5) {
@@ -76,7 +90,7 @@ class LineWorksConnector final : public ChatConnector {
           "LINE WORKS: the thread's destination must be a channel id (or user:<userId>)");
     }
     HttpRequest req{"POST", s_.api_base + "/v1.0/bots/" + UrlEncode(s_.bot_id) + path + "/messages",
-                    Headers(), Payload(card, target).serialize()};
+                    Headers(), payload.serialize()};
     // A token refused with 401 is dropped and fetched again once (it may have been revoked or
     // expired early on the server).
     for (int attempt = 0;; ++attempt) {
@@ -109,7 +123,6 @@ class LineWorksConnector final : public ChatConnector {
     }
   }
 
- private:
   value Payload(const Card& card, const ThreadTarget& target) const {
     const CardText t = MakeCardText(card, target.render);
     std::string text = RenderPlainText(card, target.render);

@@ -195,6 +195,36 @@ TEST_F(ChatServiceTest, LogsNeverCarryCardTextTokensOrPatientKeys) {
   }
 }
 
+TEST_F(ChatServiceTest, SeenReceiptEditsOrFollowsUp) {
+  options_.threads[0].chat.seen_receipts = true;  // night: Matrix, can edit
+  options_.threads[2].chat.seen_receipts = true;  // cw-room: Chatwork, cannot
+  auto s = Make();
+  // 2026-11-24 18:14 UTC = 03:14 JST.
+  const auto opened = std::chrono::sys_days{std::chrono::year{2026} / 11 / 24} + 18h + 14min;
+  fake_->Answer(200, R"({"event_id":"$edit"})");
+  fake_->Answer(200, R"({"message_id":"6"})");
+  ASSERT_TRUE(
+      s->NotifyOpened("night", SampleCard(), opened, {"$e", true, "!night:hs"}, "k-opened").ok());
+  ASSERT_TRUE(
+      s->NotifyOpened("cw-room", SampleCard(), opened, {"5", false, "123"}, "k-opened").ok());
+  ASSERT_EQ(fake_->requests.size(), 2u);
+  const value edit = value::parse(fake_->requests[0].body);
+  EXPECT_EQ(edit.at("m.relates_to").at("event_id").as_string(), "$e");
+  EXPECT_NE(edit.at("m.new_content").at("body").as_string().find("Opened 03:14"),
+            std::string::npos);
+  EXPECT_EQ(fake_->requests[1].url, "https://cw/v2/rooms/123/messages");
+  EXPECT_EQ(fake_->requests[1].body, "body=" +
+                                         UrlEncode("既読 03:14: 画像共有: CT \xE2\x80\xA6"
+                                                   "1234") +
+                                         "&self_unread=0");
+  // Threads without seen receipts post nothing.
+  EXPECT_EQ(s->NotifyOpened("per-patient", SampleCard(), opened, {"$x", true, "!p:hs"}, "k")
+                .status()
+                .code(),
+            ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(fake_->requests.size(), 2u);
+}
+
 TEST_F(ChatServiceTest, UnknownThread) {
   auto s = Make();
   EXPECT_EQ(s->Post("nope", SampleCard(), std::nullopt, "k").status().code(), ErrorCode::kNotFound);

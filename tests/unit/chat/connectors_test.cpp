@@ -244,6 +244,28 @@ TEST_F(ConnectorTest, ChatworkPostsFormEncodedBody) {
   EXPECT_EQ(FormValue(req.body, "self_unread"), "0");
 }
 
+TEST_F(ConnectorTest, NoticesAreEscapedPlainText) {
+  ChatConnectorOptions s = Opts("s", ChatConnectorType::kSlack);
+  s.url_file = Secret("hook", "https://hooks.slack.com/services/T000/B000/XXXX");
+  auto slack = Make(s);
+  fake_->Answer(200, "ok");
+  ASSERT_TRUE(slack->PostNotice("Opened 03:14: <!channel>", Target(""), "k").ok());
+  EXPECT_EQ(value::parse(fake_->requests[0].body).at("text").as_string(),
+            "Opened 03:14: &lt;!channel&gt;");
+  ChatConnectorOptions cw = Opts("cw", ChatConnectorType::kChatwork);
+  cw.api_base = "https://api.chatwork.com";
+  cw.token_file = Secret("cwtoken", "t");
+  auto chatwork = Make(cw);
+  fake_->Answer(200, R"({"message_id":"1"})");
+  ASSERT_TRUE(chatwork->PostNotice("[toall] seen", Target("1"), "k").ok());
+  EXPECT_EQ(FormValue(fake_->requests[1].body, "body"), "\xEF\xBC\xBBtoall\xEF\xBC\xBD seen");
+  ChatConnectorOptions m = Opts("m", ChatConnectorType::kMatrix);
+  m.homeserver = "https://hs";
+  m.access_token_file = Secret("t", "tok");
+  EXPECT_EQ(Make(m)->PostNotice("x", Target("!r:hs"), "k").status().code(),
+            ErrorCode::kFailedPrecondition);
+}
+
 TEST_F(ConnectorTest, ChatworkRateLimitUsesResetHeader) {
   ChatConnectorOptions o = Opts("cw", ChatConnectorType::kChatwork);
   o.api_base = "https://api.chatwork.com";
@@ -529,6 +551,18 @@ TEST_F(LineWorksTest, ContentTextStaysWithinTheLimitAndValidUtf8) {
     for (auto& ch : t) ch = ch == '\n' ? ' ' : ch;
     return t;
   }()) << "no broken UTF-8 sequence";
+}
+
+TEST_F(LineWorksTest, NoticeIsATextMessage) {
+  auto c = MakeLineWorks();
+  fake_->Answer(200, R"({"access_token":"AT1","expires_in":"86400"})");
+  fake_->Answer(201);
+  ASSERT_TRUE(c->PostNotice("既読 03:14: 画像共有: CT", Target("ch"), "k").ok());
+  const value v = value::parse(fake_->requests[1].body);
+  EXPECT_EQ(v.at("content").at("type").as_string(), "text");
+  EXPECT_EQ(v.at("content").at("text").as_string(), "既読 03:14: 画像共有: CT");
+  EXPECT_EQ(fake_->requests[1].url,
+            "https://www.worksapis.com/v1.0/bots/2000001/channels/ch/messages");
 }
 
 TEST_F(LineWorksTest, FlexBubbleWithThumbnail) {

@@ -8,6 +8,8 @@
 //   otherwise                   -> Failed(r.status()); its message is the job's `status`
 // and later, when the relay reports the link expired, revoked or opened:
 //   chat->Update(job.thread, card_with_new_state, stored_post, key + "-expired")
+// and when the relay reports the first opening of the link (seen_receipts threads):
+//   chat->NotifyOpened(job.thread, card, opened_at, stored_post, key + "-opened")
 #ifndef TSUNAGU_CHAT_CHAT_SERVICE_H_
 #define TSUNAGU_CHAT_CHAT_SERVICE_H_
 
@@ -73,6 +75,14 @@ class ChatService {
   // where the thread's platform cannot edit.
   ChatResult<PostResult> Update(const std::string& thread, Card card, const PostResult& posted,
                                 const std::string& idempotency_key);
+
+  // Seen receipt: the relay reported the link first opened at `opened_at`. Where the platform
+  // can edit, the card becomes "Opened 03:14"; elsewhere a short notice is posted to the same
+  // destination. Time only, never who or from where. kFailedPrecondition (nothing posted) when
+  // the thread has seen_receipts = false.
+  ChatResult<PostResult> NotifyOpened(const std::string& thread, Card card,
+                                      std::chrono::system_clock::time_point opened_at,
+                                      const PostResult& posted, const std::string& idempotency_key);
 
   // Posts a harmless test card to the thread's destination.
   common::Status Test(const std::string& thread);

@@ -96,12 +96,22 @@ class ChatConnector {
   // kFailedPrecondition where the platform cannot create rooms.
   virtual ChatResult<std::string> CreateRoom(const RoomRequest& request);
 
+  // Posts a short plain-text notice (a seen receipt where the card cannot be edited) to
+  // `target`. `text` is escaped here. kFailedPrecondition where not implemented (the platforms
+  // that can edit use Update instead).
+  virtual ChatResult<PostResult> PostNotice(const std::string& text, const ThreadTarget& target,
+                                            const std::string& idempotency_key);
+
   // Posts a harmless test card to `target` (tsunagu-gateway chat test THREAD) and returns OK
   // when the platform accepted it.
   virtual common::Status Test(const ThreadTarget& target);
 };
 
 // The harmless card posted by Test(): no patient data, a link to `viewer_url`.
+// The seen-receipt follow-up for platforms that cannot edit: "既読 03:14: 画像共有: CT HEAD …1234"
+// / "Opened 03:14: Images shared: CT HEAD …1234". Time only, never who or from where.
+std::string MakeOpenedNotice(const Card& card, const RenderOptions& options);
+
 Card MakeTestCard(std::chrono::system_clock::time_point now, std::string viewer_url);
 
 }  // namespace tsunagu::chat
