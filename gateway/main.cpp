@@ -9,7 +9,9 @@
 #include <vector>
 
 #include "doctor.h"
+#include "tsunagu/chat/chat_service.h"
 #include "tsunagu/common/cli.h"
+#include "tsunagu/common/clock.h"
 #include "tsunagu/common/language.h"
 #include "tsunagu/common/logging.h"
 #include "tsunagu/common/process.h"
@@ -39,6 +41,7 @@ void PrintHelp(Language lang) {
       "  ipsec render [--out DIR] [--check]  strongSwan設定を生成\n"
       "  ipsec status   IPsecトンネルの状態を表示\n"
       "  doctor         設定・証明書・ディスク・トンネル等を点検 (0 正常, 1 警告, 2 異常)\n"
+      "  chat list | chat test THREAD  チャットのスレッド一覧 / テストカードを投稿\n"
       "  --version      バージョンを表示\n"
       "  --help         このヘルプを表示\n"
       "\n"
@@ -54,6 +57,7 @@ void PrintHelp(Language lang) {
       "  ipsec render [--out DIR] [--check]  write the strongSwan configuration\n"
       "  ipsec status   show the IPsec tunnel state\n"
       "  doctor         check config, certificates, disk, tunnel... (0 ok, 1 warn, 2 failed)\n"
+      "  chat list | chat test THREAD  list chat threads / post a test card\n"
       "  --version      print the version\n"
       "  --help         print this help\n"
       "\n"
@@ -78,6 +82,29 @@ int RunIpsec(const std::vector<std::string>& args) {
 
 int Run(const std::vector<std::string>& argv) {
   const Language env_lang = tsunagu::common::LanguageFromEnvironment();
+  if (!argv.empty() && argv[0] == "chat") {
+    // tsunagu-gateway chat list|test THREAD [--config FILE]
+    std::vector<std::string> rest;
+    std::string config_path = kDefaultConfig;
+    for (std::size_t i = 1; i < argv.size(); ++i) {
+      if (argv[i] == "--config" && i + 1 < argv.size()) {
+        config_path = argv[++i];
+      } else if (argv[i].rfind("--config=", 0) == 0) {
+        config_path = argv[i].substr(9);
+      } else {
+        rest.push_back(argv[i]);
+      }
+    }
+    auto options = tsunagu::config::LoadGatewayConfig(config_path);
+    if (!options.ok()) {
+      std::cerr << options.status().message() << "\n";
+      return kExitUsage;
+    }
+    tsunagu::common::SystemClock clock;
+    tsunagu::chat::ChatServiceDeps deps;
+    deps.clock = &clock;
+    return tsunagu::chat::RunChatCommand(rest, *options, std::move(deps), std::cout, std::cerr);
+  }
   if (!argv.empty() && argv[0] == "doctor") {
     tsunagu::common::CliSpec doctor_spec{{}, {"--config"}, {}};
     auto doctor_args = tsunagu::common::CliArgs::Parse(

@@ -1,6 +1,7 @@
 #include <set>
 
 #include "anonymizer_section.h"
+#include "chat_config.h"
 #include "file_checks.h"
 #include "ipsec_config.h"
 #include "toml_reader.h"
@@ -104,6 +105,7 @@ std::vector<ThreadOptions> ReadThreads(std::vector<Section> sections) {
       t.retention = s.Duration("retention", std::chrono::hours(72), std::chrono::minutes(1));
     }
     if (s.Has("language")) t.language = ReadLanguage(s, "language", common::Language::kJapanese);
+    t.chat = internal::ReadChatThreadPolicy(s);
     if (!t.name.empty()) {
       auto [it, inserted] = seen.emplace(t.name, s.KeyPath("name"));
       if (!inserted) {
@@ -140,6 +142,8 @@ common::Result<GatewayOptions> LoadGatewayConfig(const std::filesystem::path& pa
   o.transport = ReadTransport(root.Table("transport"));
   o.threads = ReadThreads(root.TableArray("threads"));
   o.ipsec = internal::ReadIpsec(root.Table("ipsec"));
+  o.chat = internal::ReadChat(root.Table("chat"));
+  internal::CheckChatThreads(errors, o.chat, o.threads);
   root.FinishUnknownKeys();
 
   if (options.check_files) {
@@ -148,6 +152,7 @@ common::Result<GatewayOptions> LoadGatewayConfig(const std::filesystem::path& pa
     internal::CheckReadableFile(errors, "relay.client_cert_file", o.relay.client_cert_file);
     internal::CheckReadableFile(errors, "relay.ca_file", o.relay.ca_file);
     internal::CheckIpsecFiles(errors, o.ipsec);
+    internal::CheckChatFiles(errors, o.chat);
   }
   if (!errors.empty()) return errors.ToStatus();
   return o;

@@ -33,6 +33,13 @@ TEST(ExampleConfig, GatewayExampleLoadsWithDocumentedDefaults) {
   EXPECT_EQ(o->web.bind_address, "127.0.0.1");
   EXPECT_TRUE(o->transport.require_ipsec);
   ASSERT_EQ(o->threads.size(), 1u);
+  EXPECT_EQ(o->threads[0].chat.per_patient, ChatThreadPolicy().per_patient);
+  EXPECT_EQ(o->threads[0].chat.thumbnails, ChatThreadPolicy().thumbnails);
+  EXPECT_EQ(o->threads[0].chat.seen_receipts, ChatThreadPolicy().seen_receipts);
+  EXPECT_EQ(o->chat.utc_offset, ChatOptions().utc_offset);
+  ASSERT_EQ(o->chat.connectors.size(), 1u);
+  EXPECT_EQ(o->chat.connectors[0].type, ChatConnectorType::kWebhook);
+  EXPECT_EQ(o->chat.connectors[0].timeout, ChatConnectorOptions().timeout);
 }
 
 TEST(ExampleConfig, RelayExampleLoadsWithThreeDayRetention) {

@@ -15,6 +15,7 @@
 
 #include "tsunagu/common/language.h"
 #include "tsunagu/common/result.h"
+#include "tsunagu/config/chat_options.h"
 #include "tsunagu/config/ipsec_options.h"
 #include "tsunagu/config/load_options.h"
 
@@ -104,6 +105,7 @@ struct ThreadOptions {
   bool access_code_required = false;
   std::optional<milliseconds> retention;  // overrides the relay's period, never longer
   std::optional<common::Language> language;
+  ChatThreadPolicy chat;  // per_patient, room_label, invite, thumbnails, seen_receipts
 };
 
 struct GatewayOptions {
@@ -118,6 +120,7 @@ struct GatewayOptions {
   TransportOptions transport;
   IpsecOptions ipsec;  // absent unless [ipsec] is configured
   std::vector<ThreadOptions> threads;
+  ChatOptions chat;  // [chat] and [[chat.connectors]]
 };
 
 // Loads and validates `path`. On error returns kInvalidArgument whose message holds one line per

@@ -1,0 +1,236 @@
+#include "tsunagu/chat/chat_service.h"
+
+namespace tsunagu::chat {
+namespace {
+
+using common::Pick;
+
+template <typename T>
+void LogOutcome(spdlog::logger* log, std::string_view event, const std::string& thread,
+                const std::string& connector, std::int64_t job, const ChatResult<T>& r) {
+  if (log == nullptr) return;
+  if (r.ok()) {
+    log->info("{} thread={} connector={} job={}", event, thread, connector, job);
+    return;
+  }
+  const common::Status st = r.status();
+  log->log(st.retryable() ? spdlog::level::debug : spdlog::level::warn,
+           "chat.refused op={} thread={} connector={} job={} code={} retryable={} "
+           "retry_after_ms={} reason=\"{}\"",
+           event, thread, connector, job, common::ErrorCodeName(st.code()), st.retryable(),
+           r.retry_after() ? r.retry_after()->count() : -1, st.message());
+}
+
+std::string_view TypeName(config::ChatConnectorType t) {
+  switch (t) {
+    case config::ChatConnectorType::kWebhook:
+      return "webhook";
+    case config::ChatConnectorType::kSlack:
+      return "slack";
+    case config::ChatConnectorType::kMatrix:
+      return "matrix";
+    case config::ChatConnectorType::kLineWorks:
+      return "lineworks";
+    case config::ChatConnectorType::kChatwork:
+      return "chatwork";
+    case config::ChatConnectorType::kXmpp:
+      return "xmpp";
+  }
+  return "?";
+}
+
+}  // namespace
+
+common::Result<std::unique_ptr<ChatService>> ChatService::Create(
+    const config::GatewayOptions& options, ChatServiceDeps deps) {
+  if (deps.clock == nullptr) return common::InternalError("ChatService: no clock");
+  std::unique_ptr<ChatService> s(new ChatService());
+  s->utc_offset_ = options.chat.utc_offset;
+  s->patient_rooms_ = deps.patient_rooms;
+  s->log_ = deps.log;
+  std::map<std::string, config::ChatConnectorType> types;
+  for (const auto& c : options.chat.connectors) {
+    auto conn = MakeConnector(c, {.clock = deps.clock, .transport = deps.transport});
+    if (!conn.ok()) return conn.status();
+    types[c.name] = c.type;
+    s->connectors_[c.name] = std::move(*conn);
+  }
+  for (const auto& t : options.threads) {
+    auto it = s->connectors_.find(t.connector);
+    if (it == s->connectors_.end()) {
+      return common::InvalidArgumentError("thread \"" + t.name + "\": connector \"" + t.connector +
+                                          "\" is not configured in [chat]");
+    }
+    Thread th;
+    th.info.name = t.name;
+    th.info.connector = t.connector;
+    th.info.type = types[t.connector];
+    th.info.capabilities = it->second->capabilities();
+    th.info.language = t.language.value_or(options.language);
+    th.info.access_code_required = t.access_code_required;
+    th.info.policy = t.chat;
+    th.destination = t.destination;
+    th.connector = it->second.get();
+    s->threads_.push_back(th.info);
+    s->by_index_.push_back(std::move(th));
+  }
+  return s;
+}
+
+common::Result<const ChatService::Thread*> ChatService::Find(const std::string& name) const {
+  for (const auto& t : by_index_) {
+    if (t.info.name == name) return &t;
+  }
+  return common::Status(common::ErrorCode::kNotFound,
+                        "unknown chat thread \"" + name + "\" (see tsunagu-gateway chat list)",
+                        false);
+}
+
+ThreadTarget ChatService::TargetFor(const Thread& t, std::string destination) const {
+  return {t.info.name, std::move(destination), {t.info.language, utc_offset_}};
+}
+
+Card ChatService::ApplyPolicy(const Thread& t, Card card) const {
+  if (!t.info.policy.thumbnails) card.thumbnail_url.reset();
+  if (!t.info.policy.seen_receipts) card.opened_at.reset();
+  card.access_code_required = t.info.access_code_required;
+  return card;
+}
+
+ChatResult<PostResult> ChatService::Post(const std::string& thread, Card card,
+                                         const std::optional<PatientRoute>& patient,
+                                         const std::string& idempotency_key) {
+  auto found = Find(thread);
+  if (!found.ok()) return found.status();
+  const Thread& t = **found;
+  std::string destination = t.destination;
+  if (t.info.policy.per_patient) {
+    if (!patient) {
+      return common::InvalidArgumentError("thread \"" + thread +
+                                          "\" is per patient: the post needs the patient route");
+    }
+    if (patient_rooms_ == nullptr) {
+      return common::InternalError("ChatService: per-patient thread without a room store");
+    }
+    auto dest =
+        ResolvePatientDestination(*patient_rooms_, *t.connector, thread, *patient,
+                                  {t.info.policy.room_label, t.info.policy.invite, t.destination});
+    if (!dest.ok()) {
+      LogOutcome(log_.get(), "chat.room", thread, t.info.connector, card.job_id, dest);
+      return {dest.status(), dest.retry_after()};
+    }
+    destination = *dest;
+  }
+  const std::int64_t job = card.job_id;
+  auto r = t.connector->Post(ApplyPolicy(t, std::move(card)), TargetFor(t, destination),
+                             idempotency_key);
+  LogOutcome(log_.get(), "chat.posted", thread, t.info.connector, job, r);
+  if (!r.ok()) return r;
+  PostResult out = *r;
+  out.destination = destination;
+  return out;
+}
+
+ChatResult<PostResult> ChatService::Update(const std::string& thread, Card card,
+                                           const PostResult& posted,
+                                           const std::string& idempotency_key) {
+  auto found = Find(thread);
+  if (!found.ok()) return found.status();
+  const Thread& t = **found;
+  if (!t.info.capabilities.can_edit) {
+    return common::Status(common::ErrorCode::kFailedPrecondition,
+                          "thread \"" + thread + "\": its platform cannot edit a posted card",
+                          false);
+  }
+  const std::int64_t job = card.job_id;
+  auto r = t.connector->Update(ApplyPolicy(t, std::move(card)), TargetFor(t, posted.destination),
+                               posted.message_id, idempotency_key);
+  LogOutcome(log_.get(), "chat.updated", thread, t.info.connector, job, r);
+  if (!r.ok()) return r;
+  PostResult out = *r;
+  out.destination = posted.destination;
+  return out;
+}
+
+ChatResult<PostResult> ChatService::NotifyOpened(const std::string& thread, Card card,
+                                                 std::chrono::system_clock::time_point opened_at,
+                                                 const PostResult& posted,
+                                                 const std::string& idempotency_key) {
+  auto found = Find(thread);
+  if (!found.ok()) return found.status();
+  const Thread& t = **found;
+  if (!t.info.policy.seen_receipts) {
+    return common::Status(common::ErrorCode::kFailedPrecondition,
+                          "thread \"" + thread + "\" does not show seen receipts", false);
+  }
+  card.opened_at = opened_at;
+  if (t.info.capabilities.can_edit) return Update(thread, std::move(card), posted, idempotency_key);
+  const std::int64_t job = card.job_id;
+  const std::string notice = MakeOpenedNotice(card, TargetFor(t, posted.destination).render);
+  auto r = t.connector->PostNotice(notice, TargetFor(t, posted.destination), idempotency_key);
+  LogOutcome(log_.get(), "chat.notice", thread, t.info.connector, job, r);
+  if (!r.ok()) return r;
+  PostResult out = *r;
+  out.destination = posted.destination;
+  return out;
+}
+
+common::Status ChatService::Test(const std::string& thread) {
+  auto found = Find(thread);
+  if (!found.ok()) return found.status();
+  const Thread& t = **found;
+  if (t.destination.empty() && t.info.policy.per_patient &&
+      t.info.type != config::ChatConnectorType::kWebhook &&
+      t.info.type != config::ChatConnectorType::kSlack) {
+    return common::Status(common::ErrorCode::kFailedPrecondition,
+                          "thread \"" + thread +
+                              "\" creates a room per patient and has no fixed destination to "
+                              "test; set destination to a test room",
+                          false);
+  }
+  return t.connector->Test(TargetFor(t, t.destination));
+}
+
+int RunChatCommand(const std::vector<std::string>& args, const config::GatewayOptions& options,
+                   ChatServiceDeps deps, std::ostream& out, std::ostream& err) {
+  const common::Language l = options.language;
+  const bool list = args.size() == 1 && args[0] == "list";
+  const bool test = args.size() == 2 && args[0] == "test";
+  if (!list && !test) {
+    err << Pick(l, "使い方: tsunagu-gateway chat list | chat test スレッド名\n",
+                "usage: tsunagu-gateway chat list | chat test THREAD\n");
+    return 2;
+  }
+  if (list) {
+    for (const auto& t : options.threads) {
+      std::string type = "?";
+      for (const auto& c : options.chat.connectors) {
+        if (c.name == t.connector) type = std::string(TypeName(c.type));
+      }
+      out << t.name << "\t" << t.connector << " (" << type << ")\t"
+          << (t.destination.empty() ? "-" : t.destination)
+          << (t.chat.per_patient ? Pick(l, "\t患者ごと", "\tper patient") : "") << "\n";
+    }
+    return 0;
+  }
+  auto service = ChatService::Create(options, std::move(deps));
+  if (!service.ok()) {
+    err << "tsunagu-gateway: " << service.status().message() << "\n";
+    return 2;
+  }
+  const common::Status st = (*service)->Test(args[1]);
+  if (st.code() == common::ErrorCode::kNotFound &&
+      st.message().rfind("unknown chat thread", 0) == 0) {
+    err << "tsunagu-gateway: " << st.message() << "\n";
+    return 2;
+  }
+  if (!st.ok()) {
+    err << args[1] << ": " << Pick(l, "テスト投稿に失敗しました: ", "test card refused: ")
+        << st.message() << "\n";
+    return 1;
+  }
+  out << args[1] << ": " << Pick(l, "テスト投稿を送信しました", "test card posted") << "\n";
+  return 0;
+}
+
+}  // namespace tsunagu::chat
