@@ -1,0 +1,467 @@
+#include "tsunagu/gateway/pipeline.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+
+#include "tsunagu/common/crypto.h"
+
+namespace tsunagu::gateway {
+
+using common::Result;
+using common::Status;
+using jobs::StepResult;
+namespace fs = std::filesystem;
+
+namespace {
+
+Result<std::pair<std::string, std::int64_t>> HashFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return common::NotFoundError("cannot open a de-identified file");
+  common::Sha256Hasher hasher;
+  std::string buf(1 << 20, '\0');
+  std::int64_t total = 0;
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    const auto n = in.gcount();
+    if (n <= 0) break;
+    hasher.Update(std::string_view(buf.data(), static_cast<size_t>(n)));
+    total += n;
+  }
+  if (in.bad()) return common::DataLossError("cannot read a de-identified file");
+  return std::make_pair(common::HexEncode(hasher.Finish()), total);
+}
+
+Status SyncFile(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return common::StatusFromErrno(errno, "open received file");
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return common::StatusFromErrno(err, "fsync received file");
+  return Status();
+}
+
+bool Matches(const std::string& want, const std::string& have) {
+  return want.empty() || want == have;
+}
+
+}  // namespace
+
+Status LoggingLinkPoster::Post(const LinkPost& post) {
+  log_->info(
+      "link.ready job={} thread={} instances={} modality={} expires_at={} url={} "
+      "note=\"chat connectors come with issue 9; the link is recorded here and in status\"",
+      post.job.value(), post.thread, post.instances, post.modality, post.expires_at,
+      post.viewer_url);
+  return Status();
+}
+
+std::string UidKeyer::Key(std::string_view uid) const {
+  return common::HexEncode(common::HmacSha256(key_, uid)).substr(0, 32);
+}
+
+std::optional<std::string> ChooseThread(const std::vector<Route>& routes,
+                                        const ReceivedInstance& in) {
+  for (const Route& r : routes) {
+    if (Matches(r.called_ae_title, in.called_ae_title) &&
+        Matches(r.calling_ae_title, in.calling_ae_title) && Matches(r.modality, in.modality) &&
+        Matches(r.institution_department, in.institution_department)) {
+      return r.thread;
+    }
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Intake
+
+Intake::Intake(fs::path spool_dir, std::uint64_t min_free_bytes, std::vector<Route> routes,
+               Deps deps)
+    : spool_dir_(std::move(spool_dir)),
+      min_free_bytes_(min_free_bytes),
+      routes_(std::move(routes)),
+      deps_(std::move(deps)) {}
+
+Status Intake::CheckCanReceive() {
+  auto free = deps_.fs->FreeSpace(spool_dir_);
+  if (!free.ok()) return free.status();
+  if (*free < min_free_bytes_) {
+    ++deps_.metrics->intake_refused_disk_full;
+    return common::DiskFullError(
+        "spool has " + std::to_string(*free / (1 << 20)) + " MiB free, below spool_min_free (" +
+        std::to_string(min_free_bytes_ / (1 << 20)) + " MiB): intake stopped until space is freed");
+  }
+  return Status();
+}
+
+Status Intake::OnReceived(const ReceivedInstance& in) {
+  ArrivedInstance a;
+  a.study_uid = in.study_uid;
+  a.study_key = deps_.keyer->Key(in.study_uid);
+  a.sop_uid = in.sop_uid;
+  a.sop_key = deps_.keyer->Key(in.sop_uid);
+  a.series_uid = in.series_uid;
+  a.modality = in.modality;
+  const fs::path dir = spool_dir_ / a.study_key;
+  const fs::path dest = dir / (a.sop_key + ".dcm");
+  a.spool_path = dest.string();
+  TSUNAGU_RETURN_IF_ERROR(deps_.fs->CreateDirectories(dir));
+  TSUNAGU_RETURN_IF_ERROR(SyncFile(in.file));
+  TSUNAGU_RETURN_IF_ERROR(deps_.fs->Rename(in.file, dest));
+  const std::optional<std::string> thread = ChooseThread(routes_, in);
+  auto attached = deps_.store->AttachArrived(a, thread);
+  if (!attached.ok()) {
+    (void)deps_.fs->Remove(dest);
+    if (attached.status().code() == common::ErrorCode::kNotFound) {
+      ++deps_.metrics->intake_refused_no_route;
+      deps_.log->warn("route.no_match study={} called={} calling={} modality={}", a.study_key,
+                      in.called_ae_title, in.calling_ae_title, in.modality);
+    }
+    return attached.status();
+  }
+  if (!attached->file_referenced) (void)deps_.fs->Remove(dest);
+  ++deps_.metrics->instances_spooled;
+  deps_.metrics->bytes_spooled += in.bytes;
+  deps_.log->debug("intake.stored job={} study={} instance={} duplicate={}",
+                   attached->job_id.value(), a.study_key, a.sop_key, attached->duplicate);
+  if (attached->created_job) {
+    deps_.log->info("push.started job={} study={} thread={}", attached->job_id.value(), a.study_key,
+                    thread.value_or(""));
+    if (deps_.on_new_work) deps_.on_new_work();
+  }
+  return Status();
+}
+
+// ---------------------------------------------------------------------------------------------
+// StudyPipeline
+
+StudyPipeline::StudyPipeline(PipelineOptions options, Deps deps)
+    : options_(std::move(options)), deps_(std::move(deps)) {}
+
+StepResult StudyPipeline::RunStep(const jobs::Lease& lease) {
+  auto job = deps_.store->GetJob(lease.id);
+  if (!job.ok()) return StepResult::FromStatus(job.status());
+  const std::string& s = job->stage;
+  if (s == stage::kRetrieving) return Retrieve(*job);
+  if (s == stage::kCollecting) return Collect(*job);
+  if (s == stage::kReceived) return Deidentify(*job);
+  if (s == stage::kDeidentified) return Upload(*job);
+  if (s == stage::kUploaded) return Commit(*job);
+  if (s == stage::kCommitted) return Post(*job);
+  if (s == stage::kPosted) return Clean(*job);
+  return StepResult::Failed(common::InternalError("job in unknown stage " + s));
+}
+
+StepResult StudyPipeline::Retrieve(const JobRecord& job) {
+  if (deps_.pacs == nullptr) {
+    return StepResult::Failed(
+        common::FailedPreconditionError("no [pacs] is configured, so studies cannot be fetched"));
+  }
+  if (job.expected_count < 0) {
+    auto listed = ListStudyInstances(*deps_.pacs, job.study_uid);
+    if (!listed.ok()) return StepResult::FromStatus(listed.status().WithContext("C-FIND"));
+    if (listed->empty()) {
+      return StepResult::Failed(
+          common::NotFoundError("the PACS lists no instances for this study"));
+    }
+    std::vector<InstanceRecord> expected;
+    for (const FindMatch& m : *listed) {
+      InstanceRecord r;
+      r.sop_key = deps_.keyer->Key(m.sop_uid);
+      r.sop_uid = m.sop_uid;
+      r.series_uid = m.series_uid;
+      expected.push_back(std::move(r));
+    }
+    Status st = deps_.store->SetExpected(job.id, expected);
+    if (!st.ok()) return StepResult::FromStatus(st);
+    deps_.log->info("retrieve.listed job={} instances={}", job.id.value(), expected.size());
+  }
+  auto missing_of = [&]() -> Result<std::vector<InstanceRecord>> {
+    TSUNAGU_ASSIGN_OR_RETURN(std::vector<InstanceRecord> all, deps_.store->ListInstances(job.id));
+    std::vector<InstanceRecord> missing;
+    for (InstanceRecord& r : all) {
+      if (r.state == instance_state::kExpected) missing.push_back(std::move(r));
+    }
+    return missing;
+  };
+  auto missing = missing_of();
+  if (!missing.ok()) return StepResult::FromStatus(missing.status());
+  auto listed_total = deps_.store->GetJob(job.id);
+  const int total = listed_total.ok() ? listed_total->expected_count : 0;
+  if (missing->empty()) {
+    deps_.log->info("retrieve.complete job={} instances={} moves={}", job.id.value(), total,
+                    job.move_rounds);
+    Status st = deps_.store->SetStage(job.id, stage::kReceived);
+    return st.ok() ? StepResult::Done() : StepResult::FromStatus(st);
+  }
+  if (job.move_rounds > options_.max_move_retries) {
+    return StepResult::Failed(
+        common::NotFoundError(std::to_string(missing->size()) + " of " + std::to_string(total) +
+                              " instances still missing after " + std::to_string(job.move_rounds) +
+                              " C-MOVE requests (the PACS listed them but did not send them)"));
+  }
+  const int round = job.move_rounds + 1;
+  Status st = deps_.store->SetMoveCounters(job.id, round, 0, static_cast<int>(missing->size()));
+  if (!st.ok()) return StepResult::FromStatus(st);
+  std::vector<MoveRequest> requests;
+  if (job.move_rounds == 0) {
+    requests.push_back(MoveRequest{job.study_uid, "", {}, options_.own_ae_title});
+  } else {
+    std::map<std::string, std::vector<std::string>> by_series;
+    for (const InstanceRecord& r : *missing) by_series[r.series_uid].push_back(r.sop_uid);
+    for (auto& [series, sops] : by_series) {
+      requests.push_back(
+          MoveRequest{job.study_uid, series, std::move(sops), options_.own_ae_title});
+    }
+  }
+  deps_.log->info("retrieve.move job={} round={} missing={} requests={}", job.id.value(), round,
+                  missing->size(), requests.size());
+  auto last_write = deps_.clock->SteadyNow();
+  for (const MoveRequest& req : requests) {
+    auto moved = deps_.pacs->Move(req, options_.move_deadline, [&](const MoveProgress& p) {
+      const auto now = deps_.clock->SteadyNow();
+      if (now - last_write < std::chrono::milliseconds(250)) return;
+      last_write = now;
+      (void)deps_.store->SetMoveCounters(job.id, round, p.completed, std::max(0, p.remaining));
+    });
+    if (!moved.ok()) {
+      deps_.log->warn("retrieve.move_failed job={} round={} code={} reason=\"{}\"", job.id.value(),
+                      round, common::ErrorCodeName(moved.status().code()),
+                      moved.status().message());
+      return StepResult::FromStatus(moved.status().WithContext("C-MOVE"));
+    }
+    (void)deps_.store->SetMoveCounters(job.id, round, moved->last.completed,
+                                       std::max(0, moved->last.remaining));
+  }
+  missing = missing_of();
+  if (!missing.ok()) return StepResult::FromStatus(missing.status());
+  if (missing->empty()) {
+    deps_.log->info("retrieve.complete job={} instances={} moves={}", job.id.value(), total, round);
+    st = deps_.store->SetStage(job.id, stage::kReceived);
+    return st.ok() ? StepResult::Done() : StepResult::FromStatus(st);
+  }
+  deps_.log->warn("retrieve.incomplete job={} round={} missing={} of={}", job.id.value(), round,
+                  missing->size(), total);
+  // Some PACS answer before their C-STOREs finish: give late instances time, then re-request.
+  return StepResult::Wait(options_.settle_time);
+}
+
+StepResult StudyPipeline::Collect(const JobRecord& job) {
+  const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  deps_.clock->SystemNow().time_since_epoch())
+                                  .count();
+  const std::int64_t quiet_for = now_ms - job.last_instance_at_ms;
+  if (quiet_for < options_.quiet_period.count()) {
+    return StepResult::Wait(std::chrono::milliseconds(options_.quiet_period.count() - quiet_for));
+  }
+  if (deps_.pacs != nullptr) {
+    auto listed = ListStudyInstances(*deps_.pacs, job.study_uid);
+    if (!listed.ok()) {
+      deps_.log->warn("push.reconcile_skipped job={} code={} reason=\"{}\"", job.id.value(),
+                      common::ErrorCodeName(listed.status().code()), listed.status().message());
+    } else if (!listed->empty()) {
+      std::vector<InstanceRecord> expected;
+      for (const FindMatch& m : *listed) {
+        InstanceRecord r;
+        r.sop_key = deps_.keyer->Key(m.sop_uid);
+        r.sop_uid = m.sop_uid;
+        r.series_uid = m.series_uid;
+        expected.push_back(std::move(r));
+      }
+      Status st = deps_.store->SetExpected(job.id, expected);
+      if (!st.ok()) return StepResult::FromStatus(st);
+      auto progress = deps_.store->Progress(job.id);
+      if (progress.ok() && progress->expected > 0) {
+        deps_.log->info("push.reconcile_missing job={} missing={}", job.id.value(),
+                        progress->expected);
+        // Fetch only what is missing: the retrieve step re-requests per instance.
+        st = deps_.store->SetMoveCounters(job.id, 1, 0, progress->expected);
+        if (st.ok()) st = deps_.store->SetStage(job.id, stage::kRetrieving);
+        return st.ok() ? StepResult::Done() : StepResult::FromStatus(st);
+      }
+    }
+  }
+  deps_.log->info("push.complete job={} quiet_ms={}", job.id.value(), quiet_for);
+  Status st = deps_.store->SetStage(job.id, stage::kReceived);
+  return st.ok() ? StepResult::Done() : StepResult::FromStatus(st);
+}
+
+StepResult StudyPipeline::Deidentify(const JobRecord& job) {
+  const fs::path out_dir = options_.outbox_dir / std::to_string(job.id.value());
+  Status st = deps_.fs->CreateDirectories(out_dir);
+  if (!st.ok()) return StepResult::FromStatus(st);
+  auto all = deps_.store->ListInstances(job.id);
+  if (!all.ok()) return StepResult::FromStatus(all.status());
+  bool have_study_info = !job.deid_study_uid.empty();
+  int done = 0;
+  for (const InstanceRecord& r : *all) {
+    if (r.state != instance_state::kReceived) continue;
+    if (r.spool_path.empty() || !fs::exists(r.spool_path)) {
+      return StepResult::Failed(common::DataLossError(
+          "the spooled file of an instance is gone (instance " + r.sop_key + ")"));
+    }
+    auto d = deps_.deidentifier->Deidentify(r.spool_path, out_dir);
+    if (!d.ok()) {
+      deps_.log->warn("deidentify.failed job={} instance={} code={} reason=\"{}\"", job.id.value(),
+                      r.sop_key, common::ErrorCodeName(d.status().code()), d.status().message());
+      return StepResult::FromStatus(d.status());
+    }
+    if (!have_study_info) {
+      st = deps_.store->SetStudyInfo(job.id, d->study_uid, d->patient_id_suffix, d->modality);
+      if (!st.ok()) return StepResult::FromStatus(st);
+      have_study_info = true;
+    }
+    auto hashed = HashFile(d->file);
+    if (!hashed.ok()) return StepResult::FromStatus(hashed.status());
+    st = deps_.store->SetDeidentified(job.id, r.sop_key, d->sop_uid, d->file.string(),
+                                      hashed->first, hashed->second);
+    if (!st.ok()) return StepResult::FromStatus(st);
+    ++deps_.metrics->instances_deidentified;
+    ++done;
+  }
+  deps_.log->info("deidentify.done job={} instances={}", job.id.value(), done);
+  st = deps_.store->SetStage(job.id, stage::kDeidentified);
+  return st.ok() ? StepResult::Done() : StepResult::FromStatus(st);
+}
+
+StepResult StudyPipeline::Upload(const JobRecord& job) {
+  auto all = deps_.store->ListInstances(job.id);
+  if (!all.ok()) return StepResult::FromStatus(all.status());
+  int done = 0;
+  for (const InstanceRecord& r : *all) {
+    if (r.state != instance_state::kDeidentified) continue;
+    Status st = deps_.uploader->Upload(job.deid_study_uid, r.deid_sop_uid, r.deid_path);
+    if (!st.ok()) {
+      deps_.log->warn("upload.failed job={} instance={} code={} reason=\"{}\"", job.id.value(),
+                      r.sop_key, common::ErrorCodeName(st.code()), st.message());
+      return StepResult::FromStatus(st.WithContext("upload"));
+    }
+    st = deps_.store->SetUploaded(job.id, r.sop_key);
+    if (!st.ok()) return StepResult::FromStatus(st);
+    ++deps_.metrics->instances_uploaded;
+    ++done;
+  }
+  deps_.log->info("upload.done job={} instances={}", job.id.value(), done);
+  Status st = deps_.store->SetStage(job.id, stage::kUploaded);
+  return st.ok() ? StepResult::Done() : StepResult::FromStatus(st);
+}
+
+StepResult StudyPipeline::Commit(const JobRecord& job) {
+  auto all = deps_.store->ListInstances(job.id);
+  if (!all.ok()) return StepResult::FromStatus(all.status());
+  std::vector<UploadedInstance> list;
+  for (const InstanceRecord& r : *all) {
+    if (r.state != instance_state::kUploaded) {
+      return StepResult::Failed(
+          common::InternalError("commit reached with an instance in state " + r.state));
+    }
+    list.push_back(UploadedInstance{r.deid_sop_uid, r.sha256_hex, r.size});
+  }
+  std::optional<std::chrono::milliseconds> retention;
+  if (auto it = options_.thread_retention.find(job.thread); it != options_.thread_retention.end()) {
+    retention = it->second;
+  }
+  auto committed = deps_.uploader->Commit(job.deid_study_uid, list, job.thread, retention);
+  if (!committed.ok()) {
+    deps_.log->warn("commit.failed job={} code={} reason=\"{}\"", job.id.value(),
+                    common::ErrorCodeName(committed.status().code()), committed.status().message());
+    return StepResult::FromStatus(committed.status().WithContext("commit"));
+  }
+  Status st = deps_.store->SetCommitted(job.id, committed->viewer_url, committed->expires_at);
+  if (!st.ok()) return StepResult::FromStatus(st);
+  ++deps_.metrics->studies_committed;
+  deps_.log->info("commit.done job={} instances={} already_committed={} expires_at={}",
+                  job.id.value(), list.size(), committed->already_committed, committed->expires_at);
+  // The de-identified copy is at the relay: the identified originals go now.
+  st = DeleteSpoolFiles(job);
+  if (!st.ok())
+    deps_.log->warn("spool.delete_failed job={} reason=\"{}\"", job.id.value(), st.message());
+  return StepResult::Done();
+}
+
+StepResult StudyPipeline::Post(const JobRecord& job) {
+  auto progress = deps_.store->Progress(job.id);
+  LinkPost post;
+  post.job = job.id;
+  post.thread = job.thread;
+  post.viewer_url = job.viewer_url;
+  post.expires_at = job.expires_at;
+  post.patient_id_suffix = job.patient_id_suffix;
+  post.modality = job.modality;
+  post.note = job.note;
+  post.instances = progress.ok() ? progress->total : 0;
+  Status st = deps_.poster->Post(post);
+  if (!st.ok()) return StepResult::FromStatus(st.WithContext("post link"));
+  ++deps_.metrics->links_posted;
+  st = deps_.store->SetStage(job.id, stage::kPosted);
+  return st.ok() ? StepResult::Done() : StepResult::FromStatus(st);
+}
+
+StepResult StudyPipeline::Clean(const JobRecord& job) {
+  Status st = DeleteSpoolFiles(job);
+  if (!st.ok()) return StepResult::FromStatus(st);
+  std::error_code ec;
+  fs::remove_all(options_.outbox_dir / std::to_string(job.id.value()), ec);
+  if (ec) return StepResult::FromStatus(common::StatusFromErrno(ec.value(), "remove outbox"));
+  st = deps_.store->ForgetIdentifiers(job.id);
+  if (st.ok()) st = deps_.store->SetStage(job.id, stage::kCleaned);
+  if (!st.ok()) return StepResult::FromStatus(st);
+  deps_.log->info("job.cleaned job={}", job.id.value());
+  return StepResult::Done();
+}
+
+Status StudyPipeline::DeleteSpoolFiles(const JobRecord& job) {
+  TSUNAGU_ASSIGN_OR_RETURN(std::vector<InstanceRecord> all, deps_.store->ListInstances(job.id));
+  for (const InstanceRecord& r : all) {
+    if (r.spool_path.empty()) continue;
+    TSUNAGU_ASSIGN_OR_RETURN(bool needed,
+                             deps_.store->OtherJobNeedsSpoolFile(job.id, r.spool_path));
+    if (!needed) {
+      TSUNAGU_RETURN_IF_ERROR(deps_.fs->Remove(r.spool_path));
+      std::error_code ec;
+      fs::remove(fs::path(r.spool_path).parent_path(), ec);  // only succeeds when empty
+    }
+    TSUNAGU_RETURN_IF_ERROR(deps_.store->ClearSpoolPath(job.id, r.sop_key));
+  }
+  return Status();
+}
+
+Result<int> StudyPipeline::SweepSpool() {
+  const auto now = fs::file_time_type::clock::now();
+  const auto max_age = options_.spool_max_age;
+  int deleted = 0;
+  std::error_code ec;
+  for (const fs::path& root : {options_.spool_dir, options_.outbox_dir}) {
+    if (!fs::exists(root, ec)) continue;
+    for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::end(it);
+         it.increment(ec)) {
+      if (!it->is_regular_file(ec)) continue;
+      const auto mtime = it->last_write_time(ec);
+      if (ec || now - mtime < max_age) continue;
+      const std::string path = it->path().string();
+      auto jobs_needing = deps_.store->JobsNeedingSpoolFile(path);
+      if (jobs_needing.ok()) {
+        for (JobId id : *jobs_needing) {
+          (void)deps_.store->Fail(
+              jobs::Lease{id, "", 0},
+              common::DeadlineExceededError(
+                  "identified data reached the spool ceiling (spool_max_age) before the study "
+                  "was sent; it was deleted")
+                  .NotRetryable());
+          deps_.log->error("spool.ceiling_failed_job job={}", id.value());
+        }
+      }
+      if (deps_.fs->Remove(it->path()).ok()) {
+        ++deleted;
+        ++deps_.metrics->spool_files_expired;
+      }
+    }
+  }
+  if (deleted > 0) deps_.log->warn("spool.ceiling_deleted files={}", deleted);
+  return deleted;
+}
+
+}  // namespace tsunagu::gateway
