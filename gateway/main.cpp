@@ -27,6 +27,7 @@
 #include "tsunagu/gateway/pipeline.h"
 #include "tsunagu/gateway/stage_adapters.h"
 #include "tsunagu/gateway/web_server.h"
+#include "tsunagu/ipsec/command.h"
 #include "tsunagu/jobs/job_engine.h"
 
 namespace {
@@ -166,11 +167,25 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
   }
 
   auto deidentifier = gw::MakeAnonymizerDeidentifier(options.anonymizer, secret);
-  if (!deidentifier.ok()) return Fail(deidentifier.status().ToString());
+  if (!deidentifier.ok()) {
+    log->error(
+        "anonymizer.unavailable code={} reason=\"{}\" effect=\"jobs wait before "
+        "de-identification\"",
+        tsunagu::common::ErrorCodeName(deidentifier.status().code()),
+        deidentifier.status().message());
+    deidentifier = gw::MakeUnavailableDeidentifier(
+        deidentifier.status().WithContext("the anonymizer cannot be set up"));
+  }
   auto uploader = gw::MakeRelayUploader(
       options.relay, clock,
       tsunagu::common::MakeStderrLogger("relay-client", level.value_or(spdlog::level::info)));
-  if (!uploader.ok()) return Fail(uploader.status().ToString());
+  if (!uploader.ok()) {
+    log->error("relay.unavailable code={} reason=\"{}\" effect=\"jobs wait before upload\"",
+               tsunagu::common::ErrorCodeName(uploader.status().code()),
+               uploader.status().message());
+    uploader = gw::MakeUnavailableUploader(
+        uploader.status().WithContext("the relay client cannot be set up"));
+  }
   gw::LoggingLinkPoster poster(log);
   std::unique_ptr<gw::PacsClient> pacs = MakePacs(options);
 
@@ -476,7 +491,26 @@ int RunFind(const tsunagu::config::GatewayOptions& o, const tsunagu::common::Cli
   return kExitOk;
 }
 
+// tsunagu-gateway ipsec render|status ...
+int RunIpsec(const std::vector<std::string>& args) {
+  auto command = tsunagu::ipsec::ParseIpsecCommandLine(args, kDefaultConfig);
+  if (!command.ok()) {
+    std::cerr << "tsunagu-gateway: " << command.status().message() << "\n";
+    return kExitUsage;
+  }
+  auto options = tsunagu::config::LoadGatewayConfig(command->config_path);
+  if (!options.ok()) {
+    std::cerr << options.status().message() << "\n";
+    return kExitUsage;
+  }
+  return tsunagu::ipsec::RunIpsecCommand(tsunagu::ipsec::Role::kGateway, *command, options->ipsec,
+                                         options->language, std::cout, std::cerr);
+}
+
 int Run(const std::vector<std::string>& argv) {
+  if (!argv.empty() && argv[0] == "ipsec") {
+    return RunIpsec(std::vector<std::string>(argv.begin() + 1, argv.end()));
+  }
   const Language env_lang = tsunagu::common::LanguageFromEnvironment();
   tsunagu::common::CliSpec spec{{"--help", "--version", "--check", "--no-wait"},
                                 {"--config", "--study-uid", "--accession", "--patient-id", "--date",

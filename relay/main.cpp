@@ -14,6 +14,7 @@
 #include "tsunagu/common/process.h"
 #include "tsunagu/common/units.h"
 #include "tsunagu/config/relay_options.h"
+#include "tsunagu/ipsec/command.h"
 
 namespace {
 
@@ -35,6 +36,8 @@ void PrintHelp(Language lang) {
       "\n"
       "  --config FILE  設定ファイル (既定: /etc/tsunagu/relay.toml)\n"
       "  --check        設定を検証して終了 (正常なら0、誤りがあれば2)\n"
+      "  ipsec render [--out DIR] [--check]  strongSwan設定を生成\n"
+      "  ipsec status   IPsecトンネルの状態を表示\n"
       "  --version      バージョンを表示\n"
       "  --help         このヘルプを表示\n"
       "\n"
@@ -47,14 +50,35 @@ void PrintHelp(Language lang) {
       "\n"
       "  --config FILE  configuration file (default: /etc/tsunagu/relay.toml)\n"
       "  --check        validate the configuration and exit (0 valid, 2 invalid)\n"
+      "  ipsec render [--out DIR] [--check]  write the strongSwan configuration\n"
+      "  ipsec status   show the IPsec tunnel state\n"
       "  --version      print the version\n"
       "  --help         print this help\n"
       "\n"
       "Set TSUNAGU_LANG=ja|en to switch the language.\n");
 }
 
+// tsunagu-relay ipsec render|status ...
+int RunIpsec(const std::vector<std::string>& args) {
+  auto command = tsunagu::ipsec::ParseIpsecCommandLine(args, kDefaultConfig);
+  if (!command.ok()) {
+    std::cerr << "tsunagu-relay: " << command.status().message() << "\n";
+    return kExitUsage;
+  }
+  auto options = tsunagu::config::LoadRelayConfig(command->config_path);
+  if (!options.ok()) {
+    std::cerr << options.status().message() << "\n";
+    return kExitUsage;
+  }
+  return tsunagu::ipsec::RunIpsecCommand(tsunagu::ipsec::Role::kRelay, *command, options->ipsec,
+                                         options->language, std::cout, std::cerr);
+}
+
 int Run(const std::vector<std::string>& argv) {
   const Language env_lang = tsunagu::common::LanguageFromEnvironment();
+  if (!argv.empty() && argv[0] == "ipsec") {
+    return RunIpsec(std::vector<std::string>(argv.begin() + 1, argv.end()));
+  }
   tsunagu::common::CliSpec spec{{"--help", "--version", "--check"}, {"--config"}, {}};
   auto args = tsunagu::common::CliArgs::Parse(argv, spec);
   if (!args.ok()) {

@@ -1,6 +1,7 @@
 #include <set>
 
 #include "file_checks.h"
+#include "ipsec_config.h"
 #include "toml_reader.h"
 #include "tsunagu/common/logging.h"
 #include "tsunagu/config/gateway_options.h"
@@ -176,6 +177,7 @@ common::Result<GatewayOptions> LoadGatewayConfig(const std::filesystem::path& pa
   o.threads = ReadThreads(root.TableArray("threads"));
   o.push = ReadPush(root.Table("push"));
   o.routes = ReadRoutes(root.TableArray("routes"), o.threads);
+  o.ipsec = internal::ReadIpsec(root.Table("ipsec"));
   root.FinishUnknownKeys();
 
   if (options.check_files) {
@@ -183,6 +185,7 @@ common::Result<GatewayOptions> LoadGatewayConfig(const std::filesystem::path& pa
     internal::CheckSecretFile(errors, "relay.client_key_file", o.relay.client_key_file);
     internal::CheckReadableFile(errors, "relay.client_cert_file", o.relay.client_cert_file);
     internal::CheckReadableFile(errors, "relay.ca_file", o.relay.ca_file);
+    internal::CheckIpsecFiles(errors, o.ipsec);
   }
   if (!errors.empty()) return errors.ToStatus();
   return o;

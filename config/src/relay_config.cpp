@@ -1,4 +1,5 @@
 #include "file_checks.h"
+#include "ipsec_config.h"
 #include "toml_reader.h"
 #include "tsunagu/common/units.h"
 #include "tsunagu/config/relay_options.h"
@@ -101,6 +102,7 @@ common::Result<RelayOptions> LoadRelayConfig(const std::filesystem::path& path,
   o.store = ReadStore(root.Table("store"));
   o.retention = ReadRetention(root.Table("retention"));
   o.links = ReadLinks(root.Table("links"));
+  o.ipsec = internal::ReadIpsec(root.Table("ipsec"));
   root.FinishUnknownKeys();
 
   if (options.check_files) {
@@ -109,6 +111,7 @@ common::Result<RelayOptions> LoadRelayConfig(const std::filesystem::path& path,
     internal::CheckReadableFile(errors, "upload.client_ca_file", o.upload.client_ca_file);
     internal::CheckSecretFile(errors, "viewer.key_file", o.viewer.key_file);
     internal::CheckReadableFile(errors, "viewer.cert_file", o.viewer.cert_file);
+    internal::CheckIpsecFiles(errors, o.ipsec);
   }
   if (!errors.empty()) return errors.ToStatus();
   return o;

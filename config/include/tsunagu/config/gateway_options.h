@@ -14,6 +14,7 @@
 
 #include "tsunagu/common/language.h"
 #include "tsunagu/common/result.h"
+#include "tsunagu/config/ipsec_options.h"
 #include "tsunagu/config/load_options.h"
 
 namespace tsunagu::config {
@@ -113,6 +114,7 @@ struct GatewayOptions {
   RelayEndpointOptions relay;
   WebOptions web;
   TransportOptions transport;
+  IpsecOptions ipsec;  // absent unless [ipsec] is configured
   std::vector<ThreadOptions> threads;
   PushOptions push;
   std::vector<RouteOptions> routes;

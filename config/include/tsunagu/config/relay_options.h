@@ -13,6 +13,7 @@
 
 #include "tsunagu/common/language.h"
 #include "tsunagu/common/result.h"
+#include "tsunagu/config/ipsec_options.h"
 #include "tsunagu/config/load_options.h"
 
 namespace tsunagu::config {
@@ -63,6 +64,7 @@ struct RelayOptions {
   RelayStoreOptions store;
   RetentionOptions retention;
   LinkOptions links;
+  IpsecOptions ipsec;  // absent unless [ipsec] is configured
 };
 
 // Loads and validates `path`; errors as LoadGatewayConfig.

@@ -22,6 +22,13 @@ common::Result<std::unique_ptr<StudyUploader>> MakeRelayUploader(
     const config::RelayEndpointOptions& options, std::shared_ptr<common::Clock> clock,
     std::shared_ptr<spdlog::logger> log);
 
+// Stand-ins used when the real stage cannot be set up (bad certificate, missing secret): every
+// call answers `why` (made retryable), so the service still receives studies and the jobs wait in
+// their stage with the reason visible in `status` until the configuration is fixed and the
+// service restarted.
+std::unique_ptr<InstanceDeidentifier> MakeUnavailableDeidentifier(common::Status why);
+std::unique_ptr<StudyUploader> MakeUnavailableUploader(common::Status why);
+
 }  // namespace tsunagu::gateway
 
 #endif  // TSUNAGU_GATEWAY_STAGE_ADAPTERS_H_
