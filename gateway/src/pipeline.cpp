@@ -231,6 +231,8 @@ StepResult StudyPipeline::Retrieve(const JobRecord& job) {
       deps_.log->warn("retrieve.move_failed job={} round={} code={} reason=\"{}\"", job.id.value(),
                       round, common::ErrorCodeName(moved.status().code()),
                       moved.status().message());
+      // A refused or broken C-MOVE is not a round: the next attempt repeats the same request.
+      (void)deps_.store->SetMoveCounters(job.id, job.move_rounds, 0, 0);
       return StepResult::FromStatus(moved.status().WithContext("C-MOVE"));
     }
     (void)deps_.store->SetMoveCounters(job.id, round, moved->last.completed,
