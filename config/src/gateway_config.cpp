@@ -1,5 +1,6 @@
 #include <set>
 
+#include "anonymizer_section.h"
 #include "file_checks.h"
 #include "ipsec_config.h"
 #include "toml_reader.h"
@@ -53,15 +54,6 @@ StorageOptions ReadStorage(Section s) {
   o.spool_directory = s.RequiredPath("spool_directory");
   o.spool_max_age = s.Duration("spool_max_age", o.spool_max_age, std::chrono::minutes(1));
   o.spool_min_free_bytes = s.ByteSize("spool_min_free", o.spool_min_free_bytes);
-  s.FinishUnknownKeys();
-  return o;
-}
-
-AnonymizerOptions ReadAnonymizer(Section s) {
-  AnonymizerOptions o;
-  o.profile = s.Choice("profile", o.profile, {"share"});
-  o.secret_file = s.RequiredPath("secret_file");
-  o.patient_id_keep = static_cast<int>(s.Integer("patient_id_keep", o.patient_id_keep, 0, 8));
   s.FinishUnknownKeys();
   return o;
 }
@@ -170,7 +162,8 @@ common::Result<GatewayOptions> LoadGatewayConfig(const std::filesystem::path& pa
   o.dicom = ReadDicom(root.Table("dicom"));
   o.pacs = ReadPacs(root.Table("pacs"));
   o.storage = ReadStorage(root.Table("storage"));
-  o.anonymizer = ReadAnonymizer(root.Table("anonymizer"));
+  o.anonymizer =
+      internal::ReadAnonymizerSection(root.Table("anonymizer"), /*secret_required=*/true);
   o.relay = ReadRelay(root.Table("relay"));
   o.web = ReadWeb(root.Table("web"));
   o.transport = ReadTransport(root.Table("transport"));

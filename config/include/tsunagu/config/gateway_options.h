@@ -5,6 +5,7 @@
 #ifndef TSUNAGU_CONFIG_GATEWAY_OPTIONS_H_
 #define TSUNAGU_CONFIG_GATEWAY_OPTIONS_H_
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -50,10 +51,29 @@ struct StorageOptions {
   std::uint64_t spool_min_free_bytes = 2ULL << 30;
 };
 
+// A private attribute kept by the Retain Safe Private Option ([[anonymizer.safe_private]]).
+struct SafePrivateOption {
+  std::uint16_t group = 0;   // odd
+  std::string creator;       // private creator value, exact
+  std::uint8_t element = 0;  // low byte of the element number
+};
+
+// Burned-in text masking for instances matching manufacturer / model / rows x columns
+// ([[anonymizer.pixel_mask]]); each rectangle is {left, top, right, bottom} in pixels.
+struct PixelMaskOption {
+  std::string manufacturer;
+  std::string model;
+  std::uint32_t rows = 0;
+  std::uint32_t columns = 0;
+  std::vector<std::array<std::uint32_t, 4>> rectangles;
+};
+
 struct AnonymizerOptions {
   std::string profile = "share";
   std::filesystem::path secret_file;  // site secret for HMAC UIDs; permission-checked
   int patient_id_keep = 4;            // characters of the Patient ID retained on purpose
+  std::vector<SafePrivateOption> safe_private;
+  std::vector<PixelMaskOption> pixel_mask;
 };
 
 // The off-site relay, reached over mutual TLS.

@@ -1,0 +1,274 @@
+#include "tsunagu/anonymizer/deidentifier.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <new>
+#include <set>
+#include <system_error>
+
+#include "charset.h"
+#include "dcmtk_bridge.h"
+#include "engine.h"
+#include "identity.h"
+#include "pixel_mask.h"
+#include "profile.h"
+#include "tsunagu/common/crypto.h"
+#include "tsunagu/common/file_system.h"
+#include "verifier.h"
+
+namespace tsunagu::anonymizer {
+
+using common::Result;
+using common::Status;
+using namespace internal;
+
+namespace {
+
+// Values above this many bytes stay in the file until needed (pixel data is read once, while the
+// output is written): memory stays bounded by one copy of the largest element.
+constexpr Uint32 kMaxReadLength = 4096;
+
+constexpr std::string_view kEncapsulatedDocumentRoot = "1.2.840.10008.5.1.4.1.1.104.";
+
+// 2.25.<decimal of the first 128 bits> (PS3.5 B.2: a UUID-derived UID; at most 44 characters).
+std::string UidFromDigest(const common::Digest256& digest) {
+  std::uint8_t n[16];
+  std::copy(digest.begin(), digest.begin() + 16, n);
+  std::string digits;
+  bool zero = false;
+  while (!zero) {
+    unsigned remainder = 0;
+    zero = true;
+    for (std::uint8_t& byte : n) {
+      const unsigned value = remainder * 256u + byte;
+      byte = static_cast<std::uint8_t>(value / 10u);
+      remainder = value % 10u;
+      if (byte != 0) zero = false;
+    }
+    digits.insert(digits.begin(), static_cast<char>('0' + remainder));
+  }
+  return "2.25." + digits;
+}
+
+Status FsyncFile(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return common::StatusFromErrno(errno, "open output for fsync");
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return common::StatusFromErrno(err, "fsync output");
+  return Status::Ok();
+}
+
+// Removes the temporary file unless released.
+class TempFile {
+ public:
+  explicit TempFile(std::filesystem::path path) : path_(std::move(path)) {}
+  ~TempFile() {
+    if (!released_) {
+      std::error_code ec;
+      std::filesystem::remove(path_, ec);
+    }
+  }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  void Release() { released_ = true; }
+
+ private:
+  std::filesystem::path path_;
+  bool released_ = false;
+};
+
+}  // namespace
+
+struct Deidentifier::Impl {
+  ProfileOptions options;
+  ShareProfile profile;
+
+  std::string MapUid(std::string_view uid) const {
+    return UidFromDigest(common::HmacSha256(options.site_secret, TrimPadding(uid)));
+  }
+
+  Result<InstanceSummary> Run(const std::filesystem::path& input,
+                              const std::filesystem::path& output_dir) const;
+};
+
+Deidentifier::Deidentifier(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Deidentifier::~Deidentifier() = default;
+
+Result<std::unique_ptr<Deidentifier>> Deidentifier::Create(ProfileOptions options) {
+  if (options.profile != "share") {
+    return common::InvalidArgumentError("unknown de-identification profile \"" + options.profile +
+                                        "\" (known: share)");
+  }
+  if (options.site_secret.empty()) return common::InvalidArgumentError("the site secret is empty");
+  if (options.patient_id_keep < 0 || options.patient_id_keep > 8) {
+    return common::InvalidArgumentError("patient_id_keep must be from 0 to 8");
+  }
+  for (const SafePrivateAttribute& s : options.safe_private) {
+    if (s.group % 2 == 0 || s.private_creator.empty()) {
+      return common::InvalidArgumentError(
+          "a safe private attribute needs an odd group and a private creator");
+    }
+  }
+  for (const PixelMaskRule& rule : options.pixel_mask_rules) {
+    if (rule.rectangles.empty()) {
+      return common::InvalidArgumentError("a pixel mask rule has no rectangles");
+    }
+  }
+  if (!dcmDataDict.isDictionaryLoaded()) {
+    return common::FailedPreconditionError(
+        "the DICOM data dictionary is not loaded (check DCMDICTPATH)");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->options = std::move(options);
+  return std::unique_ptr<Deidentifier>(new Deidentifier(std::move(impl)));
+}
+
+std::string Deidentifier::MapUid(std::string_view uid) const { return impl_->MapUid(uid); }
+
+Result<InstanceSummary> Deidentifier::DeidentifyFile(
+    const std::filesystem::path& input, const std::filesystem::path& output_dir) const {
+  try {
+    return impl_->Run(input, output_dir);
+  } catch (const std::bad_alloc&) {
+    return common::ResourceExhaustedError("out of memory while de-identifying");
+  } catch (const std::exception& e) {
+    return common::InternalError(std::string("unexpected exception: ") + e.what());
+  }
+}
+
+Result<InstanceSummary> Deidentifier::Impl::Run(const std::filesystem::path& input,
+                                                const std::filesystem::path& output_dir) const {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(input, ec)) {
+    return common::InvalidArgumentError("not a regular file");
+  }
+  DcmFileFormat file;
+  TSUNAGU_RETURN_IF_ERROR(
+      StatusFromOFCondition(file.loadFile(OFFilename(input.c_str()), EXS_Unknown, EGL_noChange,
+                                          kMaxReadLength, ERM_autoDetect),
+                            "not readable as DICOM"));
+  DcmDataset& ds = *file.getDataset();
+  if (ds.card() == 0) return common::InvalidArgumentError("not readable as DICOM: empty dataset");
+  const std::string sop_class = GetString(ds, DCM_SOPClassUID);
+  const std::string sop_instance = GetString(ds, DCM_SOPInstanceUID);
+  if (sop_instance.empty()) return common::DeidentificationRefusedError("no SOP Instance UID");
+  if (sop_class.rfind(kEncapsulatedDocumentRoot, 0) == 0 ||
+      ds.tagExists(DCM_EncapsulatedDocument)) {
+    return common::DeidentificationRefusedError(
+        "encapsulated documents (PDF, CDA) cannot be verified");
+  }
+  E_TransferSyntax output_xfer = ds.getOriginalXfer();
+  if (output_xfer == EXS_Unknown) output_xfer = EXS_LittleEndianExplicit;
+
+  const PixelMaskRule* mask = nullptr;
+  if (std::optional<std::string> burned = BurnedInReason(ds)) {
+    mask = FindMaskRule(ds, options.pixel_mask_rules);
+    if (mask == nullptr) {
+      return common::DeidentificationRefusedError("burned-in annotation: " + *burned +
+                                                  " and no pixel mask rule matches");
+    }
+  }
+
+  // Identity: raw bytes first (the original character set), then decoded to UTF-8.
+  Identity identity;
+  identity.Collect(ds, /*raw=*/true);
+  const std::string charset = GetString(ds, DCM_SpecificCharacterSet);
+  if (!charset.empty() && charset != "ISO_IR 192") {
+    TSUNAGU_RETURN_IF_ERROR(ConvertDatasetToUtf8(ds, charset));
+  }
+  identity.Collect(ds, /*raw=*/false);
+  {
+    std::set<std::string> kept;
+    for (unsigned long i = 0; i < ds.card(); ++i) {
+      DcmElement* element = ds.getElement(i);
+      if (element == nullptr || !element->isaString() || element->getGTag() % 2 == 1) continue;
+      const ProfileRow* row = profile.Find(element->getGTag(), element->getETag());
+      if (row == nullptr || ShareProfile::EffectiveAction(*row) == Action::kK) {
+        kept.insert(std::string(TrimPadding(RawValue(*element))));
+      }
+    }
+    identity.Exempt(kept);
+  }
+
+  // Retain Patient Characteristics: the age from birth and study dates before the birth date
+  // goes (PS3.15 E.3.4).
+  std::string age;
+  if (GetString(ds, DCM_PatientAge).empty() && !identity.birth_date().empty()) {
+    std::string study_date = GetString(ds, DCM_StudyDate);
+    for (const DcmTagKey& t : {DCM_SeriesDate, DCM_AcquisitionDate, DCM_ContentDate}) {
+      if (study_date.empty()) study_date = GetString(ds, t);
+    }
+    age = AgeString(identity.birth_date(), study_date);
+  }
+
+  if (mask != nullptr) TSUNAGU_RETURN_IF_ERROR(ApplyMask(ds, *mask, &output_xfer));
+
+  std::set<std::string> original_uids;
+  EngineContext context;
+  context.profile = &profile;
+  context.options = &options;
+  context.map_uid = [this](std::string_view uid) { return MapUid(uid); };
+  context.iod = IodKindOf(sop_class);
+  context.identity = &identity;
+  context.original_uids = &original_uids;
+  {
+    const std::string meta_uid = GetString(*file.getMetaInfo(), DCM_MediaStorageSOPInstanceUID);
+    if (!meta_uid.empty()) original_uids.insert(meta_uid);
+  }
+  ApplyProfile(ds, context);
+  if (!age.empty()) ds.putAndInsertString(DCM_PatientAge, age.c_str());
+  RecordDeidentification(ds, options);
+  // The meta header is rebuilt from the dataset on write (new Media Storage SOP Instance UID,
+  // no Source AE Title, no private information).
+  file.getMetaInfo()->clear();
+
+  InstanceSummary summary;
+  summary.sop_instance_uid = GetString(ds, DCM_SOPInstanceUID);
+  if (summary.sop_instance_uid.empty() ||
+      summary.sop_instance_uid.find_first_not_of("0123456789.") != std::string::npos) {
+    return common::DeidentificationRefusedError("the new SOP Instance UID is not valid");
+  }
+  summary.series_instance_uid = GetString(ds, DCM_SeriesInstanceUID);
+  summary.study_instance_uid = GetString(ds, DCM_StudyInstanceUID);
+  summary.sop_class_uid = sop_class;
+  summary.patient_id_suffix = GetString(ds, DCM_PatientID);
+  summary.modality = GetString(ds, DCM_Modality);
+  summary.body_part = GetString(ds, DCM_BodyPartExamined);
+  summary.study_description = GetString(ds, DCM_StudyDescription);
+  summary.series_description = GetString(ds, DCM_SeriesDescription);
+  summary.study_date = GetString(ds, DCM_StudyDate);
+  summary.study_time = GetString(ds, DCM_StudyTime);
+
+  const std::filesystem::path final_path = output_dir / (summary.sop_instance_uid + ".dcm");
+  TSUNAGU_ASSIGN_OR_RETURN(std::string random, common::RandomBytes(6));
+  TempFile temp(output_dir /
+                ("." + summary.sop_instance_uid + ".dcm." + common::HexEncode(random) + ".tmp"));
+  TSUNAGU_RETURN_IF_ERROR(StatusFromOFCondition(
+      file.saveFile(OFFilename(temp.path().c_str()), output_xfer, EET_ExplicitLength, EGL_withoutGL,
+                    EPD_noChange, 0, 0, EWM_fileformat),
+      "writing the output failed", common::ErrorCode::kInternal));
+  TSUNAGU_RETURN_IF_ERROR(FsyncFile(temp.path()));
+
+  // Verify the bytes that were written, not the in-memory copy.
+  {
+    DcmFileFormat written;
+    TSUNAGU_RETURN_IF_ERROR(
+        StatusFromOFCondition(written.loadFile(OFFilename(temp.path().c_str()), EXS_Unknown,
+                                               EGL_noChange, kMaxReadLength, ERM_fileOnly),
+                              "re-reading the output failed", common::ErrorCode::kInternal));
+    TSUNAGU_RETURN_IF_ERROR(VerifyOutput(written, identity, original_uids, options, profile));
+  }
+  summary.bytes_written = std::filesystem::file_size(temp.path(), ec);
+  if (std::rename(temp.path().c_str(), final_path.c_str()) != 0) {
+    return common::StatusFromErrno(errno, "rename output");
+  }
+  temp.Release();
+  TSUNAGU_RETURN_IF_ERROR(common::SyncDirectory(output_dir));
+  return summary;
+}
+
+}  // namespace tsunagu::anonymizer

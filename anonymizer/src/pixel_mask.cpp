@@ -1,0 +1,149 @@
+#include "pixel_mask.h"
+
+#include <dcmtk/dcmdata/dcrledrg.h>
+#include <dcmtk/dcmjpeg/djdecode.h>
+#include <dcmtk/dcmjpls/djdecode.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <mutex>
+
+#include "dcmtk_bridge.h"
+
+namespace tsunagu::anonymizer::internal {
+namespace {
+
+common::Status Refuse(const std::string& why) {
+  return common::DeidentificationRefusedError("burned-in annotation cannot be masked: " + why);
+}
+
+void CleanupCodecs() {
+  DJDecoderRegistration::cleanup();
+  DJLSDecoderRegistration::cleanup();
+  DcmRLEDecoderRegistration::cleanup();
+}
+
+}  // namespace
+
+void EnsureCodecsRegistered() {
+  // DCMTK's codec list is process-global; register once and clean up at exit
+  // (../shared/DEPENDENCIES.md).
+  static std::once_flag once;
+  std::call_once(once, [] {
+    DJDecoderRegistration::registerCodecs();
+    DJLSDecoderRegistration::registerCodecs();
+    DcmRLEDecoderRegistration::registerCodecs();
+    std::atexit(CleanupCodecs);
+  });
+}
+
+std::optional<std::string> BurnedInReason(DcmItem& dataset) {
+  const std::string burned = GetString(dataset, DCM_BurnedInAnnotation);
+  if (burned == "YES") return "Burned In Annotation is YES";
+  if (!dataset.tagExists(DCM_PixelData)) return std::nullopt;
+  const std::string modality = GetString(dataset, DCM_Modality);
+  if (modality == "US") return "modality US normally carries burned-in text";
+  if ((modality == "SC" || modality == "OT" || modality == "XC" || modality == "ES") &&
+      burned != "NO") {
+    return "modality " + modality + " without Burned In Annotation NO";
+  }
+  return std::nullopt;
+}
+
+const PixelMaskRule* FindMaskRule(DcmItem& dataset, const std::vector<PixelMaskRule>& rules) {
+  const std::string manufacturer = GetString(dataset, DCM_Manufacturer);
+  const std::string model = GetString(dataset, DCM_ManufacturerModelName);
+  Uint16 rows = 0, columns = 0;
+  dataset.findAndGetUint16(DCM_Rows, rows);
+  dataset.findAndGetUint16(DCM_Columns, columns);
+  for (const PixelMaskRule& rule : rules) {
+    if (!rule.manufacturer.empty() && rule.manufacturer != manufacturer) continue;
+    if (!rule.model.empty() && rule.model != model) continue;
+    if (rule.rows != 0 && rule.rows != rows) continue;
+    if (rule.columns != 0 && rule.columns != columns) continue;
+    return &rule;
+  }
+  return nullptr;
+}
+
+common::Status ApplyMask(DcmDataset& dataset, const PixelMaskRule& rule,
+                         E_TransferSyntax* output_xfer) {
+  DcmElement* element = nullptr;
+  if (dataset.findAndGetElement(DCM_PixelData, element).bad() || element == nullptr) {
+    return Refuse("no pixel data");
+  }
+  auto* pixels = static_cast<DcmPixelData*>(element);
+  const DcmXfer original(dataset.getOriginalXfer());
+  if (original.isEncapsulated()) {
+    if (original.getXfer() == EXS_JPEG2000 || original.getXfer() == EXS_JPEG2000LosslessOnly) {
+      return Refuse("JPEG 2000 pixel data is not supported yet");
+    }
+    EnsureCodecsRegistered();
+    if (dataset.chooseRepresentation(EXS_LittleEndianExplicit, nullptr).bad() ||
+        !dataset.canWriteXfer(EXS_LittleEndianExplicit)) {
+      return Refuse(std::string("cannot decompress ") + original.getXferName());
+    }
+    pixels->removeAllButCurrentRepresentations();
+    *output_xfer = EXS_LittleEndianExplicit;
+  }
+  Uint16 rows = 0, columns = 0, spp = 1, bits_allocated = 0, bits_stored = 0, planar = 0;
+  dataset.findAndGetUint16(DCM_Rows, rows);
+  dataset.findAndGetUint16(DCM_Columns, columns);
+  dataset.findAndGetUint16(DCM_SamplesPerPixel, spp);
+  dataset.findAndGetUint16(DCM_BitsAllocated, bits_allocated);
+  dataset.findAndGetUint16(DCM_BitsStored, bits_stored);
+  dataset.findAndGetUint16(DCM_PlanarConfiguration, planar);
+  Sint32 frames = 1;
+  if (dataset.findAndGetSint32(DCM_NumberOfFrames, frames).bad() || frames < 1) frames = 1;
+  const std::string photometric = GetString(dataset, DCM_PhotometricInterpretation);
+  if (bits_allocated != 8 && bits_allocated != 16) return Refuse("bits allocated not 8 or 16");
+  if (spp != 1 && spp != 3) return Refuse("samples per pixel not 1 or 3");
+  if (photometric.find("422") != std::string::npos ||
+      photometric.find("420") != std::string::npos) {
+    return Refuse("subsampled colour");
+  }
+  const std::size_t bytes_per_sample = bits_allocated / 8;
+  const std::size_t frame_samples = std::size_t{rows} * columns * spp;
+  const std::size_t needed = frame_samples * static_cast<std::size_t>(frames) * bytes_per_sample;
+  if (needed == 0 || pixels->getLength() < needed) return Refuse("pixel data shorter than stated");
+  Uint8* data8 = nullptr;
+  Uint16* data16 = nullptr;
+  if (bits_allocated == 8 ? pixels->getUint8Array(data8).bad() || data8 == nullptr
+                          : pixels->getUint16Array(data16).bad() || data16 == nullptr) {
+    return Refuse("pixel data unreadable");
+  }
+  const unsigned stored =
+      std::clamp<unsigned>(bits_stored == 0 ? bits_allocated : bits_stored, 1, bits_allocated);
+  const unsigned max_value = (1u << stored) - 1u;
+  auto black = [&](unsigned sample) -> unsigned {
+    if (photometric == "MONOCHROME1") return max_value;
+    if (photometric.rfind("YBR", 0) == 0 && sample > 0) return (max_value + 1u) / 2u;
+    return 0;
+  };
+  for (Sint32 f = 0; f < frames; ++f) {
+    for (const MaskRectangle& r : rule.rectangles) {
+      const std::uint32_t right = std::min<std::uint32_t>(r.right, columns);
+      const std::uint32_t bottom = std::min<std::uint32_t>(r.bottom, rows);
+      for (std::uint32_t y = r.top; y < bottom; ++y) {
+        for (std::uint32_t x = r.left; x < right; ++x) {
+          for (unsigned s = 0; s < spp; ++s) {
+            const std::size_t index =
+                static_cast<std::size_t>(f) * frame_samples +
+                (planar == 1 && spp == 3
+                     ? std::size_t{s} * rows * columns + std::size_t{y} * columns + x
+                     : (std::size_t{y} * columns + x) * spp + s);
+            if (bits_allocated == 8) {
+              data8[index] = static_cast<Uint8>(black(s));
+            } else {
+              data16[index] = static_cast<Uint16>(black(s));
+            }
+          }
+        }
+      }
+    }
+  }
+  dataset.putAndInsertString(DCM_BurnedInAnnotation, "NO");
+  return common::Status::Ok();
+}
+
+}  // namespace tsunagu::anonymizer::internal

@@ -1,0 +1,140 @@
+#include "verifier.h"
+
+#include "dcmtk_bridge.h"
+#include "engine.h"
+
+namespace tsunagu::anonymizer::internal {
+namespace {
+
+common::Status Refuse(const std::string& what) {
+  return common::DeidentificationRefusedError("verification failed: " + what);
+}
+
+// The exceptions, each a value the profile releases on purpose:
+//  - the Patient ID holding exactly its kept suffix (when the whole ID is no longer than the
+//    number of characters kept, the suffix is the ID: configured by the site, recorded in
+//    De-identification Method);
+//  - a birth date equal to a date the Full Dates option keeps (a newborn scanned on the day of
+//    birth): the kept study date already shows it and the computed age says "000D".
+bool IsAllowed(const Token& token, const DcmTagKey& tag, bool top_level, std::string_view value,
+               const ShareProfile& profile) {
+  if (token.exempt_in_patient_id && top_level && tag == DCM_PatientID &&
+      TrimPadding(value) == token.bytes) {
+    return true;
+  }
+  if (token.source.find("Birth Date") != std::string::npos) {
+    const ProfileRow* row = profile.Find(tag.getGroup(), tag.getElement());
+    if (row != nullptr && row->retain_long_full_dates == Action::kK &&
+        TrimPadding(value) == token.bytes) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool IsCodeAttribute(const DcmTagKey& tag) {
+  return tag == DCM_CodeValue || tag == DCM_CodingSchemeDesignator ||
+         tag == DCM_CodingSchemeVersion || tag == DCM_LongCodeValue || tag == DCM_URNCodeValue;
+}
+
+// Whether the element on top of `stack` is Deidentification Method, Patient Identity Removed,
+// Longitudinal Temporal Information Modified, or inside the De-identification Method Code
+// Sequence: top-level attributes that RecordDeidentification overwrites with constant text.
+bool IsWrittenByProfile(DcmStack& stack) {
+  const unsigned long n = stack.card();
+  if (n < 2) return false;
+  // elem(0) is the top of the stack, elem(n - 1) the root item, elem(n - 2) a top-level element.
+  const DcmTagKey top_level = stack.elem(n - 2)->getTag();
+  return top_level == DCM_DeidentificationMethod || top_level == DCM_PatientIdentityRemoved ||
+         top_level == DCM_LongitudinalTemporalInformationModified ||
+         top_level == DCM_DeidentificationMethodCodeSequence;
+}
+
+common::Status WalkItem(DcmItem& root, bool is_meta, const Identity& identity,
+                        const std::set<std::string>& original_uids, const ProfileOptions& options,
+                        const ShareProfile& profile) {
+  DcmStack stack;
+  while (root.nextObject(stack, OFTrue).good()) {
+    DcmObject* object = stack.top();
+    const DcmEVR vr = object->ident();
+    if (!object->isLeaf() && vr != EVR_SQ) continue;
+    if (vr == EVR_pixelItem || vr == EVR_PixelData || vr == EVR_pixelSQ) continue;
+    const DcmTagKey tag = object->getTag();
+    const std::uint16_t g = tag.getGroup(), e = tag.getElement();
+    if (g % 2 == 1) {
+      auto* element = static_cast<DcmElement*>(object);
+      const bool creator = e >= 0x0010 && e <= 0x00FF;
+      const char* owner = element->getTag().getPrivateCreator();
+      const bool safe = creator
+                            ? (element->isLeaf() &&
+                               IsSafePrivateCreator(options, g, TrimPadding(RawValue(*element))))
+                            : (e >= 0x1000 && owner != nullptr &&
+                               IsSafePrivate(options, g, TrimPadding(owner), e));
+      if (!safe) return Refuse("private attribute " + TagText(tag) + " survived");
+    }
+    if (vr == EVR_SQ) {
+      const ProfileRow* row = profile.Find(g, e);
+      if (row != nullptr && ShareProfile::EffectiveAction(*row) == Action::kX &&
+          tag != DCM_ReferencedImageSequence) {
+        return Refuse("removed attribute " + TagLabel(tag) + " survived");
+      }
+      continue;
+    }
+    if (tag == DCM_PixelData || tag == DCM_FloatPixelData || tag == DCM_DoubleFloatPixelData) {
+      continue;  // pixel values are not text; burned-in text is handled before release
+    }
+    if (IsOverlayGroup(g)) return Refuse("overlay " + TagText(tag) + " survived");
+    if (IsBinaryNumberVr(vr)) continue;
+    // The attributes the profile itself writes with constant text (PS3.15 E.1.1 record of what
+    // was done): no value of the original can be in them.
+    if (IsWrittenByProfile(stack)) continue;
+    auto* element = static_cast<DcmElement*>(object);
+    const std::string value = RawValue(*element);
+    if (value.empty()) continue;
+    // The walk's stack holds the root item, then the element: depth 2 is the top level.
+    const bool top_level = stack.card() == 2;
+    const bool coded = vr == EVR_CS || IsCodeAttribute(tag);
+    for (const Token& token : identity.tokens()) {
+      // Coded values (CS, code value and scheme) come from vocabularies: a name component "Test"
+      // next to a scheme "TEST" is a coincidence, so they only count when equal byte for byte.
+      const bool found = coded ? TrimPadding(value) == token.bytes : ContainsToken(value, token);
+      if (found && !IsAllowed(token, tag, top_level, value, profile)) {
+        return Refuse("a value of " + token.source + " survived in " + TagLabel(tag) +
+                      (is_meta ? " of the file meta header" : ""));
+      }
+    }
+    if (vr == EVR_UI) {
+      std::size_t start = 0;
+      while (start <= value.size()) {
+        std::size_t end = value.find('\\', start);
+        if (end == std::string::npos) end = value.size();
+        const std::string uid(TrimPadding(std::string_view(value).substr(start, end - start)));
+        if (original_uids.count(uid) > 0) {
+          return Refuse("an original UID survived in " + TagLabel(tag));
+        }
+        start = end + 1;
+      }
+    }
+  }
+  return common::Status::Ok();
+}
+
+}  // namespace
+
+common::Status VerifyOutput(DcmFileFormat& output, const Identity& identity,
+                            const std::set<std::string>& original_uids,
+                            const ProfileOptions& options, const ShareProfile& profile) {
+  TSUNAGU_RETURN_IF_ERROR(
+      WalkItem(*output.getMetaInfo(), true, identity, original_uids, options, profile));
+  DcmDataset& ds = *output.getDataset();
+  TSUNAGU_RETURN_IF_ERROR(WalkItem(ds, false, identity, original_uids, options, profile));
+  if (GetString(ds, DCM_PatientIdentityRemoved) != "YES") {
+    return Refuse("Patient Identity Removed is not YES");
+  }
+  if (GetString(ds, DCM_BurnedInAnnotation) == "YES") {
+    return Refuse("Burned In Annotation is YES");
+  }
+  return common::Status::Ok();
+}
+
+}  // namespace tsunagu::anonymizer::internal

@@ -1,0 +1,478 @@
+#include "tsunagu/anonymizer/deidentifier.h"
+
+#include <dcmtk/dcmdata/dctk.h>
+#include <dcmtk/oflog/oflog.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+
+namespace tsunagu::anonymizer {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kCtImage = "1.2.840.10008.5.1.4.1.1.2";
+constexpr const char* kSopInstance = "1.2.392.200036.9116.2.6.1.48.1214833767.1700000000.1";
+constexpr const char* kStudy = "1.2.392.200036.9116.2.6.1.48.1214833767.1700000000.2";
+constexpr const char* kSeries = "1.2.392.200036.9116.2.6.1.48.1214833767.1700000000.3";
+
+std::string Get(DcmItem& item, const DcmTagKey& tag) {
+  OFString value;
+  if (item.findAndGetOFStringArray(tag, value).bad()) return "<absent>";
+  return value.c_str();
+}
+
+DcmTag PrivateTag(Uint16 g, Uint16 e, const char* creator, DcmEVR vr) {
+  DcmTag tag(g, e, creator);
+  tag.setVR(DcmVR(vr));
+  return tag;
+}
+
+class DeidentifierTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    OFLog::configure(OFLogger::OFF_LOG_LEVEL);
+    std::string tmpl = (fs::temp_directory_path() / "tsunagu-anon-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    fs::create_directories(dir_ / "out");
+    options_.site_secret = "unit-test-secret";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // A small CT with identifying data in the usual places.
+  static std::unique_ptr<DcmFileFormat> BaseCt() {
+    auto file = std::make_unique<DcmFileFormat>();
+    DcmDataset& ds = *file->getDataset();
+    ds.putAndInsertString(DCM_SOPClassUID, kCtImage);
+    ds.putAndInsertString(DCM_SOPInstanceUID, kSopInstance);
+    ds.putAndInsertString(DCM_StudyInstanceUID, kStudy);
+    ds.putAndInsertString(DCM_SeriesInstanceUID, kSeries);
+    ds.putAndInsertString(DCM_Modality, "CT");
+    ds.putAndInsertString(DCM_Manufacturer, "ACME Medical");
+    ds.putAndInsertString(DCM_PatientName, "Kowalski^Jan^Maria");
+    ds.putAndInsertString(DCM_PatientID, "PID-20240007");
+    ds.putAndInsertString(DCM_PatientBirthDate, "19610405");
+    ds.putAndInsertString(DCM_PatientSex, "M");
+    ds.putAndInsertString(DCM_AccessionNumber, "ACC-55667788");
+    ds.putAndInsertString(DCM_StudyDate, "20240101");
+    ds.putAndInsertString(DCM_StudyTime, "101500");
+    ds.putAndInsertString(DCM_SeriesDate, "20240101");
+    ds.putAndInsertString(DCM_StudyDescription, "CT chest Kowalski ACC-55667788");
+    ds.putAndInsertString(DCM_SeriesDescription, "Axial 1mm");
+    ds.putAndInsertString(DCM_InstitutionName, "St Elsewhere Hospital");
+    ds.putAndInsertString(DCM_OperatorsName, "Nowak^Anna");
+    ds.putAndInsertString(DCM_ReferringPhysicianName, "House^Gregory");
+    ds.putAndInsertString(DCM_RETIRED_OtherPatientIDs, "OLD-1234567");
+    ds.putAndInsertUint16(DCM_Rows, 4);
+    ds.putAndInsertUint16(DCM_Columns, 4);
+    ds.putAndInsertUint16(DCM_BitsAllocated, 16);
+    ds.putAndInsertUint16(DCM_BitsStored, 12);
+    ds.putAndInsertUint16(DCM_HighBit, 11);
+    ds.putAndInsertUint16(DCM_SamplesPerPixel, 1);
+    ds.putAndInsertUint16(DCM_PixelRepresentation, 0);
+    ds.putAndInsertString(DCM_PhotometricInterpretation, "MONOCHROME2");
+    Uint16 pixels[16];
+    for (int i = 0; i < 16; ++i) pixels[i] = static_cast<Uint16>(i * 100 + 7);
+    ds.putAndInsertUint16Array(DCM_PixelData, pixels, 16);
+    return file;
+  }
+
+  fs::path Save(DcmFileFormat& file, const std::string& name = "in.dcm",
+                E_TransferSyntax xfer = EXS_LittleEndianExplicit) {
+    const fs::path path = dir_ / name;
+    EXPECT_TRUE(file.saveFile(path.c_str(), xfer).good());
+    return path;
+  }
+
+  // Runs the de-identifier; on success loads the output into `out_`.
+  common::Result<InstanceSummary> Run(const fs::path& input) {
+    auto d = Deidentifier::Create(options_);
+    EXPECT_TRUE(d.ok()) << d.status();
+    if (!d.ok()) return d.status();
+    auto summary = (*d)->DeidentifyFile(input, dir_ / "out");
+    if (summary.ok()) {
+      out_ = std::make_unique<DcmFileFormat>();
+      EXPECT_TRUE(
+          out_->loadFile((dir_ / "out" / (summary->sop_instance_uid + ".dcm")).c_str()).good());
+    }
+    return summary;
+  }
+
+  DcmDataset& Out() { return *out_->getDataset(); }
+
+  std::size_t OutputCount() const {
+    return static_cast<std::size_t>(
+        std::distance(fs::directory_iterator(dir_ / "out"), fs::directory_iterator()));
+  }
+
+  fs::path dir_;
+  ProfileOptions options_;
+  std::unique_ptr<DcmFileFormat> out_;
+};
+
+TEST_F(DeidentifierTest, CreateRejectsBadOptions) {
+  ProfileOptions o;
+  EXPECT_EQ(Deidentifier::Create(o).status().code(), common::ErrorCode::kInvalidArgument);
+  o.site_secret = "s";
+  o.profile = "research";
+  EXPECT_EQ(Deidentifier::Create(o).status().code(), common::ErrorCode::kInvalidArgument);
+  o.profile = "share";
+  o.safe_private.push_back({0x0010, "ACME", 0x10});
+  EXPECT_EQ(Deidentifier::Create(o).status().code(), common::ErrorCode::kInvalidArgument);
+  o.safe_private.clear();
+  o.pixel_mask_rules.push_back({});
+  EXPECT_EQ(Deidentifier::Create(o).status().code(), common::ErrorCode::kInvalidArgument);
+}
+
+TEST_F(DeidentifierTest, AppliesEachBasicActionCode) {
+  auto file = BaseCt();
+  DcmDataset& ds = *file->getDataset();
+  ds.putAndInsertString(DCM_PersonName, "Kowalski^Jan");           // D (PN)
+  ds.putAndInsertString(DCM_StudyID, "S-778899");                  // Z
+  ds.putAndInsertString(DCM_PatientAddress, "1 Main Street");      // X
+  ds.putAndInsertString(DCM_InstanceCreatorUID, "1.2.3.4.5.6.7");  // U
+  ds.putAndInsertString(DCM_ContentCreatorName, "Nowak^Anna");     // Z/D, unknown in CT
+  auto result = Run(Save(*file));
+  ASSERT_TRUE(result.ok()) << result.status();
+  DcmDataset& out = Out();
+  EXPECT_EQ(Get(out, DCM_PersonName), "ANONYMIZED");
+  EXPECT_EQ(Get(out, DCM_StudyID), "");
+  EXPECT_EQ(Get(out, DCM_PatientAddress), "<absent>");
+  EXPECT_EQ(Get(out, DCM_RETIRED_OtherPatientIDs), "<absent>");
+  EXPECT_EQ(Get(out, DCM_AccessionNumber), "");
+  EXPECT_EQ(Get(out, DCM_PatientName), "");
+  EXPECT_EQ(Get(out, DCM_PatientBirthDate), "");
+  auto d = Deidentifier::Create(options_);
+  EXPECT_EQ(Get(out, DCM_InstanceCreatorUID), (*d)->MapUid("1.2.3.4.5.6.7"));
+  EXPECT_EQ(Get(out, DCM_ContentCreatorName), "ANONYMIZED");
+  // X/Z/D Type 3 in the CT IOD: removed.
+  EXPECT_EQ(Get(out, DCM_OperatorsName), "<absent>");
+  EXPECT_EQ(Get(out, DCM_InstitutionName), "<absent>");
+}
+
+TEST_F(DeidentifierTest, KeepsLastCharactersOfPatientId) {
+  options_.patient_id_keep = 4;
+  auto result = Run(Save(*BaseCt()));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(Get(Out(), DCM_PatientID), "0007");
+  EXPECT_EQ(result->patient_id_suffix, "0007");
+}
+
+TEST_F(DeidentifierTest, PatientIdKeepIsConfigurable) {
+  options_.patient_id_keep = 2;
+  auto result = Run(Save(*BaseCt()));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(Get(Out(), DCM_PatientID), "07");
+}
+
+TEST_F(DeidentifierTest, RetainsFullDatesAndPatientCharacteristicsWithComputedAge) {
+  auto result = Run(Save(*BaseCt()));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(Get(Out(), DCM_StudyDate), "20240101");
+  EXPECT_EQ(Get(Out(), DCM_SeriesDate), "20240101");
+  EXPECT_EQ(Get(Out(), DCM_StudyTime), "101500");
+  EXPECT_EQ(Get(Out(), DCM_PatientSex), "M");
+  EXPECT_EQ(Get(Out(), DCM_PatientAge), "062Y");
+  EXPECT_EQ(Get(Out(), DCM_LongitudinalTemporalInformationModified), "UNMODIFIED");
+}
+
+TEST_F(DeidentifierTest, KeepsAnExistingPatientAge) {
+  auto file = BaseCt();
+  file->getDataset()->putAndInsertString(DCM_PatientAge, "061Y");
+  ASSERT_TRUE(Run(Save(*file)).ok());
+  EXPECT_EQ(Get(Out(), DCM_PatientAge), "061Y");
+}
+
+TEST_F(DeidentifierTest, CleanDescriptorsRemovesIdentifyingValuesFromText) {
+  auto file = BaseCt();
+  file->getDataset()->putAndInsertString(DCM_ProtocolName, "Jan 1961-04-05 PID-20240007 lung");
+  file->getDataset()->putAndInsertString(DCM_ImageComments, "referred by House");
+  auto result = Run(Save(*file));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(Get(Out(), DCM_StudyDescription), "CT chest");
+  EXPECT_EQ(result->study_description, "CT chest");
+  EXPECT_EQ(Get(Out(), DCM_ProtocolName), "lung");
+  EXPECT_EQ(Get(Out(), DCM_ImageComments), "referred by");
+  EXPECT_EQ(Get(Out(), DCM_SeriesDescription), "Axial 1mm");
+}
+
+TEST_F(DeidentifierTest, MapsUidsConsistentlyEverywhereAndLeavesStandardUidsAlone) {
+  auto file = BaseCt();
+  DcmDataset& ds = *file->getDataset();
+  DcmItem* ref = nullptr;
+  ASSERT_TRUE(ds.findOrCreateSequenceItem(DCM_ReferencedImageSequence, ref, -2).good());
+  ref->putAndInsertString(DCM_ReferencedSOPClassUID, kCtImage);
+  ref->putAndInsertString(DCM_ReferencedSOPInstanceUID, kSopInstance);
+  ds.putAndInsertString(DCM_FrameOfReferenceUID, "1.2.840.10008.1.4.1.1");  // well-known
+  auto result = Run(Save(*file));
+  ASSERT_TRUE(result.ok()) << result.status();
+  auto d = Deidentifier::Create(options_);
+  const std::string mapped = (*d)->MapUid(kSopInstance);
+  EXPECT_EQ(mapped.rfind("2.25.", 0), 0u);
+  EXPECT_LE(mapped.size(), 64u);
+  EXPECT_EQ(result->sop_instance_uid, mapped);
+  EXPECT_EQ(Get(Out(), DCM_SOPInstanceUID), mapped);
+  EXPECT_EQ(Get(*out_->getMetaInfo(), DCM_MediaStorageSOPInstanceUID), mapped);
+  EXPECT_EQ(Get(Out(), DCM_StudyInstanceUID), (*d)->MapUid(kStudy));
+  EXPECT_EQ(Get(Out(), DCM_SOPClassUID), kCtImage);
+  EXPECT_EQ(Get(Out(), DCM_FrameOfReferenceUID), "1.2.840.10008.1.4.1.1");
+  DcmItem* out_ref = nullptr;
+  ASSERT_TRUE(Out().findAndGetSequenceItem(DCM_ReferencedImageSequence, out_ref, 0).good());
+  EXPECT_EQ(Get(*out_ref, DCM_ReferencedSOPInstanceUID), mapped);
+  EXPECT_EQ(Get(*out_ref, DCM_ReferencedSOPClassUID), kCtImage);
+}
+
+TEST_F(DeidentifierTest, UidMappingDependsOnTheSecretOnly) {
+  auto a = Deidentifier::Create(options_);
+  auto b = Deidentifier::Create(options_);
+  ProfileOptions other = options_;
+  other.site_secret = "another-site";
+  auto c = Deidentifier::Create(other);
+  EXPECT_EQ((*a)->MapUid(kStudy), (*b)->MapUid(kStudy));
+  EXPECT_NE((*a)->MapUid(kStudy), (*c)->MapUid(kStudy));
+  EXPECT_NE((*a)->MapUid(kStudy), (*a)->MapUid(kSeries));
+}
+
+TEST_F(DeidentifierTest, RemovesPrivateAttributesUnlessOnTheSafeList) {
+  auto file = BaseCt();
+  DcmDataset& ds = *file->getDataset();
+  ds.putAndInsertString(DcmTag(0x0019, 0x0010, EVR_LO), "ACME_1");
+  ds.putAndInsertString(PrivateTag(0x0019, 0x1010, "ACME_1", EVR_LO), "Kowalski");
+  ds.putAndInsertString(PrivateTag(0x0019, 0x1020, "ACME_1", EVR_DS), "1.5");
+  ds.putAndInsertString(DcmTag(0x0029, 0x0010, EVR_LO), "OTHER");
+  ds.putAndInsertString(PrivateTag(0x0029, 0x1001, "OTHER", EVR_LO), "x");
+  options_.safe_private.push_back({0x0019, "ACME_1", 0x20});
+  auto result = Run(Save(*file));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(Get(Out(), DcmTagKey(0x0019, 0x1010)), "<absent>");
+  EXPECT_EQ(Get(Out(), DcmTagKey(0x0019, 0x1020)), "1.5");
+  EXPECT_EQ(Get(Out(), DcmTagKey(0x0019, 0x0010)), "ACME_1");
+  EXPECT_EQ(Get(Out(), DcmTagKey(0x0029, 0x0010)), "<absent>");
+  EXPECT_EQ(Get(Out(), DcmTagKey(0x0029, 0x1001)), "<absent>");
+}
+
+TEST_F(DeidentifierTest, RemovesOverlaysCurvesAndOriginalAttributes) {
+  auto file = BaseCt();
+  DcmDataset& ds = *file->getDataset();
+  ds.putAndInsertUint16(DcmTagKey(0x6000, 0x0010), 4);
+  ds.putAndInsertString(DcmTagKey(0x6000, 0x4000), "Kowalski");
+  const Uint16 overlay[1] = {0xFFFF};
+  ds.putAndInsertUint16Array(DcmTagKey(0x6000, 0x3000), overlay, 1);
+  ds.putAndInsertString(DcmTag(0x5000, 0x0022, EVR_LO), "curve");
+  DcmItem* original = nullptr;
+  ASSERT_TRUE(ds.findOrCreateSequenceItem(DCM_OriginalAttributesSequence, original, -2).good());
+  DcmItem* modified = nullptr;
+  ASSERT_TRUE(
+      original->findOrCreateSequenceItem(DCM_ModifiedAttributesSequence, modified, -2).good());
+  modified->putAndInsertString(DCM_PatientName, "Kowalski^Jan");
+  auto result = Run(Save(*file));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_FALSE(Out().tagExists(DcmTagKey(0x6000, 0x0010)));
+  EXPECT_FALSE(Out().tagExists(DcmTagKey(0x6000, 0x3000)));
+  EXPECT_FALSE(Out().tagExists(DcmTagKey(0x5000, 0x0022)));
+  EXPECT_FALSE(Out().tagExists(DCM_OriginalAttributesSequence));
+}
+
+TEST_F(DeidentifierTest, CleansInsideNestedSequences) {
+  auto file = BaseCt();
+  DcmItem* request = nullptr;
+  ASSERT_TRUE(file->getDataset()
+                  ->findOrCreateSequenceItem(DCM_RequestAttributesSequence, request, -2)
+                  .good());
+  request->putAndInsertString(DCM_RequestedProcedureID, "RP-445566");
+  DcmItem* code = nullptr;
+  ASSERT_TRUE(request->findOrCreateSequenceItem(DCM_ReferencedStudySequence, code, -2).good());
+  code->putAndInsertString(DCM_ReferencedSOPInstanceUID, kStudy);
+  auto result = Run(Save(*file));
+  ASSERT_TRUE(result.ok()) << result.status();
+  // Request Attributes Sequence is X in the Basic Profile but C under Clean Descriptors: kept,
+  // and its items cleaned by the table (Requested Procedure ID X, Referenced Study Sequence
+  // X/Z Type 3 here).
+  DcmItem* out_request = nullptr;
+  ASSERT_TRUE(Out().findAndGetSequenceItem(DCM_RequestAttributesSequence, out_request, 0).good());
+  EXPECT_FALSE(out_request->tagExists(DCM_RequestedProcedureID));
+  EXPECT_FALSE(out_request->tagExists(DCM_ReferencedStudySequence));
+}
+
+TEST_F(DeidentifierTest, RecordsWhatWasDone) {
+  ASSERT_TRUE(Run(Save(*BaseCt())).ok());
+  EXPECT_EQ(Get(Out(), DCM_PatientIdentityRemoved), "YES");
+  EXPECT_NE(Get(Out(), DCM_DeidentificationMethod).find("Last 4 characters of Patient ID"),
+            std::string::npos);
+  std::set<std::string> codes;
+  DcmItem* item = nullptr;
+  for (int i = 0;
+       Out().findAndGetSequenceItem(DCM_DeidentificationMethodCodeSequence, item, i).good(); ++i) {
+    codes.insert(Get(*item, DCM_CodeValue));
+    EXPECT_EQ(Get(*item, DCM_CodingSchemeDesignator), "DCM");
+  }
+  EXPECT_EQ(codes, (std::set<std::string>{"113100", "113105", "113106", "113108"}));
+}
+
+TEST_F(DeidentifierTest, CarriesPixelDataOverBitForBit) {
+  auto file = BaseCt();
+  auto result = Run(Save(*file));
+  ASSERT_TRUE(result.ok()) << result.status();
+  const Uint16* in = nullptr;
+  const Uint16* out = nullptr;
+  unsigned long in_count = 0, out_count = 0;
+  ASSERT_TRUE(file->getDataset()->findAndGetUint16Array(DCM_PixelData, in, &in_count).good());
+  ASSERT_TRUE(Out().findAndGetUint16Array(DCM_PixelData, out, &out_count).good());
+  ASSERT_EQ(in_count, out_count);
+  EXPECT_EQ(std::memcmp(in, out, in_count * 2), 0);
+  EXPECT_EQ(out_->getDataset()->getOriginalXfer(), EXS_LittleEndianExplicit);
+}
+
+TEST_F(DeidentifierTest, KeepsTheTransferSyntax) {
+  auto result = Run(Save(*BaseCt(), "implicit.dcm", EXS_LittleEndianImplicit));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(Get(*out_->getMetaInfo(), DCM_TransferSyntaxUID),
+            UID_LittleEndianImplicitTransferSyntax);
+}
+
+TEST_F(DeidentifierTest, RefusesBurnedInAnnotationWithoutMaskRule) {
+  auto file = BaseCt();
+  file->getDataset()->putAndInsertString(DCM_Modality, "US");
+  auto result = Run(Save(*file));
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), common::ErrorCode::kDeidentificationRefused);
+  EXPECT_NE(result.status().message().find("burned-in"), std::string::npos);
+  EXPECT_EQ(OutputCount(), 0u);
+}
+
+TEST_F(DeidentifierTest, RefusesScWithoutBurnedInAnnotationNo) {
+  auto file = BaseCt();
+  file->getDataset()->putAndInsertString(DCM_Modality, "OT");
+  EXPECT_EQ(Run(Save(*file)).status().code(), common::ErrorCode::kDeidentificationRefused);
+  file->getDataset()->putAndInsertString(DCM_BurnedInAnnotation, "NO");
+  EXPECT_TRUE(Run(Save(*file, "no.dcm")).ok());
+}
+
+TEST_F(DeidentifierTest, MasksBurnedInTextWhenARuleMatches) {
+  auto file = BaseCt();
+  file->getDataset()->putAndInsertString(DCM_BurnedInAnnotation, "YES");
+  options_.pixel_mask_rules.push_back({"ACME Medical", "", 4, 4, {{0, 0, 4, 1}, {3, 3, 4, 4}}});
+  auto result = Run(Save(*file));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(Get(Out(), DCM_BurnedInAnnotation), "NO");
+  const Uint16* out = nullptr;
+  ASSERT_TRUE(Out().findAndGetUint16Array(DCM_PixelData, out).good());
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(out[i], 0) << i;  // first row blacked out
+  EXPECT_EQ(out[4], 407);                                 // untouched
+  EXPECT_EQ(out[15], 0);                                  // bottom-right pixel
+}
+
+TEST_F(DeidentifierTest, RuleForAnotherManufacturerDoesNotMatch) {
+  auto file = BaseCt();
+  file->getDataset()->putAndInsertString(DCM_BurnedInAnnotation, "YES");
+  options_.pixel_mask_rules.push_back({"OTHER", "", 0, 0, {{0, 0, 4, 1}}});
+  EXPECT_EQ(Run(Save(*file)).status().code(), common::ErrorCode::kDeidentificationRefused);
+}
+
+TEST_F(DeidentifierTest, VerifierRefusesANameHiddenInAKeptAttribute) {
+  auto file = BaseCt();
+  // Manufacturer is not in Table E.1-1 (kept): a name planted there must stop the release.
+  file->getDataset()->putAndInsertString(DCM_ManufacturerModelName, "Kowalski");
+  auto result = Run(Save(*file));
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), common::ErrorCode::kDeidentificationRefused);
+  EXPECT_EQ(result.status().message().find("Kowalski"), std::string::npos);
+  EXPECT_NE(result.status().message().find("ManufacturerModelName"), std::string::npos);
+  EXPECT_EQ(OutputCount(), 0u);
+}
+
+TEST_F(DeidentifierTest, VerifierRefusesAnIdInAnUnlistedNestedAttribute) {
+  auto file = BaseCt();
+  DcmItem* item = nullptr;
+  ASSERT_TRUE(
+      file->getDataset()->findOrCreateSequenceItem(DCM_CTExposureSequence, item, -2).good());
+  item->putAndInsertString(DCM_ContentLabel, "ACC-55667788");
+  EXPECT_EQ(Run(Save(*file)).status().code(), common::ErrorCode::kDeidentificationRefused);
+}
+
+TEST_F(DeidentifierTest, InstitutionEqualToManufacturerIsNotALeak) {
+  auto file = BaseCt();
+  file->getDataset()->putAndInsertString(DCM_InstitutionName, "ACME");
+  file->getDataset()->putAndInsertString(DCM_Manufacturer, "ACME");
+  EXPECT_TRUE(Run(Save(*file)).ok());
+}
+
+TEST_F(DeidentifierTest, ShortPatientIdEqualToItsSuffixIsReleased) {
+  auto file = BaseCt();
+  file->getDataset()->putAndInsertString(DCM_PatientID, "1234");
+  auto result = Run(Save(*file));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(Get(Out(), DCM_PatientID), "1234");
+}
+
+TEST_F(DeidentifierTest, CleansJapaneseNamesInIso2022Ir87) {
+  auto file = BaseCt();
+  DcmDataset& ds = *file->getDataset();
+  ds.putAndInsertString(DCM_SpecificCharacterSet, "\\ISO 2022 IR 87");
+  // Yamada^Tarou=山田^太郎=やまだ^たろう
+  ds.putAndInsertString(
+      DCM_PatientName,
+      "Yamada^Tarou=\x1B$B;3ED\x1B(B^\x1B$BB@O:\x1B(B=\x1B$B$d$^$@\x1B(B^\x1B$B$?$m$&\x1B(B");
+  // "CT 山田 chest"
+  ds.putAndInsertString(DCM_StudyDescription, "CT \x1B$B;3ED\x1B(B chest");
+  auto result = Run(Save(*file));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(Get(Out(), DCM_StudyDescription), "CT chest");
+  EXPECT_EQ(Get(Out(), DCM_SpecificCharacterSet), "ISO_IR 192");
+}
+
+TEST_F(DeidentifierTest, RefusesMissingSopInstanceUidAndUnreadableInput) {
+  auto file = BaseCt();
+  delete file->getDataset()->remove(DCM_SOPInstanceUID);
+  EXPECT_EQ(Run(Save(*file)).status().code(), common::ErrorCode::kDeidentificationRefused);
+  std::ofstream(dir_ / "garbage.dcm") << "this is not DICOM at all";
+  EXPECT_EQ(Run(dir_ / "garbage.dcm").status().code(), common::ErrorCode::kInvalidArgument);
+  EXPECT_EQ(Run(dir_ / "missing.dcm").status().code(), common::ErrorCode::kInvalidArgument);
+  EXPECT_EQ(OutputCount(), 0u);
+}
+
+TEST_F(DeidentifierTest, SrContentTextIsReplaced) {
+  auto file = BaseCt();
+  DcmDataset& ds = *file->getDataset();
+  ds.putAndInsertString(DCM_SOPClassUID, "1.2.840.10008.5.1.4.1.1.88.11");
+  ds.putAndInsertString(DCM_Modality, "SR");
+  delete ds.remove(DCM_PixelData);
+  DcmItem* item = nullptr;
+  ASSERT_TRUE(ds.findOrCreateSequenceItem(DCM_ContentSequence, item, -2).good());
+  item->putAndInsertString(DCM_ValueType, "TEXT");
+  item->putAndInsertString(DCM_TextValue, "Findings for Jan Kowalski: normal");
+  auto result = Run(Save(*file));
+  ASSERT_TRUE(result.ok()) << result.status();
+  DcmItem* out_item = nullptr;
+  ASSERT_TRUE(Out().findAndGetSequenceItem(DCM_ContentSequence, out_item, 0).good());
+  EXPECT_EQ(out_item->card(), 0u);
+}
+
+}  // namespace
+}  // namespace tsunagu::anonymizer
+
+namespace tsunagu::anonymizer {
+namespace {
+
+TEST_F(DeidentifierTest, CodedValuesOnlyCountWhenEqual) {
+  auto file = BaseCt();
+  file->getDataset()->putAndInsertString(DCM_PatientName, "Test^S R");
+  DcmItem* code = nullptr;
+  ASSERT_TRUE(
+      file->getDataset()->findOrCreateSequenceItem(DCM_AnatomicRegionSequence, code, -2).good());
+  code->putAndInsertString(DCM_CodeValue, "T-D3000");
+  code->putAndInsertString(DCM_CodingSchemeDesignator, "TEST");
+  code->putAndInsertString(DCM_CodeMeaning, "Chest");
+  EXPECT_TRUE(Run(Save(*file)).ok());
+  // The same name as free text is refused.
+  code->putAndInsertString(DCM_CodeMeaning, "Chest of Test");
+  EXPECT_EQ(Run(Save(*file, "b.dcm")).status().code(), common::ErrorCode::kDeidentificationRefused);
+}
+
+}  // namespace
+}  // namespace tsunagu::anonymizer
