@@ -211,6 +211,10 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
   tsunagu::jobs::EngineOptions eopts;
   eopts.owner = kEngineOwner;
   eopts.workers = 2;
+  // A relay or PACS that is down for hours at night must not fail the job: retry with backoff
+  // capped at 5 minutes for about four hours; the spool ceiling bounds identified data anyway.
+  eopts.max_attempts = 50;
+  eopts.backoff = {std::chrono::milliseconds(500), std::chrono::minutes(5)};
   tsunagu::jobs::JobEngine engine(
       eopts, {store->get(), &pipeline, clock.get(), &random,
               [log](const tsunagu::jobs::Lease& lease, const tsunagu::jobs::StepResult& r) {

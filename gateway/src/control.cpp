@@ -24,6 +24,33 @@ Result<std::vector<StudyRow>> Control::FindStudies(const FindQuery& query) {
   FindQuery q = query;
   q.level = QueryLevel::kStudy;
   TSUNAGU_ASSIGN_OR_RETURN(std::vector<FindMatch> matches, pacs_->Find(q));
+  // Some PACS (dcmqrscp among them) do not return Modalities in Study or the number of
+  // instances at study level: ask at series level for the first rows.
+  constexpr size_t kDetailRows = 50;
+  for (size_t i = 0; i < matches.size() && i < kDetailRows; ++i) {
+    FindMatch& m = matches[i];
+    if (!m.modalities.empty() && m.number_of_instances >= 0) continue;
+    FindQuery sq;
+    sq.level = QueryLevel::kSeries;
+    sq.study_uid = m.study_uid;
+    auto series = pacs_->Find(sq);
+    if (!series.ok()) continue;
+    std::vector<std::string> mods;
+    int total = 0;
+    bool counted = true;
+    for (const FindMatch& s : *series) {
+      if (!s.modalities.empty() &&
+          std::find(mods.begin(), mods.end(), s.modalities) == mods.end()) {
+        mods.push_back(s.modalities);
+      }
+      if (s.number_of_instances < 0) counted = false;
+      total += std::max(0, s.number_of_instances);
+    }
+    if (m.modalities.empty()) {
+      for (const std::string& mod : mods) m.modalities += (m.modalities.empty() ? "" : "\\") + mod;
+    }
+    if (m.number_of_instances < 0 && counted && !series->empty()) m.number_of_instances = total;
+  }
   std::vector<StudyRow> rows;
   std::lock_guard<std::mutex> lock(mu_);
   for (const FindMatch& m : matches) {

@@ -9,6 +9,7 @@
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmnet/assoc.h>
 #include <dcmtk/dcmnet/dimse.h>
+#include <dcmtk/oflog/oflog.h>
 #include <stdlib.h>
 
 #include <atomic>
@@ -363,6 +364,9 @@ Status ConfigureDcmnetForProcess() {
         "the DICOM data dictionary is not loaded (install dcmtk's dicom.dic or set DCMDICTPATH)");
   }
   ::setenv("TCP_NODELAY", "1", 1);
+  // DCMTK's own log would print protocol chatter to the terminal and, at debug level, whole data
+  // sets (names, IDs): the gateway logs what matters itself, without identifying values.
+  OFLog::configure(OFLogger::OFF_LOG_LEVEL);
   return Status();
 }
 

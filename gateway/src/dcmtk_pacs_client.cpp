@@ -221,12 +221,12 @@ class DcmtkPacsClient final : public PacsClient {
           "the PACS does not know the move destination " + request.destination_ae +
           " (status 0xA801): register the gateway's AE title, host and port in the PACS");
     }
-    if (st == 0xA701 || st == 0xA702 || st == 0xA700) {
+    // 0xA702 with failed sub-operations means the PACS tried and could not send some instances
+    // (e.g. a file it lists but has lost): not a busy PACS, and completeness decides.
+    const bool sub_ops_failed = st == 0xA702 && scu.last.failed > 0;
+    if ((st == 0xA701 || st == 0xA702 || st == 0xA700) && !sub_ops_failed) {
       return common::PacsBusyError("the PACS is out of resources for the C-MOVE (status 0x" +
                                    fmt::format("{:04X}", st) + ")");
-    }
-    if (st == 0xA900 || (st & 0xF000) == 0xC000) {
-      // Failure or "unable to process": completeness decides whether anything is missing.
     }
     MoveOutcome out;
     out.last = scu.last;

@@ -1,13 +1,8 @@
-// Until the anonymizer and relay branches are merged, the service refuses to start its pipeline
-// with a clear reason instead of pretending to de-identify or upload.
+// Until the relay branch is merged, uploads wait with a clear reason instead of pretending to
+// upload; and the stand-ins for stages that cannot be set up.
 #include "tsunagu/gateway/stage_adapters.h"
 
 namespace tsunagu::gateway {
-
-common::Result<std::unique_ptr<InstanceDeidentifier>> MakeAnonymizerDeidentifier(
-    const config::AnonymizerOptions&, const std::string&) {
-  return common::FailedPreconditionError("this build has no anonymizer (branch not merged)");
-}
 
 common::Result<std::unique_ptr<StudyUploader>> MakeRelayUploader(
     const config::RelayEndpointOptions&, std::shared_ptr<common::Clock>,
