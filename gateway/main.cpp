@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "doctor.h"
 #include "tsunagu/common/cli.h"
 #include "tsunagu/common/clock.h"
 #include "tsunagu/common/crypto.h"
@@ -63,6 +64,9 @@ void PrintHelp(Language lang) {
       "  send           検査をスレッドへ送る (進捗を表示; --no-wait でジョブ番号のみ)\n"
       "  status [JOB]   ジョブの一覧または詳細\n"
       "  find           PACSを検索 (患者IDは下4桁のみ表示)\n"
+      "  ipsec render [--out DIR] [--check]  strongSwan設定を生成\n"
+      "  ipsec status   IPsecトンネルの状態を表示\n"
+      "  doctor         設定・証明書・ディスク・トンネル等を点検 (0 正常, 1 警告, 2 異常)\n"
       "  --version      バージョンを表示\n"
       "  --help         このヘルプを表示\n"
       "\n"
@@ -86,6 +90,9 @@ void PrintHelp(Language lang) {
       "                 (--no-wait prints the job id only)\n"
       "  status [JOB]   list jobs, or show one\n"
       "  find           search the PACS (patient IDs show their last 4 only)\n"
+      "  ipsec render [--out DIR] [--check]  write the strongSwan configuration\n"
+      "  ipsec status   show the IPsec tunnel state\n"
+      "  doctor         check config, certificates, disk, tunnel... (0 ok, 1 warn, 2 failed)\n"
       "  --version      print the version\n"
       "  --help         print this help\n"
       "\n"
@@ -512,10 +519,21 @@ int RunIpsec(const std::vector<std::string>& args) {
 }
 
 int Run(const std::vector<std::string>& argv) {
+  const Language env_lang = tsunagu::common::LanguageFromEnvironment();
+  if (!argv.empty() && argv[0] == "doctor") {
+    tsunagu::common::CliSpec doctor_spec{{}, {"--config"}, {}};
+    auto doctor_args = tsunagu::common::CliArgs::Parse(
+        std::vector<std::string>(argv.begin() + 1, argv.end()), doctor_spec);
+    if (!doctor_args.ok() || !doctor_args->positional().empty()) {
+      std::cerr << "tsunagu-gateway: usage: doctor [--config FILE]\n";
+      return kExitUsage;
+    }
+    return tsunagu::gateway::RunDoctor(doctor_args->Option("--config").value_or(kDefaultConfig),
+                                       env_lang, std::cout);
+  }
   if (!argv.empty() && argv[0] == "ipsec") {
     return RunIpsec(std::vector<std::string>(argv.begin() + 1, argv.end()));
   }
-  const Language env_lang = tsunagu::common::LanguageFromEnvironment();
   tsunagu::common::CliSpec spec{{"--help", "--version", "--check", "--no-wait"},
                                 {"--config", "--study-uid", "--accession", "--patient-id", "--date",
                                  "--thread", "--note", "--modality", "--timeout"},

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "doctor.h"
 #include "tsunagu/common/cli.h"
 #include "tsunagu/common/language.h"
 #include "tsunagu/common/logging.h"
@@ -38,6 +39,7 @@ void PrintHelp(Language lang) {
       "  --check        設定を検証して終了 (正常なら0、誤りがあれば2)\n"
       "  ipsec render [--out DIR] [--check]  strongSwan設定を生成\n"
       "  ipsec status   IPsecトンネルの状態を表示\n"
+      "  doctor         設定・証明書・ディスク・トンネル等を点検 (0 正常, 1 警告, 2 異常)\n"
       "  --version      バージョンを表示\n"
       "  --help         このヘルプを表示\n"
       "\n"
@@ -52,6 +54,7 @@ void PrintHelp(Language lang) {
       "  --check        validate the configuration and exit (0 valid, 2 invalid)\n"
       "  ipsec render [--out DIR] [--check]  write the strongSwan configuration\n"
       "  ipsec status   show the IPsec tunnel state\n"
+      "  doctor         check config, certificates, disk, tunnel... (0 ok, 1 warn, 2 failed)\n"
       "  --version      print the version\n"
       "  --help         print this help\n"
       "\n"
@@ -76,6 +79,17 @@ int RunIpsec(const std::vector<std::string>& args) {
 
 int Run(const std::vector<std::string>& argv) {
   const Language env_lang = tsunagu::common::LanguageFromEnvironment();
+  if (!argv.empty() && argv[0] == "doctor") {
+    tsunagu::common::CliSpec doctor_spec{{}, {"--config"}, {}};
+    auto doctor_args = tsunagu::common::CliArgs::Parse(
+        std::vector<std::string>(argv.begin() + 1, argv.end()), doctor_spec);
+    if (!doctor_args.ok() || !doctor_args->positional().empty()) {
+      std::cerr << "tsunagu-relay: usage: doctor [--config FILE]\n";
+      return kExitUsage;
+    }
+    return tsunagu::relay::RunDoctor(doctor_args->Option("--config").value_or(kDefaultConfig),
+                                     env_lang, std::cout);
+  }
   if (!argv.empty() && argv[0] == "ipsec") {
     return RunIpsec(std::vector<std::string>(argv.begin() + 1, argv.end()));
   }

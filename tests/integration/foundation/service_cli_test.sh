@@ -83,6 +83,20 @@ expect_contains "world-readable key names the fix" "run: chmod 600 $tmp/relay-ke
 check "key content not printed" bash -c "! grep -q SECRET-CONTENT <<< '$out'"
 chmod 600 "$tmp/relay-key.pem"
 
+# doctor: a table naming each problem, exit 2 when something failed. The files here are not
+# real certificates.
+for svc in gateway relay; do
+  bin=${!svc}
+  out=$(TSUNAGU_LANG=en "$bin" doctor --config "$tmp/$svc.toml" 2>&1); rc=$?
+  expect_eq "$svc doctor exits 2 when a check fails" 2 "$rc"
+  expect_contains "$svc doctor prints a table" "check" "$out"
+  expect_contains "$svc doctor names the bad certificate" "is not a PEM certificate" "$out"
+  expect_contains "$svc doctor gives a fix" "fix: " "$out"
+  expect_contains "$svc doctor summary" "Some checks failed; see the fixes above." "$out"
+  out=$("$bin" doctor --config "$tmp/missing.toml" 2>&1); rc=$?
+  expect_eq "$svc doctor on a missing config exits 2" 2 "$rc"
+done
+
 # Start, log a start line, stop cleanly on SIGTERM (bounded waits).
 for svc in gateway relay; do
   bin=${!svc}
