@@ -109,3 +109,65 @@ start_gateway() {  # start_gateway CONFIG LOG
 job_field() {  # job_field CONFIG JOB FIELD
   "$gateway" status --config "$1" "$2" 2>/dev/null | sed -n "s/^  $3: //p"
 }
+
+# make_pki: a CA, relay and viewer server certificates and a gateway client certificate in
+# $tmp/pki (as samples/demo does).
+make_pki() {
+  local pki=$tmp/pki
+  mkdir -p "$pki"
+  (
+    cd "$pki"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+      -subj "/CN=Tsunagu test CA" -keyout ca-key.pem -out ca.pem 2>/dev/null
+    for who in relay viewer gateway; do
+      cn=$who.tsunagu.test; san="subjectAltName=IP:127.0.0.1,DNS:localhost"
+      [ "$who" = gateway ] && { cn=test-gateway; san="extendedKeyUsage=clientAuth"; }
+      openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$cn" \
+        -keyout "$who-key.pem" -out "$who.csr" 2>/dev/null
+      openssl x509 -req -in "$who.csr" -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 \
+        -extfile <(echo "$san") -out "$who-cert.pem" 2>/dev/null
+    done
+    chmod 600 ./*-key.pem
+  )
+}
+
+# start_relay RELAY_BIN DATA_DIR LOG: starts tsunagu-relay on free ports; sets relay_pid,
+# relay_upload_port. Needs make_pki first.
+start_relay() {
+  local bin=$1 data=$2 log=$3 pki=$tmp/pki
+  relay_upload_port=${relay_upload_port:-$(free_port)}
+  relay_viewer_port=${relay_viewer_port:-$(free_port)}
+  mkdir -p "$data"
+  cat > "$data.toml" <<TOML
+language = "en"
+[upload]
+bind_address = "127.0.0.1"
+port = $relay_upload_port
+cert_file = "$pki/relay-cert.pem"
+key_file = "$pki/relay-key.pem"
+client_ca_file = "$pki/ca.pem"
+allowed_clients = ["test-gateway"]
+[viewer]
+bind_address = "127.0.0.1"
+port = $relay_viewer_port
+cert_file = "$pki/viewer-cert.pem"
+key_file = "$pki/viewer-key.pem"
+public_url = "https://127.0.0.1:$relay_viewer_port"
+[store]
+data_directory = "$data"
+TOML
+  "$bin" --config "$data.toml" >> "$log" 2>&1 &
+  relay_pid=$!
+  pids+=($relay_pid)
+  wait_until 10 grep -q "relay.start" "$log" || { echo "relay did not start"; cat "$log"; exit 1; }
+  wait_until 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$relay_upload_port" || { echo "relay does not listen"; exit 1; }
+}
+
+# use_relay CONFIG: points a gateway config written by write_config at the relay of start_relay.
+use_relay() {
+  local pki=$tmp/pki
+  sed -i -e "s|^url = .*|url = \"https://127.0.0.1:$relay_upload_port\"|" \
+         -e "s|^ca_file = .*|ca_file = \"$pki/ca.pem\"|" \
+         -e "s|^client_cert_file = .*|client_cert_file = \"$pki/gateway-cert.pem\"|" \
+         -e "s|^client_key_file = .*|client_key_file = \"$pki/gateway-key.pem\"|" "$1"
+}
