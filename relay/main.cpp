@@ -1,21 +1,28 @@
 // tsunagu-relay: the off-site service. This file is the composition root: the only place
 // where concrete implementations are created and wired together.
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcdict.h>
 #include <spdlog/spdlog.h>
 
 #include <csignal>
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "doctor.h"
+#include "http_server.h"
+#include "relay_service.h"
 #include "tsunagu/common/cli.h"
+#include "tsunagu/common/clock.h"
 #include "tsunagu/common/language.h"
 #include "tsunagu/common/logging.h"
 #include "tsunagu/common/process.h"
 #include "tsunagu/common/units.h"
 #include "tsunagu/config/relay_options.h"
 #include "tsunagu/ipsec/command.h"
+#include "tsunagu/retention/study_store.h"
 
 namespace {
 
@@ -31,10 +38,16 @@ void PrintHelp(Language lang) {
   std::cout << Pick(
       lang,
       "使い方: tsunagu-relay [--config FILE] [--check]\n"
+      "        tsunagu-relay [--config FILE] purge --now\n"
+      "        tsunagu-relay [--config FILE] revoke STUDY_UID\n"
+      "        tsunagu-relay [--config FILE] audit STUDY_UID\n"
       "\n"
       "院外で動くTsunaguリレー。登録済みゲートウェイから匿名化済みの検査を受け取り、\n"
       "保存期間のあいだ暗号化して保管し、ビューアのリンクを提供します。\n"
       "\n"
+      "  purge --now    期限切れの検査を今すぐ削除 (鍵を先に破棄) し、削除記録を表示\n"
+      "  revoke STUDY   検査のリンクをすべて無効化\n"
+      "  audit STUDY    検査のアクセス記録を表示\n"
       "  --config FILE  設定ファイル (既定: /etc/tsunagu/relay.toml)\n"
       "  --check        設定を検証して終了 (正常なら0、誤りがあれば2)\n"
       "  ipsec render [--out DIR] [--check]  strongSwan設定を生成\n"
@@ -45,11 +58,17 @@ void PrintHelp(Language lang) {
       "\n"
       "言語は TSUNAGU_LANG=en|ja で切り替えられます。\n",
       "Usage: tsunagu-relay [--config FILE] [--check]\n"
+      "       tsunagu-relay [--config FILE] purge --now\n"
+      "       tsunagu-relay [--config FILE] revoke STUDY_UID\n"
+      "       tsunagu-relay [--config FILE] audit STUDY_UID\n"
       "\n"
       "The Tsunagu relay, off-site: accepts de-identified studies from enrolled\n"
       "gateways, keeps them encrypted for the retention period and serves viewer\n"
       "links.\n"
       "\n"
+      "  purge --now    delete expired studies now (key first) and print the receipts\n"
+      "  revoke STUDY   revoke every link of a study\n"
+      "  audit STUDY    print the access log of a study\n"
       "  --config FILE  configuration file (default: /etc/tsunagu/relay.toml)\n"
       "  --check        validate the configuration and exit (0 valid, 2 invalid)\n"
       "  ipsec render [--out DIR] [--check]  write the strongSwan configuration\n"
@@ -77,6 +96,179 @@ int RunIpsec(const std::vector<std::string>& args) {
                                          options->language, std::cout, std::cerr);
 }
 
+std::string Iso8601(std::chrono::system_clock::time_point t) {
+  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+tsunagu::common::Result<std::shared_ptr<tsunagu::retention::StudyStore>> OpenStore(
+    const tsunagu::config::RelayOptions& o, std::shared_ptr<tsunagu::common::Clock> clock,
+    std::shared_ptr<spdlog::logger> logger) {
+  tsunagu::retention::StoreOptions so;
+  so.data_directory = o.store.data_directory;
+  so.key_directory = o.store.key_directory;
+  so.quota_bytes = o.store.quota_bytes;
+  so.retention = o.retention.period;
+  so.access_code_max_failures = o.links.access_code_max_failures;
+  TSUNAGU_ASSIGN_OR_RETURN(
+      auto store, tsunagu::retention::StudyStore::Open(so, {std::move(clock), std::move(logger)}));
+  return std::shared_ptr<tsunagu::retention::StudyStore>(std::move(store));
+}
+
+int RunCommand(const std::string& command, const tsunagu::common::CliArgs& args,
+               const tsunagu::config::RelayOptions& options) {
+  auto level = tsunagu::common::ParseLogLevel(options.log_level);
+  auto log = tsunagu::common::MakeStderrLogger("relay", level.value_or(spdlog::level::info));
+  auto clock = std::make_shared<tsunagu::common::SystemClock>();
+  auto store = OpenStore(options, clock, log);
+  if (!store.ok()) {
+    std::cerr << "tsunagu-relay: " << store.status().message() << "\n";
+    return kExitFailure;
+  }
+  const Language lang = options.language;
+  const auto& pos = args.positional();
+  if (command == "purge") {
+    if (!args.Flag("--now") || pos.size() != 1) {
+      std::cerr << "tsunagu-relay: purge needs --now (see --help)\n";
+      return kExitUsage;
+    }
+    auto receipts = (*store)->Purge();
+    if (!receipts.ok()) {
+      std::cerr << "tsunagu-relay: " << receipts.status().message() << "\n";
+      return kExitFailure;
+    }
+    for (const auto& r : *receipts) {
+      std::cout << r.study_uid << " " << Iso8601(r.deleted_at) << " " << r.instance_count << " "
+                << r.reason << "\n";
+    }
+    std::cout << Pick(lang, "削除した検査: ", "studies deleted: ") << receipts->size() << "\n";
+    return kExitOk;
+  }
+  if (pos.size() != 2) {
+    std::cerr << "tsunagu-relay: " << command << " needs one STUDY_UID (see --help)\n";
+    return kExitUsage;
+  }
+  const std::string& study = pos[1];
+  if (command == "revoke") {
+    auto n = (*store)->RevokeLinks(study);
+    if (!n.ok()) {
+      std::cerr << "tsunagu-relay: " << n.status().message() << "\n";
+      return kExitFailure;
+    }
+    std::cout << Pick(lang, "無効化したリンク: ", "links revoked: ") << *n << "\n";
+    return kExitOk;
+  }
+  auto entries = (*store)->AccessLog(study);
+  if (!entries.ok()) {
+    std::cerr << "tsunagu-relay: " << entries.status().message() << "\n";
+    return kExitFailure;
+  }
+  for (const auto& e : *entries) {
+    std::cout << Iso8601(e.time) << " link=" << e.link_id << " event=" << e.event
+              << " address=" << e.client_address << " user_agent=\"" << e.user_agent << "\"\n";
+  }
+  if (entries->empty()) {
+    std::cout << Pick(lang, "アクセス記録はありません\n", "no access recorded\n");
+  }
+  return kExitOk;
+}
+
+int Serve(const std::string& config_path, const tsunagu::config::RelayOptions& options) {
+  tsunagu::common::BlockServiceSignals();
+  auto level = tsunagu::common::ParseLogLevel(options.log_level);
+  auto log = tsunagu::common::MakeStderrLogger("relay", level.value_or(spdlog::level::info));
+  if (!dcmDataDict.isDictionaryLoaded()) {
+    log->error("relay.no_dicom_dictionary hint=\"install dcmtk's dicom.dic or set DCMDICTPATH\"");
+    return kExitFailure;
+  }
+  auto clock = std::make_shared<tsunagu::common::SystemClock>();
+  auto store = OpenStore(options, clock, log);
+  if (!store.ok()) {
+    log->error("relay.store_failed error=\"{}\"", store.status().ToString());
+    return kExitFailure;
+  }
+  if (options.store.key_directory.empty()) {
+    log->warn(
+        "relay.keys_inside_data_directory hint=\"set store.key_directory outside the data "
+        "directory's backups, or a backup can decrypt studies after they are purged\"");
+  }
+  if (!options.retention.per_gateway.empty()) {
+    log->warn(
+        "relay.per_gateway_retention_ignored reason=\"not implemented yet: the HTTP listener "
+        "does not expose the client certificate to handlers\"");
+  }
+  tsunagu::relay::RelayServiceOptions so;
+  so.public_url = options.viewer.public_url;
+  so.cors_origins = options.viewer.cors_origins;
+  so.patient_id_max_length = static_cast<std::size_t>(options.upload.patient_id_max_length);
+  so.revocation_cache = options.links.revocation_cache;
+  auto service = std::make_shared<tsunagu::relay::RelayService>(
+      so, tsunagu::relay::RelayServiceDeps{*store, clock, log});
+
+  tsunagu::relay::TlsListenerOptions up;
+  up.bind_address = options.upload.bind_address;
+  up.port = options.upload.port;
+  up.cert_file = options.upload.cert_file;
+  up.key_file = options.upload.key_file;
+  up.client_ca_file = options.upload.client_ca_file;
+  up.allowed_clients = options.upload.allowed_clients;
+  up.max_body_bytes = options.upload.max_request_bytes;
+  tsunagu::relay::TlsListenerOptions view;
+  view.bind_address = options.viewer.bind_address;
+  view.port = options.viewer.port;
+  view.cert_file = options.viewer.cert_file;
+  view.key_file = options.viewer.key_file;
+  view.max_body_bytes = 64 << 10;
+  auto upload_server = tsunagu::relay::MakeHttpsServer(
+      up, [service](const auto& r) { return service->HandleUpload(r); }, log);
+  auto viewer_server = tsunagu::relay::MakeHttpsServer(
+      view, [service](const auto& r) { return service->HandleViewer(r); }, log);
+  if (!upload_server.ok() || !viewer_server.ok()) {
+    log->error("relay.listener_failed error=\"{}\"",
+               (upload_server.ok() ? viewer_server.status() : upload_server.status()).ToString());
+    return kExitFailure;
+  }
+  for (auto* server : {upload_server->get(), viewer_server->get()}) {
+    const auto st = server->Start();
+    if (!st.ok()) {
+      log->error("relay.listener_failed error=\"{}\"", st.ToString());
+      return kExitFailure;
+    }
+  }
+  log->info("relay.start version={} config={} upload_port={} viewer_port={} retention={}",
+            tsunagu::common::Version(), config_path, options.upload.port, options.viewer.port,
+            tsunagu::common::FormatDuration(options.retention.period));
+  auto last_purge = clock->SteadyNow() - options.retention.purge_interval;
+  int exit_code = kExitOk;
+  for (;;) {
+    if (clock->SteadyNow() - last_purge >= options.retention.purge_interval) {
+      last_purge = clock->SteadyNow();
+      auto receipts = (*store)->Purge();
+      if (!receipts.ok()) log->error("purge.failed error=\"{}\"", receipts.status().ToString());
+    }
+    service->FlushAccessLog();
+    const auto wait = std::min<std::chrono::milliseconds>(
+        std::chrono::seconds(1),
+        std::chrono::duration_cast<std::chrono::milliseconds>(options.retention.purge_interval));
+    auto sig = tsunagu::common::WaitForSignal(wait);
+    if (!sig) continue;
+    if (*sig == SIGHUP) {
+      log->info("relay.reload_ignored reason=not_supported_yet");
+      continue;
+    }
+    log->info("relay.stop signal={}", *sig);
+    break;
+  }
+  (*upload_server)->Stop();
+  (*viewer_server)->Stop();
+  service->FlushAccessLog();
+  return exit_code;
+}
+
 int Run(const std::vector<std::string>& argv) {
   const Language env_lang = tsunagu::common::LanguageFromEnvironment();
   if (!argv.empty() && argv[0] == "doctor") {
@@ -93,7 +285,7 @@ int Run(const std::vector<std::string>& argv) {
   if (!argv.empty() && argv[0] == "ipsec") {
     return RunIpsec(std::vector<std::string>(argv.begin() + 1, argv.end()));
   }
-  tsunagu::common::CliSpec spec{{"--help", "--version", "--check"}, {"--config"}, {}};
+  tsunagu::common::CliSpec spec{{"--help", "--version", "--check", "--now"}, {"--config"}, {}};
   auto args = tsunagu::common::CliArgs::Parse(argv, spec);
   if (!args.ok()) {
     std::cerr << "tsunagu-relay: " << args.status().message() << " (see --help)\n";
@@ -107,10 +299,13 @@ int Run(const std::vector<std::string>& argv) {
     std::cout << "tsunagu-relay " << tsunagu::common::Version() << "\n";
     return kExitOk;
   }
+  std::string command;
   if (!args->positional().empty()) {
-    std::cerr << "tsunagu-relay: unexpected argument " << args->positional().front()
-              << " (see --help)\n";
-    return kExitUsage;
+    command = args->positional().front();
+    if (command != "purge" && command != "revoke" && command != "audit") {
+      std::cerr << "tsunagu-relay: unexpected argument " << command << " (see --help)\n";
+      return kExitUsage;
+    }
   }
   const std::string config_path = args->Option("--config").value_or(kDefaultConfig);
   auto options = tsunagu::config::LoadRelayConfig(config_path);
@@ -123,23 +318,8 @@ int Run(const std::vector<std::string>& argv) {
               << Pick(options->language, "設定は正常です", "configuration is valid") << "\n";
     return kExitOk;
   }
-
-  tsunagu::common::BlockServiceSignals();
-  auto level = tsunagu::common::ParseLogLevel(options->log_level);
-  auto log = tsunagu::common::MakeStderrLogger("relay", level.value_or(spdlog::level::info));
-  log->info("relay.start version={} config={} upload_port={} viewer_port={} retention={}",
-            tsunagu::common::Version(), config_path, options->upload.port, options->viewer.port,
-            tsunagu::common::FormatDuration(options->retention.period));
-  for (;;) {
-    auto sig = tsunagu::common::WaitForSignal(std::chrono::seconds(1));
-    if (!sig) continue;
-    if (*sig == SIGHUP) {
-      log->info("relay.reload_ignored reason=not_supported_yet");
-      continue;
-    }
-    log->info("relay.stop signal={}", *sig);
-    return kExitOk;
-  }
+  if (!command.empty()) return RunCommand(command, *args, *options);
+  return Serve(config_path, *options);
 }
 
 }  // namespace

@@ -23,6 +23,8 @@ UploadListenerOptions ReadUpload(Section s) {
             "expected at least one enrolled gateway (client certificate common name)");
   }
   o.max_request_bytes = s.ByteSize("max_request_size", o.max_request_bytes);
+  o.patient_id_max_length =
+      static_cast<int>(s.Integer("patient_id_max_length", o.patient_id_max_length, 1, 64));
   s.FinishUnknownKeys();
   return o;
 }
@@ -45,6 +47,7 @@ ViewerListenerOptions ReadViewer(Section s) {
 RelayStoreOptions ReadStore(Section s) {
   RelayStoreOptions o;
   o.data_directory = s.RequiredPath("data_directory");
+  o.key_directory = s.Path("key_directory", {});
   o.quota_bytes = s.ByteSize("quota", o.quota_bytes);
   s.FinishUnknownKeys();
   return o;

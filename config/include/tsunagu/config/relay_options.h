@@ -27,6 +27,9 @@ struct UploadListenerOptions {
   std::filesystem::path client_ca_file;      // CA that issues gateway client certificates
   std::vector<std::string> allowed_clients;  // subject common names of enrolled gateways
   std::uint64_t max_request_bytes = 64ULL << 20;
+  // The relay re-checks every instance: a Patient ID longer than this is refused (the anonymizer
+  // keeps only the last digits).
+  int patient_id_max_length = 4;
 };
 
 // The viewer listener: doctors open links here.
@@ -41,6 +44,9 @@ struct ViewerListenerOptions {
 
 struct RelayStoreOptions {
   std::filesystem::path data_directory;
+  // The per-study keys. Outside the data directory and outside its backups, so that a copy of
+  // the data directory is unreadable once a study's key is destroyed. Empty: <data_directory>/keys.
+  std::filesystem::path key_directory;
   std::uint64_t quota_bytes = 100ULL << 30;
 };
 

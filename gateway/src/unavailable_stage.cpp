@@ -1,14 +1,7 @@
-// Until the relay branch is merged, uploads wait with a clear reason instead of pretending to
-// upload; and the stand-ins for stages that cannot be set up.
+// Stand-ins for stages that cannot be set up: every call answers the reason.
 #include "tsunagu/gateway/stage_adapters.h"
 
 namespace tsunagu::gateway {
-
-common::Result<std::unique_ptr<StudyUploader>> MakeRelayUploader(
-    const config::RelayEndpointOptions&, std::shared_ptr<common::Clock>,
-    std::shared_ptr<spdlog::logger>) {
-  return common::FailedPreconditionError("this build has no relay client (branch not merged)");
-}
 
 namespace {
 

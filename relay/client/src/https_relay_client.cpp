@@ -1,0 +1,287 @@
+// RelayClient over cpprestsdk's http_client (Boost.Asio + OpenSSL), mutual TLS.
+#include <cpprest/http_client.h>
+#include <cpprest/json.h>
+#include <spdlog/logger.h>
+
+#include <boost/asio/ssl.hpp>
+#include <fstream>
+#include <thread>
+
+#include "tsunagu/common/crypto.h"
+#include "tsunagu/relay/relay_client.h"
+
+namespace tsunagu::relay {
+namespace {
+
+namespace http = web::http;
+using common::Result;
+using common::Status;
+using json = web::json::value;
+
+struct Reply {
+  int status = 0;
+  json body;
+};
+
+// The one place where an HTTP answer becomes a Status. The relay names its ErrorCode in the
+// body; retryable() follows the relay's answer, narrowed to the catalogue for unknown codes.
+Status StatusFromHttp(const Reply& r) {
+  if (r.status >= 200 && r.status < 300) return Status::Ok();
+  std::string message = "relay answered HTTP " + std::to_string(r.status);
+  if (r.body.is_object() && r.body.has_field("message") && r.body.at("message").is_string()) {
+    message = "relay: " + r.body.at("message").as_string();
+  }
+  if (r.body.is_object() && r.body.has_field("code") && r.body.at("code").is_string()) {
+    const std::string name = r.body.at("code").as_string();
+    for (int c = 1; c <= static_cast<int>(common::ErrorCode::kInternal); ++c) {
+      const auto code = static_cast<common::ErrorCode>(c);
+      if (common::ErrorCodeName(code) == name) {
+        bool retryable = common::InfoFor(code).retryable;
+        if (r.body.has_field("retryable") && r.body.at("retryable").is_boolean()) {
+          retryable = r.body.at("retryable").as_bool();
+        }
+        return Status(code, message, retryable);
+      }
+    }
+  }
+  if (r.status == 507) return common::DiskFullError(message);
+  if (r.status == 429) return common::ResourceExhaustedError(message);
+  if (r.status == 401) return common::UnauthenticatedError(message);
+  if (r.status == 403) return common::PermissionDeniedError(message);
+  if (r.status == 404) return common::NotFoundError(message);
+  if (r.status == 504) return common::DeadlineExceededError(message);
+  if (r.status >= 500) return common::UnavailableError(message);
+  return common::InvalidArgumentError(message);
+}
+
+class HttpsRelayClient final : public RelayClient {
+ public:
+  HttpsRelayClient(RelayClientOptions options, RelayClientDeps deps)
+      : options_(std::move(options)), deps_(std::move(deps)), client_(MakeClient(options_)) {}
+
+  Status UploadInstance(const std::string& study, const std::string& sop,
+                        const std::filesystem::path& file) override {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(file, ec);
+    if (ec) return common::NotFoundError("cannot read instance file " + file.string());
+    if (size == 0) return common::InvalidArgumentError("empty instance file " + file.string());
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return common::NotFoundError("cannot open instance file " + file.string());
+    common::Sha256Hasher hasher;
+    std::string buf(1 << 20, '\0');
+    while (in) {
+      in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+      hasher.Update(std::string_view(buf.data(), static_cast<std::size_t>(in.gcount())));
+    }
+    const std::string sha = common::HexEncode(hasher.Finish());
+    const std::string path = "/v1/studies/" + study + "/instances/" + sop;
+
+    auto progress = WithRetries([&] { return Send(http::methods::GET, path, {}, ""); });
+    if (!progress.ok()) return progress.status();
+    if (progress->body.at("complete").as_bool()) {
+      if (progress->body.at("size").as_number().to_uint64() != size) {
+        return common::AlreadyExistsError("the relay holds this instance with another size");
+      }
+      return Status::Ok();
+    }
+    std::uint64_t offset = progress->body.at("received").as_number().to_uint64();
+    if (offset > 0) {
+      deps_.logger->info("upload.resume sop_key={} offset={} size={}", Key(sop), offset, size);
+    }
+    int resyncs = 0;
+    while (offset < size) {
+      const std::uint64_t n = std::min<std::uint64_t>(options_.chunk_size, size - offset);
+      std::string chunk(n, '\0');
+      in.clear();
+      in.seekg(static_cast<std::streamoff>(offset));
+      in.read(chunk.data(), static_cast<std::streamsize>(n));
+      if (static_cast<std::uint64_t>(in.gcount()) != n) {
+        return common::DataLossError("instance file changed while uploading: " + file.string());
+      }
+      const std::vector<std::pair<std::string, std::string>> headers = {
+          {"Content-Range", "bytes " + std::to_string(offset) + "-" +
+                                std::to_string(offset + n - 1) + "/" + std::to_string(size)},
+          {"X-Tsunagu-Sha256", sha},
+          {"X-Tsunagu-Chunk-Sha256", common::HexEncode(common::Sha256(chunk))}};
+      auto reply = WithRetries([&] { return Send(http::methods::PUT, path, headers, chunk); });
+      if (!reply.ok()) {
+        // The relay holds a different amount (another sender, a restart): continue from there.
+        if (reply.status().code() == common::ErrorCode::kFailedPrecondition && last_received_ &&
+            ++resyncs < 5) {
+          offset = *last_received_;
+          continue;
+        }
+        return reply.status();
+      }
+      offset = reply->body.at("received").as_number().to_uint64();
+      if (reply->body.at("complete").as_bool()) break;
+    }
+    return Status::Ok();
+  }
+
+  Result<CommitResult> Commit(const CommitRequest& request) override {
+    json body = json::object();
+    json list = json::array();
+    for (const auto& i : request.instances) {
+      json j = json::object();
+      j["sop_instance_uid"] = json::string(i.sop_instance_uid);
+      j["sha256"] = json::string(i.sha256_hex);
+      j["size"] = json::number(static_cast<std::uint64_t>(i.size));
+      list[list.size()] = j;
+    }
+    body["instances"] = list;
+    body["thread"] = json::string(request.thread);
+    if (request.access_code) body["access_code"] = json::string(*request.access_code);
+    if (request.retention) {
+      body["retention_seconds"] = json::number(static_cast<std::int64_t>(
+          std::chrono::duration_cast<std::chrono::seconds>(*request.retention).count()));
+    }
+    const std::string text = body.serialize();
+    auto reply = WithRetries([&] {
+      return Send(http::methods::POST, "/v1/studies/" + request.study_uid + "/commit",
+                  {{"Content-Type", "application/json"}}, text);
+    });
+    if (!reply.ok()) return reply.status();
+    try {
+      CommitResult out;
+      out.viewer_url = reply->body.at("viewer_url").as_string();
+      out.expires_at = std::chrono::system_clock::time_point(
+          std::chrono::milliseconds(reply->body.at("expires_at_ms").as_number().to_int64()));
+      out.already_committed = reply->body.at("already_committed").as_bool();
+      return out;
+    } catch (const std::exception&) {
+      return common::InternalError("relay: malformed commit answer");
+    }
+  }
+
+  Result<DeletionReceipt> GetReceipt(const std::string& study) override {
+    auto reply = WithRetries(
+        [&] { return Send(http::methods::GET, "/v1/studies/" + study + "/receipt", {}, ""); });
+    if (!reply.ok()) return reply.status();
+    try {
+      DeletionReceipt r;
+      r.study_uid = reply->body.at("study_uid").as_string();
+      r.deleted_at = std::chrono::system_clock::time_point(
+          std::chrono::milliseconds(reply->body.at("deleted_at_ms").as_number().to_int64()));
+      r.instance_count = reply->body.at("instance_count").as_number().to_uint64();
+      r.reason = reply->body.at("reason").as_string();
+      return r;
+    } catch (const std::exception&) {
+      return common::InternalError("relay: malformed receipt");
+    }
+  }
+
+  Status RevokeLinks(const std::string& study) override {
+    auto reply = WithRetries(
+        [&] { return Send(http::methods::POST, "/v1/studies/" + study + "/revoke", {}, ""); });
+    return reply.status();
+  }
+
+ private:
+  static http::client::http_client MakeClient(const RelayClientOptions& o) {
+    http::client::http_client_config config;
+    config.set_timeout(std::chrono::duration_cast<std::chrono::seconds>(
+        std::max(o.timeout, std::chrono::milliseconds(1000))));
+    config.set_validate_certificates(true);
+    const auto ca = o.ca_file.string();
+    const auto cert = o.client_cert_file.string();
+    const auto key = o.client_key_file.string();
+    config.set_ssl_context_callback([ca, cert, key](boost::asio::ssl::context& ctx) {
+      SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+      if (!ca.empty()) ctx.load_verify_file(ca);
+      ctx.use_certificate_chain_file(cert);
+      ctx.use_private_key_file(key, boost::asio::ssl::context::pem);
+    });
+    return http::client::http_client(o.base_url, config);
+  }
+
+  static std::string Key(const std::string& uid) {
+    return common::HexEncode(common::Sha256(uid)).substr(0, 12);
+  }
+
+  Result<Reply> Send(const http::method& method, const std::string& path,
+                     const std::vector<std::pair<std::string, std::string>>& headers,
+                     const std::string& body) {
+    last_received_.reset();
+    try {
+      http::http_request req(method);
+      req.set_request_uri(path);
+      if (!body.empty() || method == http::methods::PUT || method == http::methods::POST) {
+        req.set_body(std::vector<unsigned char>(body.begin(), body.end()));
+      }
+      for (const auto& [k, v] : headers) req.headers()[k] = v;
+      auto resp = client_.request(req).get();
+      Reply r;
+      r.status = resp.status_code();
+      const auto text = resp.extract_utf8string(true).get();
+      try {
+        r.body = text.empty() ? json::object() : json::parse(text);
+      } catch (const std::exception&) {
+        r.body = json::object();
+      }
+      if (r.body.is_object() && r.body.has_field("received") && r.body.at("received").is_number()) {
+        last_received_ = r.body.at("received").as_number().to_uint64();
+      }
+      Status st = StatusFromHttp(r);
+      if (!st.ok()) return st;
+      return r;
+    } catch (const http::http_exception& e) {
+      const std::string what = e.what();
+      if (what.find("timed out") != std::string::npos) {
+        return common::DeadlineExceededError("relay did not answer in time");
+      }
+      return common::UnavailableError("relay unreachable: " + what);
+    } catch (const std::exception& e) {
+      return common::UnavailableError(std::string("relay request failed: ") + e.what());
+    }
+  }
+
+  template <typename F>
+  Result<Reply> WithRetries(F&& f) {
+    auto backoff = options_.initial_backoff;
+    for (int attempt = 1;; ++attempt) {
+      Result<Reply> r = f();
+      if (r.ok() || !r.status().retryable() || attempt >= options_.max_attempts) return r;
+      deps_.logger->warn("relay.retry attempt={} code={} after_ms={}", attempt,
+                         common::ErrorCodeName(r.status().code()), backoff.count());
+      deps_.sleep(backoff);
+      backoff = std::min(backoff * 2, options_.max_backoff);
+    }
+  }
+
+  const RelayClientOptions options_;
+  RelayClientDeps deps_;
+  http::client::http_client client_;
+  static thread_local std::optional<std::uint64_t> last_received_;
+};
+
+thread_local std::optional<std::uint64_t> HttpsRelayClient::last_received_;
+
+}  // namespace
+
+Result<std::unique_ptr<RelayClient>> MakeHttpsRelayClient(RelayClientOptions options,
+                                                          RelayClientDeps deps) {
+  if (options.base_url.rfind("https://", 0) != 0) {
+    return common::InvalidArgumentError("relay URL must start with https://, got \"" +
+                                        options.base_url + "\"");
+  }
+  for (const auto& f : {options.client_cert_file, options.client_key_file}) {
+    std::ifstream probe(f);
+    if (!probe) return common::NotFoundError("cannot read " + f.string());
+  }
+  if (!options.ca_file.empty()) {
+    std::ifstream probe(options.ca_file);
+    if (!probe) return common::NotFoundError("cannot read " + options.ca_file.string());
+  }
+  if (options.chunk_size == 0) return common::InvalidArgumentError("chunk_size must be positive");
+  if (options.max_attempts < 1) options.max_attempts = 1;
+  if (!deps.clock || !deps.logger) return common::InvalidArgumentError("client deps missing");
+  if (!deps.sleep) deps.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+  try {
+    return std::unique_ptr<RelayClient>(new HttpsRelayClient(std::move(options), std::move(deps)));
+  } catch (const std::exception& e) {
+    return common::InvalidArgumentError(std::string("relay client: ") + e.what());
+  }
+}
+
+}  // namespace tsunagu::relay

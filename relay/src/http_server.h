@@ -1,0 +1,75 @@
+// Private: the relay's HTTP server seam. Handlers see plain request/response values; the
+// mechanism (cpprestsdk's listener over Boost.Asio + OpenSSL) stays in http_server_cpprest.cpp.
+#ifndef TSUNAGU_RELAY_SRC_HTTP_SERVER_H_
+#define TSUNAGU_RELAY_SRC_HTTP_SERVER_H_
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tsunagu/common/result.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace tsunagu::relay {
+
+struct HttpRequest {
+  std::string method;  // "GET", "PUT", ...
+  std::string path;    // percent-decoded, without the query
+  std::string raw_path;
+  std::map<std::string, std::string> query;    // decoded
+  std::map<std::string, std::string> headers;  // names lower-case
+  std::string body;
+  std::string client_address;
+
+  std::optional<std::string> Header(const std::string& lower_name) const {
+    auto it = headers.find(lower_name);
+    if (it == headers.end()) return std::nullopt;
+    return it->second;
+  }
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::string content_type = "application/json";
+};
+
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+struct TlsListenerOptions {
+  std::string bind_address = "127.0.0.1";
+  std::uint16_t port = 0;
+  std::filesystem::path cert_file;
+  std::filesystem::path key_file;
+  // Mutual TLS when set: the client must present a certificate issued by this CA whose subject
+  // common name is in allowed_clients, or the TLS handshake fails.
+  std::filesystem::path client_ca_file;
+  std::vector<std::string> allowed_clients;
+  std::uint64_t max_body_bytes = 64ULL << 20;  // larger requests get 413 before the handler
+};
+
+class HttpServer {
+ public:
+  virtual ~HttpServer() = default;
+  // Starts listening; kUnavailable when the address cannot be bound or TLS cannot be set up.
+  virtual common::Status Start() = 0;
+  virtual void Stop() = 0;
+};
+
+common::Result<std::unique_ptr<HttpServer>> MakeHttpsServer(TlsListenerOptions options,
+                                                            HttpHandler handler,
+                                                            std::shared_ptr<spdlog::logger> logger);
+
+}  // namespace tsunagu::relay
+
+#endif  // TSUNAGU_RELAY_SRC_HTTP_SERVER_H_

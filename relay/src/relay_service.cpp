@@ -1,0 +1,509 @@
+#include "relay_service.h"
+
+#include <cpprest/json.h>
+#include <spdlog/logger.h>
+
+#include <algorithm>
+#include <charconv>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "dicom_check.h"
+#include "tsunagu/common/crypto.h"
+
+namespace tsunagu::relay {
+namespace {
+
+using common::Status;
+using retention::ReachableStudy;
+using json = web::json::value;
+
+std::int64_t ToMs(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+bool IsUid(const std::string& s) {
+  static const std::regex kUid("^[0-9]+(\\.[0-9]+)*$");
+  return !s.empty() && s.size() <= 64 && std::regex_match(s, kUid);
+}
+
+std::vector<std::string> Split(const std::string& path) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : path) {
+    if (c == '/') {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else {
+      cur.push_back(c);
+    }
+  }
+  if (!cur.empty()) out.push_back(cur);
+  return out;
+}
+
+HttpResponse Json(int status, const json& body) {
+  return HttpResponse{status, {}, body.serialize()};
+}
+
+HttpResponse Error(const Status& st, std::optional<std::uint64_t> received = std::nullopt) {
+  json body = json::object();
+  body["code"] = json::string(std::string(common::ErrorCodeName(st.code())));
+  body["message"] = json::string(st.message());
+  body["retryable"] = json::boolean(st.retryable());
+  if (received) body["received"] = json::number(static_cast<std::uint64_t>(*received));
+  HttpResponse r = Json(common::InfoFor(st.code()).http_status, body);
+  if (st.code() == common::ErrorCode::kResourceExhausted ||
+      st.code() == common::ErrorCode::kDiskFull) {
+    r.headers.emplace_back("Retry-After", "30");
+  }
+  return r;
+}
+
+HttpResponse BadRequest(const std::string& message) {
+  return Error(common::InvalidArgumentError(message));
+}
+
+HttpResponse NotFound() { return Error(common::NotFoundError("not found")); }
+
+json ProgressJson(const retention::UploadProgress& p) {
+  json j = json::object();
+  j["received"] = json::number(static_cast<std::uint64_t>(p.received));
+  j["size"] = json::number(static_cast<std::uint64_t>(p.size));
+  j["complete"] = json::boolean(p.complete);
+  return j;
+}
+
+// "bytes START-END/TOTAL" (END inclusive).
+bool ParseContentRange(const std::string& v, std::uint64_t& start, std::uint64_t& end,
+                       std::uint64_t& total) {
+  static const std::regex kRange("^bytes ([0-9]{1,19})-([0-9]{1,19})/([0-9]{1,19})$");
+  std::smatch m;
+  if (!std::regex_match(v, m, kRange)) return false;
+  start = std::stoull(m[1]);
+  end = std::stoull(m[2]);
+  total = std::stoull(m[3]);
+  return start <= end && end < total;
+}
+
+bool IsHex64(const std::string& s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+// Attributes copied into QIDO-RS answers (PS3.18 10.6.3.3), by level.
+const std::vector<std::string> kStudyTags = {"00080020", "00080030", "00080050", "00080090",
+                                             "00081030", "00100010", "00100020", "00100030",
+                                             "00100040", "0020000D", "00200010"};
+const std::vector<std::string> kSeriesTags = {"00080060", "0008103E", "0020000D", "0020000E",
+                                              "00200011"};
+const std::vector<std::string> kInstanceTags = {"00080016", "00080018", "0020000D", "0020000E",
+                                                "00200013", "00280008", "00280010", "00280011"};
+
+json Pick(const json& full, const std::vector<std::string>& tags) {
+  json out = json::object();
+  for (const auto& t : tags) {
+    if (full.has_field(t)) out[t] = full.at(t);
+  }
+  return out;
+}
+
+json Attribute(const char* vr, json value) {
+  json a = json::object();
+  a["vr"] = json::string(vr);
+  a["Value"] = json::array({std::move(value)});
+  return a;
+}
+
+}  // namespace
+
+RelayService::RelayService(RelayServiceOptions options, RelayServiceDeps deps)
+    : options_(std::move(options)), deps_(std::move(deps)) {}
+
+// ---------------------------------------------------------------- upload API
+
+HttpResponse RelayService::HandleUpload(const HttpRequest& req) {
+  const auto seg = Split(req.path);
+  if (req.raw_path.find("..") != std::string::npos) return BadRequest("invalid path");
+  if (seg.size() == 2 && seg[0] == "v1" && seg[1] == "health" && req.method == "GET") {
+    return Json(200, json::parse(R"({"status":"ok"})"));
+  }
+  if (seg.size() < 4 || seg[0] != "v1" || seg[1] != "studies") return NotFound();
+  const std::string& study = seg[2];
+  if (!IsUid(study)) return BadRequest("the study UID in the path is not a valid UID");
+  auto& store = *deps_.store;
+
+  if (seg.size() == 5 && seg[3] == "instances") {
+    const std::string& sop = seg[4];
+    if (!IsUid(sop)) return BadRequest("the SOP Instance UID in the path is not a valid UID");
+    if (req.method == "GET") {
+      auto p = store.GetProgress(study, sop);
+      if (!p.ok()) return Error(p.status());
+      return Json(200, ProgressJson(*p));
+    }
+    if (req.method != "PUT") return Error(common::InvalidArgumentError("method not allowed"));
+    std::uint64_t start = 0, end = 0, total = 0;
+    const auto range = req.Header("content-range");
+    if (!range || !ParseContentRange(*range, start, end, total)) {
+      return BadRequest("Content-Range: bytes START-END/TOTAL is required");
+    }
+    if (end - start + 1 != req.body.size()) {
+      return BadRequest("the body length does not match Content-Range");
+    }
+    const auto whole = req.Header("x-tsunagu-sha256");
+    const auto chunk_hash = req.Header("x-tsunagu-chunk-sha256");
+    if (!whole || !IsHex64(*whole) || !chunk_hash || !IsHex64(*chunk_hash)) {
+      return BadRequest(
+          "X-Tsunagu-Sha256 and X-Tsunagu-Chunk-Sha256 (lower-case hex) are required");
+    }
+    if (common::HexEncode(common::Sha256(req.body)) != *chunk_hash) {
+      deps_.logger->warn("upload.chunk_corrupt offset={} bytes={}", start, req.body.size());
+      return Error(Status(common::ErrorCode::kIntegrity,
+                          "the chunk's SHA-256 does not match X-Tsunagu-Chunk-Sha256; resend it",
+                          /*retryable=*/true));
+    }
+    const std::size_t max_pid = options_.patient_id_max_length;
+    retention::InstanceValidator validator = [max_pid](std::string_view st, std::string_view sp,
+                                                       std::string_view bytes) {
+      return InspectInstance(bytes, st, sp, max_pid);
+    };
+    auto p = store.AppendChunk(study, sop, start, total, *whole, req.body, validator);
+    if (!p.ok()) {
+      if (p.status().code() == common::ErrorCode::kFailedPrecondition) {
+        auto now = store.GetProgress(study, sop);
+        if (now.ok()) return Error(p.status(), now->received);
+      }
+      return Error(p.status());
+    }
+    return Json(200, ProgressJson(*p));
+  }
+  if (seg.size() != 4) return NotFound();
+  const std::string& action = seg[3];
+  if (action == "commit" && req.method == "POST") {
+    json body;
+    try {
+      body = json::parse(req.body);
+    } catch (const std::exception&) {
+      return BadRequest("the commit body is not JSON");
+    }
+    std::vector<retention::CommitInstance> list;
+    std::string thread;
+    std::optional<std::string> code;
+    std::optional<std::chrono::milliseconds> retention;
+    try {
+      for (const auto& i : body.at("instances").as_array()) {
+        retention::CommitInstance c;
+        c.sop_uid = i.at("sop_instance_uid").as_string();
+        c.sha256_hex = i.at("sha256").as_string();
+        c.size = i.at("size").as_number().to_uint64();
+        if (!IsUid(c.sop_uid) || !IsHex64(c.sha256_hex)) {
+          return BadRequest("an instance in the commit has an invalid UID or hash");
+        }
+        list.push_back(std::move(c));
+      }
+      if (body.has_field("thread")) thread = body.at("thread").as_string();
+      if (body.has_field("access_code") && !body.at("access_code").is_null()) {
+        code = body.at("access_code").as_string();
+      }
+      if (body.has_field("retention_seconds") && !body.at("retention_seconds").is_null()) {
+        retention = std::chrono::seconds(body.at("retention_seconds").as_number().to_int64());
+        if (*retention <= std::chrono::milliseconds(0)) {
+          return BadRequest("retention_seconds must be positive");
+        }
+      }
+    } catch (const std::exception&) {
+      return BadRequest(
+          "the commit body needs instances[{sop_instance_uid, sha256, size}] and optional "
+          "thread, access_code, retention_seconds");
+    }
+    auto outcome = store.Commit(study, list, thread, code, retention);
+    if (!outcome.ok()) return Error(outcome.status());
+    json out = json::object();
+    out["viewer_url"] = json::string(options_.public_url + "/v/" + outcome->link_token);
+    out["dicomweb_root"] =
+        json::string(options_.public_url + "/t/" + outcome->link_token + "/dicomweb");
+    out["expires_at_ms"] = json::number(ToMs(outcome->expires_at));
+    out["already_committed"] = json::boolean(outcome->already_committed);
+    return Json(200, out);
+  }
+  if (action == "receipt" && req.method == "GET") {
+    auto r = store.GetReceipt(study);
+    if (!r.ok()) return Error(r.status());
+    json out = json::object();
+    out["study_uid"] = json::string(r->study_uid);
+    out["deleted_at_ms"] = json::number(ToMs(r->deleted_at));
+    out["instance_count"] = json::number(static_cast<std::uint64_t>(r->instance_count));
+    out["reason"] = json::string(r->reason);
+    return Json(200, out);
+  }
+  if (action == "revoke" && req.method == "POST") {
+    auto n = store.RevokeLinks(study);
+    if (!n.ok()) return Error(n.status());
+    {
+      std::lock_guard lock(mu_);
+      link_cache_.clear();
+    }
+    json out = json::object();
+    out["revoked"] = json::number(*n);
+    return Json(200, out);
+  }
+  return NotFound();
+}
+
+// ---------------------------------------------------------------- viewer API
+
+HttpResponse RelayService::HandleViewer(const HttpRequest& req) {
+  HttpResponse r = Viewer(req);
+  // Security headers on every answer (issue 4): no caching of images, no referrer carrying the
+  // token, a CSP that lets nothing run from an API answer, HSTS.
+  r.headers.emplace_back("Cache-Control", "no-store, private");
+  r.headers.emplace_back("Referrer-Policy", "no-referrer");
+  r.headers.emplace_back("Content-Security-Policy",
+                         "default-src 'none'; frame-ancestors 'none'; base-uri 'none'");
+  r.headers.emplace_back("Strict-Transport-Security", "max-age=31536000");
+  r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  const auto origin = req.Header("origin");
+  if (origin && std::find(options_.cors_origins.begin(), options_.cors_origins.end(), *origin) !=
+                    options_.cors_origins.end()) {
+    r.headers.emplace_back("Access-Control-Allow-Origin", *origin);
+    r.headers.emplace_back("Vary", "Origin");
+    r.headers.emplace_back("Access-Control-Allow-Headers",
+                           "Authorization, Accept, X-Tsunagu-Access-Code");
+    r.headers.emplace_back("Access-Control-Allow-Methods", "GET, OPTIONS");
+    r.headers.emplace_back("Access-Control-Max-Age", "600");
+  }
+  return r;
+}
+
+common::Result<ReachableStudy> RelayService::Resolve(const std::string& token,
+                                                     const std::optional<std::string>& code) {
+  const std::string key = common::HexEncode(common::Sha256(token + '\0' + code.value_or("")));
+  const auto now = deps_.clock->SteadyNow();
+  {
+    std::lock_guard lock(mu_);
+    auto it = link_cache_.find(key);
+    if (it != link_cache_.end()) {
+      if (now - it->second.checked < options_.revocation_cache &&
+          it->second.study.expires_at > deps_.clock->SystemNow()) {
+        return it->second.study;
+      }
+      link_cache_.erase(it);
+    }
+  }
+  auto resolved = deps_.store->ResolveLink(token, code);
+  if (!resolved.ok()) return resolved;
+  std::lock_guard lock(mu_);
+  if (link_cache_.size() > 10000) link_cache_.clear();
+  link_cache_[key] = CachedLink{*resolved, now};
+  return resolved;
+}
+
+void RelayService::Log(const ReachableStudy& s, const HttpRequest& r, const char* event) {
+  retention::AccessEntry e{deps_.clock->SystemNow(), s.link_id, event, r.client_address,
+                           r.Header("user-agent").value_or("")};
+  std::lock_guard lock(mu_);
+  pending_log_.emplace_back(s.study_uid, std::move(e));
+}
+
+void RelayService::FlushAccessLog() {
+  std::vector<std::pair<std::string, retention::AccessEntry>> batch;
+  {
+    std::lock_guard lock(mu_);
+    batch.swap(pending_log_);
+  }
+  const Status st = deps_.store->RecordAccess(batch);
+  if (!st.ok()) {
+    deps_.logger->error("access_log.write_failed entries={} error=\"{}\"", batch.size(),
+                        st.ToString());
+  }
+}
+
+HttpResponse RelayService::Viewer(const HttpRequest& req) {
+  if (req.method == "OPTIONS") return HttpResponse{204, {}, {}, "text/plain"};
+  if (req.method != "GET" && req.method != "HEAD") {
+    return Error(common::InvalidArgumentError("method not allowed"));
+  }
+  if (req.raw_path.find("..") != std::string::npos) return BadRequest("invalid path");
+  auto seg = Split(req.path);
+  std::string token;
+  std::size_t first = 0;
+  if (seg.size() >= 2 && seg[0] == "t") {
+    token = seg[1];
+    first = 2;
+  } else if (auto auth = req.Header("authorization"); auth && auth->rfind("Bearer ", 0) == 0) {
+    token = auth->substr(7);
+  }
+  if (seg.size() <= first || seg[first] != "dicomweb") return NotFound();
+  const std::vector<std::string> rest(seg.begin() + static_cast<long>(first) + 1, seg.end());
+  if (token.empty() || token.size() > 128) {
+    return Error(common::UnauthenticatedError("a link token is required"));
+  }
+
+  // Brute-force throttle per client address.
+  const auto steady = deps_.clock->SteadyNow();
+  {
+    std::lock_guard lock(mu_);
+    auto& w = failures_[req.client_address];
+    if (steady - w.start >= options_.failure_window) w = FailureWindow{steady, 0};
+    if (w.failures >= options_.max_link_failures) {
+      return Error(common::ResourceExhaustedError("too many failed link attempts; wait a minute"));
+    }
+  }
+  auto study = Resolve(token, req.Header("x-tsunagu-access-code"));
+  if (!study.ok()) {
+    {
+      std::lock_guard lock(mu_);
+      auto& w = failures_[req.client_address];
+      ++w.failures;
+      if (w.failures == options_.max_link_failures) {
+        deps_.logger->warn("link.throttled address={}", req.client_address);
+      }
+    }
+    return Error(study.status());
+  }
+  const std::string& uid = study->study_uid;
+  auto& store = *deps_.store;
+
+  // QIDO-RS on the one study.
+  if (rest.size() == 1 && rest[0] == "studies") {
+    auto it = req.query.find("StudyInstanceUID");
+    if (it != req.query.end() && it->second != uid) return Json(200, json::array());
+    auto instances = store.ListInstances(uid);
+    if (!instances.ok()) return Error(instances.status());
+    if (instances->empty()) return NotFound();
+    const json first_meta = json::parse(instances->front().metadata_json);
+    json s = Pick(first_meta, kStudyTags);
+    std::set<std::string> series, modalities;
+    for (const auto& i : *instances) {
+      series.insert(i.series_uid);
+      const json m = json::parse(i.metadata_json);
+      if (m.has_field("00080060") && m.at("00080060").has_field("Value")) {
+        modalities.insert(m.at("00080060").at("Value").at(0).as_string());
+      }
+    }
+    json mods = json::array();
+    for (const auto& m : modalities) mods[mods.size()] = json::string(m);
+    json mia = json::object();
+    mia["vr"] = json::string("CS");
+    mia["Value"] = mods;
+    s["00080061"] = mia;
+    s["00201206"] = Attribute("IS", json::number(static_cast<int>(series.size())));
+    s["00201208"] = Attribute("IS", json::number(static_cast<int>(instances->size())));
+    Log(*study, req, "open");
+    return Json(200, json::array({s}));
+  }
+  if (rest.size() < 2 || rest[0] != "studies" || rest[1] != uid) return NotFound();
+  const std::vector<std::string> tail(rest.begin() + 2, rest.end());
+  std::optional<std::string> series_filter;
+  if (tail.size() >= 2 && tail[0] == "series") series_filter = tail[1];
+
+  auto list_json = [&](const std::vector<std::string>& tags, bool per_series) -> HttpResponse {
+    auto instances = store.ListInstances(uid);
+    if (!instances.ok()) return Error(instances.status());
+    json out = json::array();
+    std::map<std::string, std::pair<json, int>> series;
+    std::vector<std::string> order;
+    for (const auto& i : *instances) {
+      if (series_filter && i.series_uid != *series_filter) continue;
+      const json m = json::parse(i.metadata_json);
+      if (per_series) {
+        auto [it, fresh] = series.try_emplace(i.series_uid, Pick(m, kSeriesTags), 0);
+        if (fresh) order.push_back(i.series_uid);
+        ++it->second.second;
+      } else {
+        out[out.size()] = tags.empty() ? m : Pick(m, tags);
+      }
+    }
+    for (const auto& s : order) {
+      json j = series[s].first;
+      j["00201209"] = Attribute("IS", json::number(series[s].second));
+      out[out.size()] = j;
+    }
+    if (series_filter && out.size() == 0) return NotFound();
+    return Json(200, out);
+  };
+
+  // studies/{uid}/series, studies/{uid}/instances, studies/{uid}/series/{s}/instances
+  if (tail.size() == 1 && tail[0] == "series") return list_json(kSeriesTags, true);
+  if (tail.size() == 1 && tail[0] == "instances") return list_json(kInstanceTags, false);
+  if (tail.size() == 3 && tail[0] == "series" && tail[2] == "instances") {
+    return list_json(kInstanceTags, false);
+  }
+  // WADO-RS metadata: studies/{uid}/metadata, .../series/{s}/metadata
+  if ((tail.size() == 1 && tail[0] == "metadata") ||
+      (tail.size() == 3 && tail[0] == "series" && tail[2] == "metadata")) {
+    Log(*study, req, "metadata");
+    HttpResponse r = list_json({}, false);
+    if (r.status == 200) r.content_type = "application/dicom+json";
+    return r;
+  }
+  if (tail.size() < 4 || tail[0] != "series" || tail[2] != "instances") return NotFound();
+  const std::string& sop = tail[3];
+  if (!IsUid(sop) || !IsUid(tail[1])) return NotFound();
+  if (tail.size() == 5 && tail[4] == "metadata") {
+    auto instances = store.ListInstances(uid);
+    if (!instances.ok()) return Error(instances.status());
+    for (const auto& i : *instances) {
+      if (i.sop_uid == sop && i.series_uid == tail[1]) {
+        Log(*study, req, "metadata");
+        HttpResponse r = Json(200, json::array({json::parse(i.metadata_json)}));
+        r.content_type = "application/dicom+json";
+        return r;
+      }
+    }
+    return NotFound();
+  }
+  std::string boundary;
+  {
+    std::lock_guard lock(mu_);
+    boundary = "tsunagu-" + std::to_string(++boundary_counter_) + "-" +
+               std::to_string(ToMs(deps_.clock->SystemNow()));
+  }
+  auto bytes = store.ReadInstance(uid, sop);
+  if (!bytes.ok()) return Error(bytes.status());
+  if (tail.size() == 4) {
+    // WADO-RS instance: multipart/related; type="application/dicom" (PS3.18 8.6.1.2).
+    Log(*study, req, "instance");
+    HttpResponse r;
+    r.content_type = "multipart/related; type=\"application/dicom\"; boundary=" + boundary;
+    r.body = "--" + boundary + "\r\nContent-Type: application/dicom\r\n\r\n" + *bytes + "\r\n--" +
+             boundary + "--\r\n";
+    return r;
+  }
+  if (tail.size() == 6 && tail[4] == "frames") {
+    std::vector<int> numbers;
+    std::stringstream list(tail[5]);
+    std::string item;
+    while (std::getline(list, item, ',')) {
+      int n = 0;
+      auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), n);
+      if (ec != std::errc() || p != item.data() + item.size()) {
+        return BadRequest("frame list must be numbers separated by commas");
+      }
+      numbers.push_back(n);
+    }
+    if (numbers.empty() || numbers.size() > 1000) return BadRequest("bad frame list");
+    auto frames = ExtractFrames(*bytes, numbers);
+    if (!frames.ok()) return Error(frames.status());
+    if (frames->series_uid != tail[1]) return NotFound();
+    Log(*study, req, "frames");
+    const std::string part_type =
+        frames->encapsulated
+            ? "application/octet-stream; transfer-syntax=" + frames->transfer_syntax_uid
+            : "application/octet-stream; transfer-syntax=" + frames->transfer_syntax_uid;
+    HttpResponse r;
+    r.content_type = "multipart/related; type=\"application/octet-stream\"; boundary=" + boundary;
+    for (const auto& f : frames->frames) {
+      r.body += "--" + boundary + "\r\nContent-Type: " + part_type + "\r\n\r\n";
+      r.body += f;
+      r.body += "\r\n";
+    }
+    r.body += "--" + boundary + "--\r\n";
+    return r;
+  }
+  return NotFound();
+}
+
+}  // namespace tsunagu::relay

@@ -1,0 +1,74 @@
+// Private: the relay's two HTTP APIs over a StudyStore (relay/PROTOCOL.md):
+//  - the upload API for enrolled gateways (mutual TLS is enforced by the listener);
+//  - the viewer API: the DICOMweb subset under a link token.
+#ifndef TSUNAGU_RELAY_SRC_RELAY_SERVICE_H_
+#define TSUNAGU_RELAY_SRC_RELAY_SERVICE_H_
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "http_server.h"
+#include "tsunagu/common/clock.h"
+#include "tsunagu/retention/study_store.h"
+
+namespace tsunagu::relay {
+
+struct RelayServiceOptions {
+  std::string public_url;  // https://relay.example.jp, base of viewer links
+  std::vector<std::string> cors_origins;
+  std::size_t patient_id_max_length = 4;
+  std::chrono::milliseconds revocation_cache = std::chrono::seconds(2);
+  // Failed link look-ups (unknown, revoked, wrong code) tolerated per client address per window
+  // before that address is refused with 429 until the window ends.
+  int max_link_failures = 20;
+  std::chrono::milliseconds failure_window = std::chrono::minutes(1);
+};
+
+struct RelayServiceDeps {
+  std::shared_ptr<retention::StudyStore> store;
+  std::shared_ptr<common::Clock> clock;
+  std::shared_ptr<spdlog::logger> logger;
+};
+
+class RelayService {
+ public:
+  RelayService(RelayServiceOptions options, RelayServiceDeps deps);
+
+  HttpResponse HandleUpload(const HttpRequest& request);
+  HttpResponse HandleViewer(const HttpRequest& request);
+
+  // Writes the buffered access-log entries (called periodically and at shutdown).
+  void FlushAccessLog();
+
+ private:
+  struct CachedLink {
+    retention::ReachableStudy study;
+    std::chrono::steady_clock::time_point checked;
+  };
+  struct FailureWindow {
+    std::chrono::steady_clock::time_point start;
+    int failures = 0;
+  };
+
+  HttpResponse Viewer(const HttpRequest& request);
+  common::Result<retention::ReachableStudy> Resolve(const std::string& token,
+                                                    const std::optional<std::string>& code);
+  void Log(const retention::ReachableStudy& s, const HttpRequest& r, const char* event);
+
+  const RelayServiceOptions options_;
+  const RelayServiceDeps deps_;
+  std::mutex mu_;
+  std::map<std::string, CachedLink> link_cache_;                             // GUARDED_BY(mu_)
+  std::map<std::string, FailureWindow> failures_;                            // GUARDED_BY(mu_)
+  std::vector<std::pair<std::string, retention::AccessEntry>> pending_log_;  // GUARDED_BY(mu_)
+  std::uint64_t boundary_counter_ = 0;                                       // GUARDED_BY(mu_)
+};
+
+}  // namespace tsunagu::relay
+
+#endif  // TSUNAGU_RELAY_SRC_RELAY_SERVICE_H_
