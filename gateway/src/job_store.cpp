@@ -552,6 +552,17 @@ Status JobStore::SetCommitted(JobId id, const std::string& viewer_url,
   });
 }
 
+Status JobStore::RestartUploads(JobId id) {
+  Impl& m = *impl_;
+  return m.Tx([&]() -> Status {
+    Stmt i(m.db,
+           "UPDATE instances SET state = 'deidentified' WHERE job_id = ? AND state = 'uploaded'");
+    TSUNAGU_RETURN_IF_ERROR(i.Bind(1, id.value()).Run());
+    Stmt j(m.db, "UPDATE jobs SET stage = 'deidentified', updated_at = ? WHERE id = ?");
+    return j.Bind(1, m.Now()).Bind(2, id.value()).Run();
+  });
+}
+
 Status JobStore::ClearSpoolPath(JobId id, const std::string& sop_key) {
   Impl& m = *impl_;
   return m.Tx([&]() -> Status {

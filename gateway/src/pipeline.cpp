@@ -203,8 +203,11 @@ StepResult StudyPipeline::Retrieve(const JobRecord& job) {
                               " instances still missing after " + std::to_string(job.move_rounds) +
                               " C-MOVE requests (the PACS listed them but did not send them)"));
   }
+  // A round is counted when its C-MOVE has finished: a crash of the gateway during a move must
+  // not use up the PACS's re-request budget (the engine's attempt counter bounds crash loops).
   const int round = job.move_rounds + 1;
-  Status st = deps_.store->SetMoveCounters(job.id, round, 0, static_cast<int>(missing->size()));
+  Status st =
+      deps_.store->SetMoveCounters(job.id, job.move_rounds, 0, static_cast<int>(missing->size()));
   if (!st.ok()) return StepResult::FromStatus(st);
   std::vector<MoveRequest> requests;
   if (job.move_rounds == 0) {
@@ -220,24 +223,28 @@ StepResult StudyPipeline::Retrieve(const JobRecord& job) {
   deps_.log->info("retrieve.move job={} round={} missing={} requests={}", job.id.value(), round,
                   missing->size(), requests.size());
   auto last_write = deps_.clock->SteadyNow();
+  int last_completed = 0;
+  int last_remaining = 0;
   for (const MoveRequest& req : requests) {
     auto moved = deps_.pacs->Move(req, options_.move_deadline, [&](const MoveProgress& p) {
       const auto now = deps_.clock->SteadyNow();
       if (now - last_write < std::chrono::milliseconds(250)) return;
       last_write = now;
-      (void)deps_.store->SetMoveCounters(job.id, round, p.completed, std::max(0, p.remaining));
+      (void)deps_.store->SetMoveCounters(job.id, job.move_rounds, p.completed,
+                                         std::max(0, p.remaining));
     });
     if (!moved.ok()) {
       deps_.log->warn("retrieve.move_failed job={} round={} code={} reason=\"{}\"", job.id.value(),
                       round, common::ErrorCodeName(moved.status().code()),
                       moved.status().message());
       // A refused or broken C-MOVE is not a round: the next attempt repeats the same request.
-      (void)deps_.store->SetMoveCounters(job.id, job.move_rounds, 0, 0);
       return StepResult::FromStatus(moved.status().WithContext("C-MOVE"));
     }
-    (void)deps_.store->SetMoveCounters(job.id, round, moved->last.completed,
-                                       std::max(0, moved->last.remaining));
+    last_completed = moved->last.completed;
+    last_remaining = std::max(0, moved->last.remaining);
   }
+  st = deps_.store->SetMoveCounters(job.id, round, last_completed, last_remaining);
+  if (!st.ok()) return StepResult::FromStatus(st);
   missing = missing_of();
   if (!missing.ok()) return StepResult::FromStatus(missing.status());
   if (missing->empty()) {
@@ -367,6 +374,17 @@ StepResult StudyPipeline::Commit(const JobRecord& job) {
     retention = it->second;
   }
   auto committed = deps_.uploader->Commit(job.deid_study_uid, list, job.thread, retention);
+  if (!committed.ok() && committed.status().code() == common::ErrorCode::kFailedPrecondition) {
+    // The relay does not hold every listed instance as uploaded (it lost one, e.g. killed before
+    // it was durable): upload again, which is idempotent, and commit after that. Bounded by the
+    // engine's attempt limit.
+    deps_.log->warn("commit.incomplete job={} reason=\"{}\" action=reupload", job.id.value(),
+                    committed.status().message());
+    Status st = deps_.store->RestartUploads(job.id);
+    if (!st.ok()) return StepResult::FromStatus(st);
+    return StepResult::Retry(
+        common::UnavailableError(committed.status().message()).WithContext("commit"));
+  }
   if (!committed.ok()) {
     deps_.log->warn("commit.failed job={} code={} reason=\"{}\"", job.id.value(),
                     common::ErrorCodeName(committed.status().code()), committed.status().message());

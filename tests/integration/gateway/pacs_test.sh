@@ -71,7 +71,11 @@ out=$("$gateway" status --config "$cfg" "$job")
 expect_contains "all $n_ct listed instances were received and de-identified" \
   "listed $n_ct, received $n_ct, de-identified $n_ct" "$out"
 expect_contains "one C-MOVE was enough" "moves: 1" "$out"
-expect_contains "the job waits for the relay with the reason" "relay client cannot be set up" "$out"
+expect_contains "nothing is uploaded to an unreachable relay" "uploaded 0" "$out"
+wait_until 20 bash -c "\"$gateway\" status --config \"$cfg\" $job | grep -q '^  error: .*upload'"
+out=$("$gateway" status --config "$cfg" "$job")
+expect_contains "the job waits in its stage with the upload's reason" "stage: deidentified" "$out"
+check "the reason is shown" grep -q '^  error: .*upload' <<< "$out"
 expect_contains "status shows the patient ID's last 4 (from the anonymizer)" "patient id (last 4): 5678" "$out"
 again=$("$gateway" send --config "$cfg" --accession "$ACC" --thread cardio --no-wait 2>&1)
 expect_eq "sending the same study to the same thread again is the same job" "$job" "$again"

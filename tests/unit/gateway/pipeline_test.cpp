@@ -472,3 +472,25 @@ TEST_F(PipelineTest, SpoolCeilingDeletesOldIdentifiedFilesAndFailsTheirJob) {
 
 }  // namespace
 }  // namespace tsunagu::gateway
+
+namespace tsunagu::gateway {
+namespace {
+
+TEST_F(PipelineTest, CommitRefusedForAMissingUploadReuploadsAndCommitsOnce) {
+  const JobId id = Send();
+  for (int i = 0; i < 100 && store_->GetJob(id)->stage != stage::kUploaded; ++i) {
+    ASSERT_TRUE(engine_->RunOnceForTest().ok());
+  }
+  ASSERT_EQ(store_->GetJob(id)->stage, stage::kUploaded);
+  // The relay was killed and lost one upload it had acknowledged.
+  relay_.stored.erase(relay_.stored.begin());
+  const JobRecord job = RunToEnd(id);
+  EXPECT_EQ(job.stage, stage::kCleaned) << job.last_error;
+  EXPECT_EQ(relay_.stored.size(), 5u);
+  EXPECT_EQ(relay_.committed.size(), 1u);
+  EXPECT_EQ(relay_.commit_calls, 2);
+  EXPECT_EQ(poster_.posts.size(), 1u);
+}
+
+}  // namespace
+}  // namespace tsunagu::gateway

@@ -159,6 +159,9 @@ class JobStore final : public jobs::JobQueue {
   common::Status SetUploaded(JobId id, const std::string& sop_key);
   common::Status SetCommitted(JobId id, const std::string& viewer_url,
                               const std::string& expires_at);
+  // Marks every uploaded instance of the job de-identified again and moves the job back to the
+  // deidentified stage (the relay lost an upload; uploads are idempotent, so they are repeated).
+  common::Status RestartUploads(JobId id);
   // Forgets the spool file of one instance (after it was deleted).
   common::Status ClearSpoolPath(JobId id, const std::string& sop_key);
   // Whether a job other than `id` that has not yet de-identified still needs `spool_path`.
