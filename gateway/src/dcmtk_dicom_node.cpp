@@ -92,12 +92,12 @@ class Node final : public DicomNode {
   void Stop() override {
     if (stopping_.exchange(true)) return;
     if (accept_thread_.joinable()) accept_thread_.join();
-    std::list<std::thread> workers;
+    std::list<Worker> workers;
     {
       std::lock_guard<std::mutex> lock(mu_);
       workers.swap(workers_);
     }
-    for (std::thread& t : workers) t.join();
+    for (Worker& w : workers) w.thread.join();
     net_.reset();
   }
 
@@ -166,20 +166,26 @@ class Node final : public DicomNode {
       std::lock_guard<std::mutex> lock(mu_);
       ReapLocked();
       auto* shared = assoc.release();
-      workers_.emplace_back([this, shared, c = std::string(called), g = std::string(calling)] {
-        Serve(AssociationPtr(shared), c, g);
-        --active_;
-      });
+      auto done = std::make_shared<std::atomic<bool>>(false);
+      workers_.push_back(Worker{
+          std::thread([this, shared, done, c = std::string(called), g = std::string(calling)] {
+            Serve(AssociationPtr(shared), c, g);
+            --active_;
+            *done = true;
+          }),
+          done});
     }
   }
 
-  // Joins worker threads that have finished (they decrement active_ last).
+  // Joins the threads of associations that have ended; running ones are left alone.
   void ReapLocked() {
-    // Threads cannot be tested for completion portably; keep the list bounded by joining the
-    // oldest ones when more are recorded than may run at once.
-    while (workers_.size() > static_cast<size_t>(options_.max_associations) * 2) {
-      workers_.front().join();
-      workers_.pop_front();
+    for (auto it = workers_.begin(); it != workers_.end();) {
+      if (*it->done) {
+        it->thread.join();
+        it = workers_.erase(it);
+      } else {
+        ++it;
+      }
     }
   }
 
@@ -351,7 +357,11 @@ class Node final : public DicomNode {
   std::atomic<bool> stopping_{false};
   std::atomic<int> active_{0};
   std::mutex mu_;
-  std::list<std::thread> workers_;  // GUARDED_BY(mu_)
+  struct Worker {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::list<Worker> workers_;  // GUARDED_BY(mu_)
   std::atomic<std::uint64_t> associations_{0}, rejected_{0}, instances_{0}, bytes_{0}, refused_{0},
       echoes_{0};
 };

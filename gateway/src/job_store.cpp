@@ -382,6 +382,13 @@ Result<Attachment> JobStore::AttachArrived(const ArrivedInstance& in,
   });
 }
 
+Result<bool> JobStore::IsRetrieving(const std::string& study_key) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Stmt s(impl_->db, "SELECT 1 FROM jobs WHERE study_key = ? AND stage = 'retrieving' LIMIT 1");
+  s.Bind(1, study_key);
+  return s.Step();
+}
+
 Result<JobRecord> JobStore::GetJob(JobId id) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->GetJobLocked(id);
@@ -513,6 +520,38 @@ Status JobStore::SetDeidentified(JobId id, const std::string& sop_key,
   });
 }
 
+Status JobStore::SetDeidentifiedMany(JobId id, const std::vector<DeidentifiedUpdate>& updates) {
+  Impl& m = *impl_;
+  return m.Tx([&]() -> Status {
+    for (const DeidentifiedUpdate& u : updates) {
+      Stmt s(m.db,
+             "UPDATE instances SET state = 'deidentified', deid_sop_uid = ?, deid_path = ?, "
+             "sha256 = ?, size = ? WHERE job_id = ? AND sop_key = ? AND state = 'received'");
+      s.Bind(1, u.deid_sop_uid)
+          .Bind(2, u.deid_path)
+          .Bind(3, u.sha256_hex)
+          .Bind(4, u.size)
+          .Bind(5, id.value())
+          .Bind(6, u.sop_key);
+      TSUNAGU_RETURN_IF_ERROR(s.Run());
+    }
+    return m.Touch(id);
+  });
+}
+
+Status JobStore::SetUploadedMany(JobId id, const std::vector<std::string>& sop_keys) {
+  Impl& m = *impl_;
+  return m.Tx([&]() -> Status {
+    for (const std::string& key : sop_keys) {
+      Stmt s(m.db,
+             "UPDATE instances SET state = 'uploaded' WHERE job_id = ? AND sop_key = ? AND "
+             "state = 'deidentified'");
+      TSUNAGU_RETURN_IF_ERROR(s.Bind(1, id.value()).Bind(2, key).Run());
+    }
+    return m.Touch(id);
+  });
+}
+
 Status JobStore::SetStudyInfo(JobId id, const std::string& deid_study_uid,
                               const std::string& patient_id_suffix, const std::string& modality) {
   Impl& m = *impl_;
@@ -559,6 +598,20 @@ Status JobStore::RestartUploads(JobId id) {
            "UPDATE instances SET state = 'deidentified' WHERE job_id = ? AND state = 'uploaded'");
     TSUNAGU_RETURN_IF_ERROR(i.Bind(1, id.value()).Run());
     Stmt j(m.db, "UPDATE jobs SET stage = 'deidentified', updated_at = ? WHERE id = ?");
+    return j.Bind(1, m.Now()).Bind(2, id.value()).Run();
+  });
+}
+
+Status JobStore::RefetchInstances(JobId id, const std::vector<std::string>& sop_keys) {
+  Impl& m = *impl_;
+  return m.Tx([&]() -> Status {
+    for (const std::string& key : sop_keys) {
+      Stmt s(m.db,
+             "UPDATE instances SET state = 'expected', spool_path = '' WHERE job_id = ? AND "
+             "sop_key = ? AND state = 'received'");
+      TSUNAGU_RETURN_IF_ERROR(s.Bind(1, id.value()).Bind(2, key).Run());
+    }
+    Stmt j(m.db, "UPDATE jobs SET stage = 'retrieving', updated_at = ? WHERE id = ?");
     return j.Bind(1, m.Now()).Bind(2, id.value()).Run();
   });
 }

@@ -32,12 +32,12 @@ load_pacs "$pacs_port" "$tmp/ct"
 
 echo "== peer: movescu -> storescp, $runs runs"
 mkdir -p "$tmp/scp"
-TCP_NODELAY=1 storescp -aet STORESCP -od "$tmp/scp" -su "" "$scp_port" > "$tmp/storescp.log" 2>&1 &
+TCP_NODELAY=1 storescp -aet STORESCP -od "$tmp/scp" "$scp_port" > "$tmp/storescp.log" 2>&1 &
 pids+=($!)
 wait_until 10 echoscu -aec STORESCP 127.0.0.1 "$scp_port"
 peer=()
 for i in $(seq "$runs"); do
-  rm -rf "$tmp/scp"/*
+  find "$tmp/scp" -type f -delete
   t0=$(now)
   TCP_NODELAY=1 movescu -S -aet LOADER -aec PACS -aem STORESCP -k QueryRetrieveLevel=STUDY \
     -k StudyInstanceUID="$study_uid" 127.0.0.1 "$pacs_port" > "$tmp/movescu.log" 2>&1
@@ -59,7 +59,7 @@ start_gateway "$cfg" "$tmp/gateway.log"; gw_pid=$last_pid
 ours=()
 for i in $(seq "$runs"); do
   # A new thread each run: a repeated send of the same study to the same thread is one job.
-  sed -i "s/^name = \"cardio\"/name = \"bench$i\"/" "$cfg"
+  sed -i "s/^name = \"\(cardio\|bench[0-9]*\)\"/name = \"bench$i\"/" "$cfg"
   kill -TERM "$gw_pid"; wait "$gw_pid"
   start_gateway "$cfg" "$tmp/gateway.log"; gw_pid=$last_pid
   t0=$(now)
@@ -76,6 +76,7 @@ echo "== result ($n instances, $((bytes / 1000000)) MB)"
 printf "   movescu->storescp median: %.2f s (%.0f instances/s)\n" "$mp" "$(awk "BEGIN{print $n / $mp}")"
 printf "   tsunagu send->committed median: %.2f s (%.0f instances/s)\n" "$mo" "$(awk "BEGIN{print $n / $mo}")"
 printf "   ratio tsunagu/peer: %.2f (target <= 2.0)\n" "$(awk "BEGIN{print $mo / $mp}")"
+cp "$tmp/gateway.log" "${BENCH_KEEP_LOG:-/dev/null}" 2>/dev/null
 echo "== where the gateway's time went (last run, from its log)"
 /usr/bin/python3 - "$tmp/gateway.log" <<'PY'
 import re, sys, datetime

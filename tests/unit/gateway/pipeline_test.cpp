@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <mutex>
 #include <set>
 
 #include "test_util.h"
@@ -125,8 +126,10 @@ class FakeDeidentifier final : public InstanceDeidentifier {
  public:
   std::set<std::string> refuse;  // content substrings
   int calls = 0;
+  std::mutex mu;
   common::Result<DeidentifiedInstance> Deidentify(const fs::path& input,
                                                   const fs::path& out_dir) override {
+    std::lock_guard<std::mutex> lock(mu);
     ++calls;
     const std::string content = ReadFile(input);
     for (const std::string& r : refuse) {
@@ -155,9 +158,11 @@ class FakeRelay final : public StudyUploader {
   int commit_calls = 0;
   std::map<std::string, std::string> stored;  // sop -> content
   std::set<std::string> committed;
+  std::mutex mu;
 
   common::Status Upload(const std::string& study, const std::string& sop,
                         const fs::path& file) override {
+    std::lock_guard<std::mutex> lock(mu);
     ++upload_calls;
     if (fail_uploads > 0) {
       --fail_uploads;
@@ -238,6 +243,8 @@ class PipelineTest : public ::testing::Test {
     o.outbox_dir = dir_.path() / "outbox";
     o.spool_dir = spool_;
     o.spool_max_age = 24h;
+    o.parallelism = 3;
+    o.batch_size = 2;
     pipeline_ = std::make_unique<StudyPipeline>(
         o, StudyPipeline::Deps{store_.get(), &pacs_, &deid_, &relay_, &poster_, &fs_, &clock_,
                                &metrics_, &keyer_, log_.logger});
@@ -490,6 +497,28 @@ TEST_F(PipelineTest, CommitRefusedForAMissingUploadReuploadsAndCommitsOnce) {
   EXPECT_EQ(relay_.committed.size(), 1u);
   EXPECT_EQ(relay_.commit_calls, 2);
   EXPECT_EQ(poster_.posts.size(), 1u);
+}
+
+}  // namespace
+}  // namespace tsunagu::gateway
+
+namespace tsunagu::gateway {
+namespace {
+
+TEST_F(PipelineTest, LostSpoolFilesOfASendAreFetchedAgain) {
+  const JobId id = Send();
+  for (int i = 0; i < 100 && store_->GetJob(id)->stage != stage::kReceived; ++i) {
+    ASSERT_TRUE(engine_->RunOnceForTest().ok());
+  }
+  ASSERT_EQ(store_->GetJob(id)->stage, stage::kReceived);
+  // A power cut lost two files that were renamed into the spool but not fsynced.
+  auto instances = store_->ListInstances(id);
+  fs::remove(instances->at(0).spool_path);
+  fs::remove(instances->at(3).spool_path);
+  const JobRecord job = RunToEnd(id);
+  EXPECT_EQ(job.stage, stage::kCleaned) << job.last_error;
+  EXPECT_EQ(relay_.stored.size(), 5u);
+  EXPECT_EQ(job.move_rounds, 2);
 }
 
 }  // namespace

@@ -139,6 +139,9 @@ class JobStore final : public jobs::JobQueue {
   common::Result<Attachment> AttachArrived(const ArrivedInstance& instance,
                                            const std::optional<std::string>& push_thread);
 
+  // Whether a send is retrieving the study `study_key` from the PACS.
+  common::Result<bool> IsRetrieving(const std::string& study_key);
+
   common::Result<JobRecord> GetJob(JobId id);
   // Newest first; at most `limit`.
   common::Result<std::vector<JobRecord>> ListJobs(int limit);
@@ -154,6 +157,16 @@ class JobStore final : public jobs::JobQueue {
   common::Status SetDeidentified(JobId id, const std::string& sop_key,
                                  const std::string& deid_sop_uid, const std::string& deid_path,
                                  const std::string& sha256_hex, std::int64_t size);
+  struct DeidentifiedUpdate {
+    std::string sop_key;
+    std::string deid_sop_uid;
+    std::string deid_path;
+    std::string sha256_hex;
+    std::int64_t size = 0;
+  };
+  // Several SetDeidentified / SetUploaded in one transaction (one fsync instead of many).
+  common::Status SetDeidentifiedMany(JobId id, const std::vector<DeidentifiedUpdate>& updates);
+  common::Status SetUploadedMany(JobId id, const std::vector<std::string>& sop_keys);
   common::Status SetStudyInfo(JobId id, const std::string& deid_study_uid,
                               const std::string& patient_id_suffix, const std::string& modality);
   common::Status SetUploaded(JobId id, const std::string& sop_key);
@@ -162,6 +175,9 @@ class JobStore final : public jobs::JobQueue {
   // Marks every uploaded instance of the job de-identified again and moves the job back to the
   // deidentified stage (the relay lost an upload; uploads are idempotent, so they are repeated).
   common::Status RestartUploads(JobId id);
+  // Puts received instances back to "expected" and the job back to "retrieving" (their spool
+  // files were lost, e.g. by a power cut; the retrieve step fetches them again).
+  common::Status RefetchInstances(JobId id, const std::vector<std::string>& sop_keys);
   // Forgets the spool file of one instance (after it was deleted).
   common::Status ClearSpoolPath(JobId id, const std::string& sop_key);
   // Whether a job other than `id` that has not yet de-identified still needs `spool_path`.

@@ -173,6 +173,10 @@ struct PipelineOptions {
   std::filesystem::path outbox_dir;  // de-identified files, per job
   std::filesystem::path spool_dir;
   std::chrono::milliseconds spool_max_age = std::chrono::hours(24);
+  // Instances de-identified / uploaded at once (the anonymizer and the relay client are
+  // thread-safe); results are recorded in batches of `batch_size` per transaction.
+  int parallelism = 4;
+  int batch_size = 16;
   // Per-thread retention overrides sent with the commit.
   std::map<std::string, std::chrono::milliseconds> thread_retention;
 };
