@@ -48,11 +48,11 @@ void PrintHelp(Language lang) {
       "  purge --now    期限切れの検査を今すぐ削除 (鍵を先に破棄) し、削除記録を表示\n"
       "  revoke STUDY   検査のリンクをすべて無効化\n"
       "  audit STUDY    検査のアクセス記録を表示\n"
-      "  --config FILE  設定ファイル (既定: /etc/tsunagu/relay.toml)\n"
-      "  --check        設定を検証して終了 (正常なら0、誤りがあれば2)\n"
       "  ipsec render [--out DIR] [--check]  strongSwan設定を生成\n"
       "  ipsec status   IPsecトンネルの状態を表示\n"
       "  doctor         設定・証明書・ディスク・トンネル等を点検 (0 正常, 1 警告, 2 異常)\n"
+      "  --config FILE  設定ファイル (既定: /etc/tsunagu/relay.toml)\n"
+      "  --check        設定を検証して終了 (正常なら0、誤りがあれば2)\n"
       "  --version      バージョンを表示\n"
       "  --help         このヘルプを表示\n"
       "\n"
@@ -69,31 +69,15 @@ void PrintHelp(Language lang) {
       "  purge --now    delete expired studies now (key first) and print the receipts\n"
       "  revoke STUDY   revoke every link of a study\n"
       "  audit STUDY    print the access log of a study\n"
-      "  --config FILE  configuration file (default: /etc/tsunagu/relay.toml)\n"
-      "  --check        validate the configuration and exit (0 valid, 2 invalid)\n"
       "  ipsec render [--out DIR] [--check]  write the strongSwan configuration\n"
       "  ipsec status   show the IPsec tunnel state\n"
       "  doctor         check config, certificates, disk, tunnel... (0 ok, 1 warn, 2 failed)\n"
+      "  --config FILE  configuration file (default: /etc/tsunagu/relay.toml)\n"
+      "  --check        validate the configuration and exit (0 valid, 2 invalid)\n"
       "  --version      print the version\n"
       "  --help         print this help\n"
       "\n"
       "Set TSUNAGU_LANG=ja|en to switch the language.\n");
-}
-
-// tsunagu-relay ipsec render|status ...
-int RunIpsec(const std::vector<std::string>& args) {
-  auto command = tsunagu::ipsec::ParseIpsecCommandLine(args, kDefaultConfig);
-  if (!command.ok()) {
-    std::cerr << "tsunagu-relay: " << command.status().message() << "\n";
-    return kExitUsage;
-  }
-  auto options = tsunagu::config::LoadRelayConfig(command->config_path);
-  if (!options.ok()) {
-    std::cerr << options.status().message() << "\n";
-    return kExitUsage;
-  }
-  return tsunagu::ipsec::RunIpsecCommand(tsunagu::ipsec::Role::kRelay, *command, options->ipsec,
-                                         options->language, std::cout, std::cerr);
 }
 
 std::string Iso8601(std::chrono::system_clock::time_point t) {
@@ -267,6 +251,22 @@ int Serve(const std::string& config_path, const tsunagu::config::RelayOptions& o
   (*viewer_server)->Stop();
   service->FlushAccessLog();
   return exit_code;
+}
+
+// tsunagu-relay ipsec render|status ...
+int RunIpsec(const std::vector<std::string>& args) {
+  auto command = tsunagu::ipsec::ParseIpsecCommandLine(args, kDefaultConfig);
+  if (!command.ok()) {
+    std::cerr << "tsunagu-relay: " << command.status().message() << "\n";
+    return kExitUsage;
+  }
+  auto options = tsunagu::config::LoadRelayConfig(command->config_path);
+  if (!options.ok()) {
+    std::cerr << options.status().message() << "\n";
+    return kExitUsage;
+  }
+  return tsunagu::ipsec::RunIpsecCommand(tsunagu::ipsec::Role::kRelay, *command, options->ipsec,
+                                         options->language, std::cout, std::cerr);
 }
 
 int Run(const std::vector<std::string>& argv) {

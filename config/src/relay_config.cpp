@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "file_checks.h"
 #include "ipsec_config.h"
 #include "toml_reader.h"
@@ -29,6 +31,39 @@ UploadListenerOptions ReadUpload(Section s) {
   return o;
 }
 
+// [viewer.presets]: MODALITY = [{ name = "...", center = C, width = W }, ...]
+std::map<std::string, std::vector<WindowPreset>> ReadPresets(Section s) {
+  std::map<std::string, std::vector<WindowPreset>> out;
+  for (const std::string& modality : s.Keys()) {
+    const bool code = !modality.empty() && modality.size() <= 16 &&
+                      std::all_of(modality.begin(), modality.end(), [](char c) {
+                        return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+                      });
+    if (!code) {
+      s.Error(modality,
+              "expected a DICOM modality code such as CT (upper case), got \"" + modality + "\"");
+      continue;
+    }
+    std::vector<WindowPreset>& presets = out[modality];
+    for (Section item : s.TableArray(modality)) {
+      WindowPreset p;
+      p.name = item.RequiredString("name");
+      p.center = item.Integer("center", 0, -100000, 100000);
+      p.width = item.Integer("width", 1, 1, 200000);
+      if (!item.Has("center")) item.Error("center", "required, but missing");
+      if (!item.Has("width")) item.Error("width", "required, but missing");
+      for (const WindowPreset& other : presets) {
+        if (!p.name.empty() && other.name == p.name) {
+          item.Error("name", "duplicate preset \"" + p.name + "\" for " + modality);
+        }
+      }
+      item.FinishUnknownKeys();
+      presets.push_back(std::move(p));
+    }
+  }
+  return out;
+}
+
 ViewerListenerOptions ReadViewer(Section s) {
   ViewerListenerOptions o;
   o.bind_address = s.String("bind_address", o.bind_address);
@@ -40,6 +75,7 @@ ViewerListenerOptions ReadViewer(Section s) {
     s.Error("public_url", "expected an https:// URL, got \"" + o.public_url + "\"");
   }
   o.cors_origins = s.StringList("cors_origins");
+  if (s.Has("presets")) o.window_presets = ReadPresets(s.Table("presets"));
   s.FinishUnknownKeys();
   return o;
 }
@@ -86,6 +122,15 @@ LinkOptions ReadLinks(Section s) {
 }
 
 }  // namespace
+
+std::map<std::string, std::vector<WindowPreset>> DefaultWindowPresets() {
+  return {{"CT",
+           {{"brain", 40, 80},
+            {"lung", -600, 1500},
+            {"mediastinum", 40, 400},
+            {"bone", 400, 1800},
+            {"abdomen", 50, 350}}}};
+}
 
 common::Result<RelayOptions> LoadRelayConfig(const std::filesystem::path& path,
                                              const LoadOptions& options) {

@@ -94,7 +94,7 @@ common::Result<retention::InstanceInfo> InspectInstance(std::string_view bytes,
   return info;
 }
 
-common::Result<Frames> ExtractFrames(std::string_view bytes, const std::vector<int>& numbers) {
+common::Result<Frames> ExtractFrames(std::string_view bytes, const std::vector<int>& wanted) {
   TSUNAGU_ASSIGN_OR_RETURN(auto ff, Parse(bytes));
   DcmDataset* ds = ff->getDataset();
   Frames out;
@@ -109,6 +109,10 @@ common::Result<Frames> ExtractFrames(std::string_view bytes, const std::vector<i
   Sint32 frame_count = 1;
   if (ds->findAndGetSint32(DCM_NumberOfFrames, frame_count).bad() || frame_count < 1) {
     frame_count = 1;
+  }
+  std::vector<int> numbers = wanted;
+  if (numbers.empty()) {
+    for (int n = 1; n <= frame_count; ++n) numbers.push_back(n);
   }
   for (int n : numbers) {
     if (n < 1 || n > frame_count) return common::NotFoundError("no such frame");

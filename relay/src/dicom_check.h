@@ -33,9 +33,10 @@ struct Frames {
   std::vector<std::string> frames;
 };
 
-// The bytes of frames `numbers` (1-based) of an instance, as stored (no transcoding; native
-// pixel data in little endian). kNotFound for a frame number out of range, kInvalidArgument
-// when the instance has no pixel data or a fragment layout this relay cannot split.
+// The bytes of frames `numbers` (1-based; empty: every frame) of an instance, as stored (no
+// transcoding; native pixel data in little endian). kNotFound for a frame number out of range,
+// kInvalidArgument when the instance has no pixel data or a fragment layout this relay cannot
+// split.
 common::Result<Frames> ExtractFrames(std::string_view bytes, const std::vector<int>& numbers);
 
 }  // namespace tsunagu::relay

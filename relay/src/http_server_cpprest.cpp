@@ -144,11 +144,11 @@ class CpprestHttpsServer final : public HttpServer {
     Reply(request, response);
   }
 
-  void Reply(http::http_request& request, const HttpResponse& r) {
+  void Reply(http::http_request& request, HttpResponse& r) {
     http::http_response out(static_cast<http::status_code>(r.status));
-    std::vector<unsigned char> body(r.body.begin(), r.body.end());
-    out.set_body(std::move(body));
-    out.headers().set_content_type(r.content_type);
+    // Moves the body into cpprestsdk's stream buffer (no copy; binary bodies are not converted
+    // because the content type is set explicitly).
+    out.set_body(std::move(r.body), r.content_type);
     for (const auto& [k, v] : r.headers) out.headers().add(k, v);
     request.reply(out).then([logger = logger_](pplx::task<void> t) {
       try {

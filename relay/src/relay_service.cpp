@@ -307,11 +307,64 @@ void RelayService::Log(const ReachableStudy& s, const HttpRequest& r, const char
   pending_log_.emplace_back(s.study_uid, std::move(e));
 }
 
+common::Result<std::shared_ptr<const RelayService::CachedFrames>> RelayService::FramesOf(
+    const ReachableStudy& s, const std::string& sop) {
+  const std::string key = s.study_uid + '\0' + sop;
+  {
+    std::lock_guard lock(mu_);
+    auto it = frame_cache_.find(key);
+    if (it != frame_cache_.end()) return it->second;
+  }
+  TSUNAGU_ASSIGN_OR_RETURN(std::string bytes, deps_.store->ReadInstance(s.study_uid, sop));
+  TSUNAGU_ASSIGN_OR_RETURN(Frames frames, ExtractFrames(bytes, {}));
+  auto entry = std::make_shared<CachedFrames>();
+  entry->series_uid = frames.series_uid;
+  entry->transfer_syntax_uid = frames.transfer_syntax_uid;
+  entry->encapsulated = frames.encapsulated;
+  entry->frames = std::move(frames.frames);
+  entry->expires_at = s.expires_at;
+  for (const auto& f : entry->frames) entry->bytes += f.size();
+  std::lock_guard lock(mu_);
+  if (entry->bytes <= options_.frame_cache_bytes && !frame_cache_.count(key)) {
+    frame_cache_[key] = entry;
+    frame_cache_order_.push_back(key);
+    frame_cache_bytes_ += entry->bytes;
+    std::size_t drop = 0;
+    while (frame_cache_bytes_ > options_.frame_cache_bytes && drop < frame_cache_order_.size()) {
+      auto victim = frame_cache_.find(frame_cache_order_[drop++]);
+      if (victim == frame_cache_.end()) continue;
+      frame_cache_bytes_ -= victim->second->bytes;
+      frame_cache_.erase(victim);
+    }
+    frame_cache_order_.erase(frame_cache_order_.begin(),
+                             frame_cache_order_.begin() + static_cast<long>(drop));
+  }
+  return std::shared_ptr<const CachedFrames>(entry);
+}
+
 void RelayService::FlushAccessLog() {
   std::vector<std::pair<std::string, retention::AccessEntry>> batch;
   {
     std::lock_guard lock(mu_);
     batch.swap(pending_log_);
+    const auto now = deps_.clock->SystemNow();
+    for (auto it = frame_cache_.begin(); it != frame_cache_.end();) {
+      if (it->second->expires_at <= now) {
+        frame_cache_bytes_ -= it->second->bytes;
+        it = frame_cache_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    std::erase_if(frame_cache_order_, [&](const std::string& k) { return !frame_cache_.count(k); });
+    for (auto it = answer_cache_.begin(); it != answer_cache_.end();) {
+      if (it->second.expires_at <= now) {
+        answer_cache_bytes_ -= it->second.response.body.size();
+        it = answer_cache_.erase(it);
+      } else {
+        ++it;
+      }
+    }
   }
   const Status st = deps_.store->RecordAccess(batch);
   if (!st.ok()) {
@@ -363,6 +416,35 @@ HttpResponse RelayService::Viewer(const HttpRequest& req) {
     }
     return Error(study.status());
   }
+  // QIDO-RS and metadata answers depend only on the committed (immutable) study: cache them.
+  const bool cacheable = rest.size() <= 5 || (rest.size() == 7 && rest[6] == "metadata");
+  if (rest.size() == 1) Log(*study, req, "open");
+  if (!rest.empty() && rest.back() == "metadata") Log(*study, req, "metadata");
+  if (!cacheable) return Content(*study, req, rest);
+  std::string key = study->study_uid;
+  for (const auto& s : rest) key += '\0' + s;
+  if (auto it = req.query.find("StudyInstanceUID"); it != req.query.end()) {
+    key += '\1' + it->second;
+  }
+  {
+    std::lock_guard lock(mu_);
+    auto it = answer_cache_.find(key);
+    if (it != answer_cache_.end()) return it->second.response;
+  }
+  HttpResponse r = Content(*study, req, rest);
+  if (r.status == 200) {
+    std::lock_guard lock(mu_);
+    if (answer_cache_bytes_ + r.body.size() <= options_.answer_cache_bytes) {
+      answer_cache_bytes_ += r.body.size();
+      answer_cache_[key] = CachedAnswer{r, study->expires_at};
+    }
+  }
+  return r;
+}
+
+HttpResponse RelayService::Content(const ReachableStudy& link, const HttpRequest& req,
+                                   const std::vector<std::string>& rest) {
+  const ReachableStudy* study = &link;
   const std::string& uid = study->study_uid;
   auto& store = *deps_.store;
 
@@ -391,7 +473,6 @@ HttpResponse RelayService::Viewer(const HttpRequest& req) {
     s["00080061"] = mia;
     s["00201206"] = Attribute("IS", json::number(static_cast<int>(series.size())));
     s["00201208"] = Attribute("IS", json::number(static_cast<int>(instances->size())));
-    Log(*study, req, "open");
     return Json(200, json::array({s}));
   }
   if (rest.size() < 2 || rest[0] != "studies" || rest[1] != uid) return NotFound();
@@ -434,7 +515,6 @@ HttpResponse RelayService::Viewer(const HttpRequest& req) {
   // WADO-RS metadata: studies/{uid}/metadata, .../series/{s}/metadata
   if ((tail.size() == 1 && tail[0] == "metadata") ||
       (tail.size() == 3 && tail[0] == "series" && tail[2] == "metadata")) {
-    Log(*study, req, "metadata");
     HttpResponse r = list_json({}, false);
     if (r.status == 200) r.content_type = "application/dicom+json";
     return r;
@@ -447,7 +527,6 @@ HttpResponse RelayService::Viewer(const HttpRequest& req) {
     if (!instances.ok()) return Error(instances.status());
     for (const auto& i : *instances) {
       if (i.sop_uid == sop && i.series_uid == tail[1]) {
-        Log(*study, req, "metadata");
         HttpResponse r = Json(200, json::array({json::parse(i.metadata_json)}));
         r.content_type = "application/dicom+json";
         return r;
@@ -461,10 +540,16 @@ HttpResponse RelayService::Viewer(const HttpRequest& req) {
     boundary = "tsunagu-" + std::to_string(++boundary_counter_) + "-" +
                std::to_string(ToMs(deps_.clock->SystemNow()));
   }
-  auto bytes = store.ReadInstance(uid, sop);
-  if (!bytes.ok()) return Error(bytes.status());
   if (tail.size() == 4) {
     // WADO-RS instance: multipart/related; type="application/dicom" (PS3.18 8.6.1.2).
+    auto instances = store.ListInstances(uid);
+    if (!instances.ok()) return Error(instances.status());
+    if (std::none_of(instances->begin(), instances->end(),
+                     [&](const auto& i) { return i.sop_uid == sop && i.series_uid == tail[1]; })) {
+      return NotFound();
+    }
+    auto bytes = store.ReadInstance(uid, sop);
+    if (!bytes.ok()) return Error(bytes.status());
     Log(*study, req, "instance");
     HttpResponse r;
     r.content_type = "multipart/related; type=\"application/dicom\"; boundary=" + boundary;
@@ -485,19 +570,26 @@ HttpResponse RelayService::Viewer(const HttpRequest& req) {
       numbers.push_back(n);
     }
     if (numbers.empty() || numbers.size() > 1000) return BadRequest("bad frame list");
-    auto frames = ExtractFrames(*bytes, numbers);
-    if (!frames.ok()) return Error(frames.status());
-    if (frames->series_uid != tail[1]) return NotFound();
+    auto cached = FramesOf(*study, sop);
+    if (!cached.ok()) return Error(cached.status());
+    const CachedFrames& frames = **cached;
+    if (frames.series_uid != tail[1]) return NotFound();
+    for (int n : numbers) {
+      if (n < 1 || static_cast<std::size_t>(n) > frames.frames.size()) {
+        return Error(common::NotFoundError("no such frame"));
+      }
+    }
     Log(*study, req, "frames");
     const std::string part_type =
-        frames->encapsulated
-            ? "application/octet-stream; transfer-syntax=" + frames->transfer_syntax_uid
-            : "application/octet-stream; transfer-syntax=" + frames->transfer_syntax_uid;
+        "application/octet-stream; transfer-syntax=" + frames.transfer_syntax_uid;
     HttpResponse r;
     r.content_type = "multipart/related; type=\"application/octet-stream\"; boundary=" + boundary;
-    for (const auto& f : frames->frames) {
+    std::size_t total = 0;
+    for (int n : numbers) total += frames.frames[n - 1].size() + 256;
+    r.body.reserve(total);
+    for (int n : numbers) {
       r.body += "--" + boundary + "\r\nContent-Type: " + part_type + "\r\n\r\n";
-      r.body += f;
+      r.body += frames.frames[n - 1];
       r.body += "\r\n";
     }
     r.body += "--" + boundary + "--\r\n";

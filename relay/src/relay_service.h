@@ -27,6 +27,11 @@ struct RelayServiceOptions {
   // before that address is refused with 429 until the window ends.
   int max_link_failures = 20;
   std::chrono::milliseconds failure_window = std::chrono::minutes(1);
+  // Decoded frames kept in memory (plaintext, never on disk), so that scrolling through a study
+  // does not decrypt and parse an instance per frame. Entries leave when their study expires.
+  std::size_t frame_cache_bytes = 512ULL << 20;
+  // QIDO-RS and metadata answers of committed studies, also dropped when the study expires.
+  std::size_t answer_cache_bytes = 64ULL << 20;
 };
 
 struct RelayServiceDeps {
@@ -42,7 +47,8 @@ class RelayService {
   HttpResponse HandleUpload(const HttpRequest& request);
   HttpResponse HandleViewer(const HttpRequest& request);
 
-  // Writes the buffered access-log entries (called periodically and at shutdown).
+  // Writes the buffered access-log entries and drops cached frames of expired studies (called
+  // every second and at shutdown).
   void FlushAccessLog();
 
  private:
@@ -55,7 +61,25 @@ class RelayService {
     int failures = 0;
   };
 
+  struct CachedFrames {
+    std::string series_uid;
+    std::string transfer_syntax_uid;
+    bool encapsulated = false;
+    std::vector<std::string> frames;
+    std::chrono::system_clock::time_point expires_at;
+    std::size_t bytes = 0;
+  };
+
+  struct CachedAnswer {
+    HttpResponse response;
+    std::chrono::system_clock::time_point expires_at;
+  };
+
   HttpResponse Viewer(const HttpRequest& request);
+  HttpResponse Content(const retention::ReachableStudy& study, const HttpRequest& request,
+                       const std::vector<std::string>& rest);
+  common::Result<std::shared_ptr<const CachedFrames>> FramesOf(const retention::ReachableStudy& s,
+                                                               const std::string& sop);
   common::Result<retention::ReachableStudy> Resolve(const std::string& token,
                                                     const std::optional<std::string>& code);
   void Log(const retention::ReachableStudy& s, const HttpRequest& r, const char* event);
@@ -67,6 +91,11 @@ class RelayService {
   std::map<std::string, FailureWindow> failures_;                            // GUARDED_BY(mu_)
   std::vector<std::pair<std::string, retention::AccessEntry>> pending_log_;  // GUARDED_BY(mu_)
   std::uint64_t boundary_counter_ = 0;                                       // GUARDED_BY(mu_)
+  std::map<std::string, std::shared_ptr<const CachedFrames>> frame_cache_;   // GUARDED_BY(mu_)
+  std::vector<std::string> frame_cache_order_;        // GUARDED_BY(mu_), oldest first
+  std::size_t frame_cache_bytes_ = 0;                 // GUARDED_BY(mu_)
+  std::map<std::string, CachedAnswer> answer_cache_;  // GUARDED_BY(mu_)
+  std::size_t answer_cache_bytes_ = 0;                // GUARDED_BY(mu_)
 };
 
 }  // namespace tsunagu::relay

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <functional>
 #include <mutex>
 #include <set>
 
@@ -79,6 +80,8 @@ Status AppendToFile(const std::filesystem::path& path, std::uint64_t keep, std::
   }
   if (st.ok() && ::fdatasync(fd) != 0) st = common::StatusFromErrno(errno, "sync upload file");
   ::close(fd);
+  // A new file: make its directory entry durable before the index refers to it.
+  if (st.ok() && keep == 0) st = common::SyncDirectory(path.parent_path());
   return st;
 }
 
@@ -181,6 +184,23 @@ class SqliteStudyStore final : public StudyStore {
     }
     if (offset + chunk.size() <= received && !(received == 0 && chunk.empty())) {
       return UploadProgress{received, total, false};  // a repeated chunk: nothing to do
+    }
+    if (received == 0 && offset == 0 && chunk.size() == total) {
+      // The whole instance in one request (the common case): check it before anything is
+      // written, and write the finished file directly.
+      TSUNAGU_RETURN_IF_ERROR(CheckQuotaLocked(chunk.size() + internal::kRecordOverhead));
+      TSUNAGU_ASSIGN_OR_RETURN(std::string record,
+                               internal::SealRecord(row->key, RecordAad(study, sop, 0), chunk));
+      Status accepted = AcceptLocked(
+          *row, study, sop, sha256_hex, chunk, validator, record.size(),
+          [&]() -> Status { return AppendToFile(FinalPath(row->dir, sop), 0, record); });
+      if (!accepted.ok()) {
+        DiscardUploadLocked(*row, study, sop);
+        deps_.logger->warn("upload.rejected study_key={} code={} reason=\"{}\"", ShortHash(study),
+                           common::ErrorCodeName(accepted.code()), accepted.message());
+        return accepted;
+      }
+      return UploadProgress{total, total, true};
     }
     const std::string_view fresh = chunk.substr(received - offset);
     TSUNAGU_RETURN_IF_ERROR(CheckQuotaLocked(fresh.size() + internal::kRecordOverhead));
@@ -698,6 +718,18 @@ class SqliteStudyStore final : public StudyStore {
     TSUNAGU_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(part));
     TSUNAGU_ASSIGN_OR_RETURN(std::string plain, DecryptInstanceFile(row.key, study, sop, bytes));
     if (plain.size() != total) return common::IntegrityError("instance size mismatch");
+    return AcceptLocked(row, study, sop, sha256_hex, plain, validator, file_bytes, [&] {
+      common::LocalFileSystem fs;
+      return fs.Rename(part, FinalPath(row.dir, sop));
+    });
+  }
+
+  // Checks a complete instance (hash, validator), runs `place_file` to put its encrypted file in
+  // place, then records it in the index.
+  Status AcceptLocked(const StudyRow& row, const std::string& study, const std::string& sop,
+                      const std::string& sha256_hex, std::string_view plain,
+                      const InstanceValidator& validator, std::uint64_t file_bytes,
+                      const std::function<Status()>& place_file) {
     if (!common::ConstantTimeEquals(common::HexEncode(common::Sha256(plain)), sha256_hex)) {
       return common::IntegrityError("the instance's SHA-256 does not match the declared one");
     }
@@ -705,8 +737,7 @@ class SqliteStudyStore final : public StudyStore {
     TSUNAGU_ASSIGN_OR_RETURN(
         std::string meta,
         internal::SealRecord(row.key, MetadataAad(study, sop), info.metadata_json));
-    common::LocalFileSystem fs;
-    TSUNAGU_RETURN_IF_ERROR(fs.Rename(part, FinalPath(row.dir, sop)));
+    TSUNAGU_RETURN_IF_ERROR(place_file());
     TSUNAGU_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
     Status st = [&]() -> Status {
       TSUNAGU_ASSIGN_OR_RETURN(Stmt i, db_->Prepare("INSERT OR REPLACE INTO instances(study, "
@@ -716,7 +747,7 @@ class SqliteStudyStore final : public StudyStore {
           .Bind(2, sop)
           .Bind(3, info.series_uid)
           .Bind(4, sha256_hex)
-          .Bind(5, static_cast<std::int64_t>(total))
+          .Bind(5, static_cast<std::int64_t>(plain.size()))
           .Bind(6, static_cast<std::int64_t>(file_bytes))
           .BindBlob(7, meta);
       TSUNAGU_RETURN_IF_ERROR(i.Run());

@@ -67,42 +67,65 @@ class HttpsRelayClient final : public RelayClient {
     if (size == 0) return common::InvalidArgumentError("empty instance file " + file.string());
     std::ifstream in(file, std::ios::binary);
     if (!in) return common::NotFoundError("cannot open instance file " + file.string());
-    common::Sha256Hasher hasher;
-    std::string buf(1 << 20, '\0');
-    while (in) {
-      in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-      hasher.Update(std::string_view(buf.data(), static_cast<std::size_t>(in.gcount())));
+    // A single-chunk instance is read and hashed once: its chunk is the whole file.
+    std::string whole;
+    std::string sha;
+    if (size <= options_.chunk_size) {
+      whole.resize(size);
+      in.read(whole.data(), static_cast<std::streamsize>(size));
+      if (static_cast<std::uint64_t>(in.gcount()) != size) {
+        return common::DataLossError("instance file changed while uploading: " + file.string());
+      }
+      sha = common::HexEncode(common::Sha256(whole));
+    } else {
+      common::Sha256Hasher hasher;
+      std::string buf(1 << 20, '\0');
+      while (in) {
+        in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+        hasher.Update(std::string_view(buf.data(), static_cast<std::size_t>(in.gcount())));
+      }
+      sha = common::HexEncode(hasher.Finish());
     }
-    const std::string sha = common::HexEncode(hasher.Finish());
     const std::string path = "/v1/studies/" + study + "/instances/" + sop;
 
-    auto progress = WithRetries([&] { return Send(http::methods::GET, path, {}, ""); });
-    if (!progress.ok()) return progress.status();
-    if (progress->body.at("complete").as_bool()) {
-      if (progress->body.at("size").as_number().to_uint64() != size) {
-        return common::AlreadyExistsError("the relay holds this instance with another size");
+    // An instance that fits in one chunk is simply sent: a repeated PUT is a no-op on the relay.
+    // A larger one first asks what the relay holds, so a resumed upload sends only the rest.
+    std::uint64_t offset = 0;
+    if (size > options_.chunk_size) {
+      auto progress = WithRetries([&] { return Send(http::methods::GET, path, {}, ""); });
+      if (!progress.ok()) return progress.status();
+      if (progress->body.at("complete").as_bool()) {
+        if (progress->body.at("size").as_number().to_uint64() != size) {
+          return common::AlreadyExistsError("the relay holds this instance with another size");
+        }
+        return Status::Ok();
       }
-      return Status::Ok();
+      offset = progress->body.at("received").as_number().to_uint64();
     }
-    std::uint64_t offset = progress->body.at("received").as_number().to_uint64();
     if (offset > 0) {
       deps_.logger->info("upload.resume sop_key={} offset={} size={}", Key(sop), offset, size);
     }
     int resyncs = 0;
     while (offset < size) {
       const std::uint64_t n = std::min<std::uint64_t>(options_.chunk_size, size - offset);
-      std::string chunk(n, '\0');
-      in.clear();
-      in.seekg(static_cast<std::streamoff>(offset));
-      in.read(chunk.data(), static_cast<std::streamsize>(n));
-      if (static_cast<std::uint64_t>(in.gcount()) != n) {
-        return common::DataLossError("instance file changed while uploading: " + file.string());
+      std::string chunk;
+      if (!whole.empty()) {
+        chunk = std::move(whole);
+      } else {
+        chunk.resize(n);
+        in.clear();
+        in.seekg(static_cast<std::streamoff>(offset));
+        in.read(chunk.data(), static_cast<std::streamsize>(n));
+        if (static_cast<std::uint64_t>(in.gcount()) != n) {
+          return common::DataLossError("instance file changed while uploading: " + file.string());
+        }
       }
+      const bool is_whole = offset == 0 && n == size;
       const std::vector<std::pair<std::string, std::string>> headers = {
           {"Content-Range", "bytes " + std::to_string(offset) + "-" +
                                 std::to_string(offset + n - 1) + "/" + std::to_string(size)},
           {"X-Tsunagu-Sha256", sha},
-          {"X-Tsunagu-Chunk-Sha256", common::HexEncode(common::Sha256(chunk))}};
+          {"X-Tsunagu-Chunk-Sha256", is_whole ? sha : common::HexEncode(common::Sha256(chunk))}};
       auto reply = WithRetries([&] { return Send(http::methods::PUT, path, headers, chunk); });
       if (!reply.ok()) {
         // The relay holds a different amount (another sender, a restart): continue from there.

@@ -46,6 +46,7 @@ TEST(ExampleConfig, RelayExampleLoadsWithThreeDayRetention) {
   EXPECT_EQ(o->links.access_code_max_failures, defaults.links.access_code_max_failures);
   EXPECT_EQ(o->upload.max_request_bytes, defaults.upload.max_request_bytes);
   EXPECT_TRUE(o->retention.per_gateway.empty());
+  EXPECT_EQ(o->viewer.window_presets, DefaultWindowPresets());
 }
 
 }  // namespace

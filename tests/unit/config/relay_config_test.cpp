@@ -44,6 +44,67 @@ TEST_F(RelayConfigTest, DefaultsRetainForThreeDays) {
   EXPECT_EQ(o->store.data_directory, dir_ / "store");
 }
 
+TEST_F(RelayConfigTest, KeyDirectoryAndPatientIdLength) {
+  auto o = Load("");
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_TRUE(o->store.key_directory.empty());
+  EXPECT_EQ(o->upload.patient_id_max_length, 4);
+  const std::string text = kValid;
+  path_ = WriteFile("relay.toml",
+                    text.substr(0, text.find("[viewer]")) + "patient_id_max_length = 6\n" +
+                        text.substr(text.find("[viewer]")) + "key_directory = \"keys\"\n");
+  auto p = LoadRelayConfig(path_);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->store.key_directory, dir_ / "keys");
+  EXPECT_EQ(p->upload.patient_id_max_length, 6);
+  path_ = WriteFile("relay.toml", text.substr(0, text.find("[viewer]")) +
+                                      "patient_id_max_length = 0\n" +
+                                      text.substr(text.find("[viewer]")));
+  EXPECT_FALSE(LoadRelayConfig(path_).ok());
+}
+
+TEST_F(RelayConfigTest, ViewerPresetsDefaultToFiveCtWindows) {
+  auto o = Load("");
+  ASSERT_TRUE(o.ok()) << o.status();
+  const auto& ct = o->viewer.window_presets.at("CT");
+  ASSERT_EQ(ct.size(), 5u);
+  EXPECT_EQ(ct[0], (WindowPreset{"brain", 40, 80}));
+  EXPECT_EQ(ct[1], (WindowPreset{"lung", -600, 1500}));
+  EXPECT_EQ(ct[2].name, "mediastinum");
+  EXPECT_EQ(ct[3].name, "bone");
+  EXPECT_EQ(ct[4].name, "abdomen");
+}
+
+TEST_F(RelayConfigTest, ViewerPresetsReplaceTheDefaultsInOrder) {
+  auto o = Load(
+      "[viewer.presets]\n"
+      "CT = [{ name = \"stroke\", center = 35, width = 30 }, { name = \"lung\", center = -500, "
+      "width = 1400 }]\n"
+      "MR = [{ name = \"wide\", center = 500, width = 1000 }]\n");
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->viewer.window_presets.at("CT"),
+            (std::vector<WindowPreset>{{"stroke", 35, 30}, {"lung", -500, 1400}}));
+  EXPECT_EQ(o->viewer.window_presets.at("MR"), (std::vector<WindowPreset>{{"wide", 500, 1000}}));
+}
+
+TEST_F(RelayConfigTest, ViewerPresetErrorsAreExact) {
+  auto o = Load("[viewer.presets]\nCT = [{ name = \"a\", center = 1, width = 0 }]\n");
+  EXPECT_EQ(o.status().message(),
+            Msg("viewer.presets.CT[0].width: expected an integer 1–200000, got 0"));
+  o = Load("[viewer.presets]\nCT = [{ name = \"a\", centre = 1, width = 2 }]\n");
+  EXPECT_EQ(o.status().message(),
+            Msg("viewer.presets.CT[0].center: required, but missing\n") +
+                Msg("viewer.presets.CT[0].centre: unknown key (did you mean \"center\"?)"));
+  o = Load(
+      "[viewer.presets]\nCT = [{ name = \"a\", center = 1, width = 2 }, { name = \"a\", "
+      "center = 3, width = 4 }]\n");
+  EXPECT_EQ(o.status().message(), Msg("viewer.presets.CT[1].name: duplicate preset \"a\" for CT"));
+  o = Load("[viewer.presets]\nct = []\n");
+  EXPECT_EQ(o.status().message(),
+            Msg("viewer.presets.ct: expected a DICOM modality code such as CT (upper case), got "
+                "\"ct\""));
+}
+
 TEST_F(RelayConfigTest, PerGatewayRetention) {
   auto o = Load("[retention]\nperiod = \"3d\"\n[retention.per_gateway]\ngw1 = \"1d\"\n");
   ASSERT_TRUE(o.ok()) << o.status();

@@ -32,6 +32,18 @@ struct UploadListenerOptions {
   int patient_id_max_length = 4;
 };
 
+// A named VOI window offered by the web viewer ([viewer.presets]), in modality units (HU for CT).
+struct WindowPreset {
+  std::string name;
+  std::int64_t center = 0;
+  std::int64_t width = 1;  // >= 1
+  friend bool operator==(const WindowPreset&, const WindowPreset&) = default;
+};
+
+// Per modality (DICOM Modality code, e.g. "CT"), in display order. The defaults: CT brain 40/80,
+// lung -600/1500, mediastinum 40/400, bone 400/1800, abdomen 50/350.
+std::map<std::string, std::vector<WindowPreset>> DefaultWindowPresets();
+
 // The viewer listener: doctors open links here.
 struct ViewerListenerOptions {
   std::string bind_address = "127.0.0.1";
@@ -40,6 +52,8 @@ struct ViewerListenerOptions {
   std::filesystem::path key_file;  // permission-checked
   std::string public_url;          // base of the links posted to chat, https://...
   std::vector<std::string> cors_origins;
+  // [viewer.presets]: replaces the defaults when present.
+  std::map<std::string, std::vector<WindowPreset>> window_presets = DefaultWindowPresets();
 };
 
 struct RelayStoreOptions {

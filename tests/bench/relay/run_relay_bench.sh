@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# Relay benchmark, one command:
+#   tests/bench/relay/run_relay_bench.sh [BUILD_DIR]        (default: build)
+# Environment: SLICES (default 300: a 512x512 16-bit CT, ~158 MB), DURATION (wrk, default 10s),
+# CONNECTIONS (default 100), THREADS (upload threads, default 1), TMPDIR (where the relay's store
+# and nginx write; default /tmp: TMPDIR=/dev/shm shows the cost of fsync), KEEP=1 (leave both
+# servers running and print their ports, for profiling).
+#
+# In one run, on 127.0.0.1 only:
+#  1. upload of a de-identified CT series with the real RelayClient (mutual TLS, chunked,
+#     encrypted at rest, re-checked by DCMTK, committed) against the peer: `curl -T` of the same
+#     bytes (concatenated into one file) over TLS to nginx-light with dav_methods PUT;
+#  2. wrk, CONNECTIONS connections, against WADO-RS frames (rotating over every slice) and series
+#     metadata under a link token: requests/s and p99 latency.
+# Prints the figures and the ratios. Targets (issue 4): frame p99 < 100 ms; upload within 2x of
+# curl -> nginx.
+set -euo pipefail
+
+BUILD=$(cd "${1:-build}" && pwd)
+SLICES=${SLICES:-300}
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-100}
+THREADS=${THREADS:-1}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+RELAY=$BUILD/relay/tsunagu-relay
+UPLOADER=$BUILD/tests/bench/relay/tsunagu_relay_bench_upload
+for exe in "$RELAY" "$UPLOADER"; do
+  [ -x "$exe" ] || { echo "missing $exe: build first (ninja -C $BUILD)" >&2; exit 2; }
+done
+for tool in wrk nginx curl openssl; do
+  command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] ||
+    { echo "missing $tool (scripts/packages.d/relay.list)" >&2; exit 2; }
+done
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tsunagu_relay_bench.XXXXXX")
+RELAY_PID=""
+NGINX_PID=""
+cleanup() {
+  [ -n "$RELAY_PID" ] && kill "$RELAY_PID" 2>/dev/null && wait "$RELAY_PID" 2>/dev/null || true
+  [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+if [ -z "${KEEP:-}" ]; then trap cleanup EXIT; fi
+
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {  # bounded: 15 s
+  for _ in $(seq 1 150); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "port $1 did not open" >&2; return 1
+}
+
+# --- certificates (test PKI, made here) ---
+cd "$WORK"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem \
+  -days 1 -subj "/CN=Bench CA" 2>/dev/null
+mkcert() {
+  printf '%s\n' "$3" > "$1.ext"
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1.key" -out "$1.csr" \
+    -subj "/CN=$2" 2>/dev/null
+  openssl x509 -req -in "$1.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -out "$1.pem" -days 1 \
+    -extfile "$1.ext" 2>/dev/null
+  chmod 600 "$1.key"
+}
+mkcert server localhost "subjectAltName=IP:127.0.0.1,DNS:localhost"
+mkcert gateway gateway.bench "extendedKeyUsage=clientAuth"
+
+# --- the study ---
+/usr/bin/python3 "$HERE/make_deidentified_ct.py" "$WORK/study" "$SLICES" > manifest.txt
+STUDY=$(sed -n 's/^study_uid=//p' manifest.txt)
+SERIES=$STUDY.1
+grep -v '^study_uid=' manifest.txt > files.txt
+BYTES=$(awk '{print $2}' files.txt | xargs cat | wc -c)
+awk '{print $2}' files.txt | xargs cat > all.bin
+
+# --- relay ---
+UP=$(free_port); VIEW=$(free_port)
+cat > relay.toml <<TOML
+language = "en"
+log_level = "warn"
+[upload]
+port = $UP
+cert_file = "$WORK/server.pem"
+key_file = "$WORK/server.key"
+client_ca_file = "$WORK/ca.pem"
+allowed_clients = ["gateway.bench"]
+max_request_size = "64MiB"
+[viewer]
+port = $VIEW
+cert_file = "$WORK/server.pem"
+key_file = "$WORK/server.key"
+public_url = "https://127.0.0.1:$VIEW"
+[store]
+data_directory = "$WORK/data"
+key_directory = "$WORK/keys"
+quota = "20GiB"
+TOML
+"$RELAY" --config relay.toml 2> relay.log &
+RELAY_PID=$!
+wait_port "$UP"; wait_port "$VIEW"
+
+# --- nginx-light peer: TLS 1.3, PUT to disk ---
+NG=$(free_port)
+mkdir -p nginx/root nginx/tmp
+chmod 755 "$WORK" nginx && chmod 777 nginx/root nginx/tmp  # nginx workers run as www-data
+cat > nginx/nginx.conf <<NGINX
+daemon off;
+worker_processes 1;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx/tmp;
+  proxy_temp_path $WORK/nginx/tmp;
+  fastcgi_temp_path $WORK/nginx/tmp;
+  uwsgi_temp_path $WORK/nginx/tmp;
+  scgi_temp_path $WORK/nginx/tmp;
+  server {
+    listen 127.0.0.1:$NG ssl;
+    ssl_certificate $WORK/server.pem;
+    ssl_certificate_key $WORK/server.key;
+    ssl_protocols TLSv1.3;
+    root $WORK/nginx/root;
+    client_max_body_size 0;
+    location / { dav_methods PUT; create_full_put_path on; }
+  }
+}
+NGINX
+nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" &
+NGINX_PID=$!
+wait_port "$NG"
+
+echo "relay benchmark: $SLICES slices 512x512 16-bit, $BYTES bytes, $(nproc) cores"
+
+# --- upload ---
+read -r -a up < <("$UPLOADER" "https://127.0.0.1:$UP" ca.pem gateway.pem gateway.key "$STUDY" \
+  files.txt "$THREADS" $((8 << 20)))
+for kv in "${up[@]}"; do declare "UP_${kv%%=*}=${kv#*=}"; done
+CURL_S=$(curl -sf --cacert ca.pem -T all.bin "https://127.0.0.1:$NG/all.bin" -o /dev/null \
+  -w '%{time_total}')
+CURL_MB=$(awk -v b="$BYTES" -v s="$CURL_S" 'BEGIN{printf "%.1f", b/1e6/s}')
+printf 'upload  tsunagu RelayClient -> relay (%s thread(s)): %.2f s, %.1f MB/s\n' "$THREADS" \
+  "$UP_seconds" "$UP_mb_per_s"
+printf 'upload  peer curl -T -> nginx-light TLS 1.3:        %.2f s, %s MB/s\n' "$CURL_S" "$CURL_MB"
+awk -v a="$UP_seconds" -v b="$CURL_S" \
+  'BEGIN{printf "upload  time ratio relay/curl: %.2fx (target <= 2x)\n", a/b}'
+
+# --- wrk: frames and metadata under the token ---
+TOKEN=$UP_token
+{
+  echo "paths = {"
+  awk -v t="$TOKEN" -v st="$STUDY" -v se="$SERIES" \
+    '{printf "  \"/t/%s/dicomweb/studies/%s/series/%s/instances/%s/frames/1\",\n", t, st, se, $1}' \
+    files.txt
+  echo "}"
+  echo 'counter = 0'
+  echo 'request = function() counter = counter + 1; return wrk.format("GET", paths[(counter % #paths) + 1]) end'
+} > frames.lua
+wrk_run() {  # name, extra args...
+  local name=$1; shift
+  wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "$@" > "wrk_$name.txt" 2>&1
+  local rps p99 non2xx
+  rps=$(awk '/Requests\/sec/{print $2}' "wrk_$name.txt")
+  p99=$(awk '$1=="99%"{print $2}' "wrk_$name.txt")
+  non2xx=$(awk '/Non-2xx/{print $NF}' "wrk_$name.txt")
+  printf 'wrk     %-9s %s connections: %s requests/s, p99 %s, non-2xx %s\n' "$name" \
+    "$CONNECTIONS" "$rps" "$p99" "${non2xx:-0}"
+}
+wrk_run frames -s frames.lua "https://127.0.0.1:$VIEW"
+wrk_run metadata "https://127.0.0.1:$VIEW/t/$TOKEN/dicomweb/studies/$STUDY/series/$SERIES/metadata"
+[ -n "${KEEP:-}" ] && echo "kept $WORK relay_pid=$RELAY_PID nginx_pid=$NGINX_PID view=$VIEW token=$TOKEN nginx=$NG"
+grep -h -E "error|warn" relay.log | grep -v keys_inside | head -5 || true

@@ -1,0 +1,151 @@
+#include "relay_service.h"
+
+#include <gtest/gtest.h>
+
+#include "test_instances.h"
+#include "tsunagu/common/crypto.h"
+#include "tsunagu/common/logging.h"
+
+namespace tsunagu::relay {
+namespace {
+
+using std::chrono::seconds;
+
+class RelayServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("tsunagu_relay_service_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    clock_ = std::make_shared<common::FakeClock>();
+    auto logger = common::MakeLogger("t", {}, spdlog::level::off);
+    retention::StoreOptions so;
+    so.data_directory = dir_;
+    auto store = retention::StudyStore::Open(so, {clock_, logger});
+    ASSERT_TRUE(store.ok());
+    store_ = std::move(*store);
+    RelayServiceOptions o;
+    o.public_url = "https://relay.test";
+    o.cors_origins = {"https://ohif.test"};
+    o.revocation_cache = seconds(2);
+    service_ = std::make_unique<RelayService>(o, RelayServiceDeps{store_, clock_, logger});
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  HttpResponse Put(const std::string& study, const std::string& sop, const std::string& bytes,
+                   std::size_t start, std::size_t len, bool corrupt = false) {
+    HttpRequest r;
+    r.method = "PUT";
+    r.path = r.raw_path = "/v1/studies/" + study + "/instances/" + sop;
+    r.body = bytes.substr(start, len);
+    r.headers["content-range"] = "bytes " + std::to_string(start) + "-" +
+                                 std::to_string(start + r.body.size() - 1) + "/" +
+                                 std::to_string(bytes.size());
+    r.headers["x-tsunagu-sha256"] = common::HexEncode(common::Sha256(bytes));
+    r.headers["x-tsunagu-chunk-sha256"] = common::HexEncode(common::Sha256(r.body));
+    if (corrupt) r.body[0] ^= 1;
+    return service_->HandleUpload(r);
+  }
+  // Uploads and commits a one-instance study; returns the link token.
+  std::string Publish(const std::string& study) {
+    const std::string bytes = testing::MakeInstanceBytes(study, study + ".9");
+    EXPECT_EQ(Put(study, study + ".9", bytes, 0, bytes.size()).status, 200);
+    HttpRequest c;
+    c.method = "POST";
+    c.path = c.raw_path = "/v1/studies/" + study + "/commit";
+    c.body = R"({"instances":[{"sop_instance_uid":")" + study + R"(.9","sha256":")" +
+             common::HexEncode(common::Sha256(bytes)) + R"(","size":)" +
+             std::to_string(bytes.size()) + "}]}";
+    HttpResponse r = service_->HandleUpload(c);
+    EXPECT_EQ(r.status, 200) << r.body;
+    const auto at = r.body.find("/v/") + 3;
+    return r.body.substr(at, r.body.find('"', at) - at);
+  }
+  HttpResponse Get(const std::string& path, std::map<std::string, std::string> headers = {}) {
+    HttpRequest r;
+    r.method = "GET";
+    r.path = r.raw_path = path;
+    r.headers = std::move(headers);
+    r.client_address = "192.0.2.1";
+    return service_->HandleViewer(r);
+  }
+  static std::string HeaderOf(const HttpResponse& r, const std::string& name) {
+    for (const auto& [k, v] : r.headers) {
+      if (k == name) return v;
+    }
+    return {};
+  }
+
+  std::filesystem::path dir_;
+  std::shared_ptr<common::FakeClock> clock_;
+  std::shared_ptr<retention::StudyStore> store_;
+  std::unique_ptr<RelayService> service_;
+};
+
+TEST_F(RelayServiceTest, CorruptChunkIsARetryableIntegrityError) {
+  const std::string bytes = testing::MakeInstanceBytes("1.2.3", "1.2.3.4");
+  HttpResponse r = Put("1.2.3", "1.2.3.4", bytes, 0, 100, /*corrupt=*/true);
+  EXPECT_EQ(r.status, 422);
+  EXPECT_NE(r.body.find("\"code\":\"integrity\""), std::string::npos);
+  EXPECT_NE(r.body.find("\"retryable\":true"), std::string::npos);
+}
+
+TEST_F(RelayServiceTest, ChunkPastWhatIsHeldAnswersWithTheCurrentPosition) {
+  const std::string bytes = testing::MakeInstanceBytes("1.2.3", "1.2.3.4");
+  ASSERT_EQ(Put("1.2.3", "1.2.3.4", bytes, 0, 100).status, 200);
+  HttpResponse r = Put("1.2.3", "1.2.3.4", bytes, 200, 100);
+  EXPECT_EQ(r.status, 412);
+  EXPECT_NE(r.body.find("\"received\":100"), std::string::npos) << r.body;
+  EXPECT_EQ(Put("1.2.3", "1.2.3.4", bytes, 100, bytes.size() - 100).status, 200);
+}
+
+TEST_F(RelayServiceTest, InvalidUidsAndMissingHeadersAreRefused) {
+  const std::string bytes = testing::MakeInstanceBytes("1.2.3", "1.2.3.4");
+  EXPECT_EQ(Put("1.2.x", "1.2.3.4", bytes, 0, 10).status, 400);
+  HttpRequest r;
+  r.method = "PUT";
+  r.path = r.raw_path = "/v1/studies/1.2.3/instances/1.2.3.4";
+  r.body = "abc";
+  EXPECT_EQ(service_->HandleUpload(r).status, 400);
+}
+
+TEST_F(RelayServiceTest, EveryViewerAnswerCarriesSecurityHeadersAndCorsOnlyWhenConfigured) {
+  const std::string token = Publish("1.2.3");
+  for (const auto& r : {Get("/t/" + token + "/dicomweb/studies", {{"origin", "https://ohif.test"}}),
+                        Get("/t/nope/dicomweb/studies", {{"origin", "https://evil.test"}})}) {
+    EXPECT_EQ(HeaderOf(r, "Cache-Control"), "no-store, private");
+    EXPECT_EQ(HeaderOf(r, "Referrer-Policy"), "no-referrer");
+    EXPECT_FALSE(HeaderOf(r, "Content-Security-Policy").empty());
+    EXPECT_FALSE(HeaderOf(r, "Strict-Transport-Security").empty());
+  }
+  EXPECT_EQ(HeaderOf(Get("/t/" + token + "/dicomweb/studies", {{"origin", "https://ohif.test"}}),
+                     "Access-Control-Allow-Origin"),
+            "https://ohif.test");
+  EXPECT_EQ(HeaderOf(Get("/t/" + token + "/dicomweb/studies", {{"origin", "https://evil.test"}}),
+                     "Access-Control-Allow-Origin"),
+            "");
+}
+
+TEST_F(RelayServiceTest, RevocationByAnotherProcessTakesEffectWithinTheCacheWindow) {
+  const std::string token = Publish("1.2.3");
+  const std::string url = "/t/" + token + "/dicomweb/studies";
+  ASSERT_EQ(Get(url).status, 200);
+  ASSERT_EQ(*store_->RevokeLinks("1.2.3"), 1);  // as `tsunagu-relay revoke` does
+  clock_->Advance(seconds(1));
+  EXPECT_EQ(Get(url).status, 200);  // still cached
+  clock_->Advance(seconds(1));
+  EXPECT_EQ(Get(url).status, 403);
+}
+
+TEST_F(RelayServiceTest, TokenInHeaderOrPathOpensOnlyItsStudy) {
+  const std::string a = Publish("1.2.3");
+  Publish("1.2.4");
+  EXPECT_EQ(Get("/dicomweb/studies/1.2.3/series", {{"authorization", "Bearer " + a}}).status, 200);
+  EXPECT_EQ(Get("/dicomweb/studies/1.2.4/series", {{"authorization", "Bearer " + a}}).status, 404);
+  EXPECT_EQ(Get("/t/" + a + "/dicomweb/studies/1.2.4/metadata").status, 404);
+  EXPECT_EQ(Get("/dicomweb/studies").status, 401);
+}
+
+}  // namespace
+}  // namespace tsunagu::relay

@@ -1,0 +1,71 @@
+#include "tsunagu/viewer/jpeg.h"
+
+#include <turbojpeg.h>
+
+#include <algorithm>
+#include <memory>
+
+namespace tsunagu::viewer {
+
+Image8 FitWithin(const Image8& image, std::uint32_t max_size) {
+  if (max_size == 0 || (image.width <= max_size && image.height <= max_size)) return image;
+  const double scale = static_cast<double>(max_size) / std::max(image.width, image.height);
+  Image8 out;
+  out.channels = image.channels;
+  out.width = std::max<std::uint32_t>(1, static_cast<std::uint32_t>(image.width * scale + 0.5));
+  out.height = std::max<std::uint32_t>(1, static_cast<std::uint32_t>(image.height * scale + 0.5));
+  out.pixels.resize(static_cast<std::size_t>(out.width) * out.height * out.channels);
+  const int ch = image.channels;
+  // Area average: each output pixel averages the source pixels whose centres fall in it.
+  for (std::uint32_t y = 0; y < out.height; ++y) {
+    const std::uint32_t y0 = static_cast<std::uint64_t>(y) * image.height / out.height;
+    const std::uint32_t y1 = std::max(
+        y0 + 1,
+        static_cast<std::uint32_t>(static_cast<std::uint64_t>(y + 1) * image.height / out.height));
+    for (std::uint32_t x = 0; x < out.width; ++x) {
+      const std::uint32_t x0 = static_cast<std::uint64_t>(x) * image.width / out.width;
+      const std::uint32_t x1 = std::max(
+          x0 + 1,
+          static_cast<std::uint32_t>(static_cast<std::uint64_t>(x + 1) * image.width / out.width));
+      for (int c = 0; c < ch; ++c) {
+        std::uint64_t sum = 0;
+        for (std::uint32_t sy = y0; sy < y1; ++sy) {
+          const std::uint8_t* row =
+              image.pixels.data() + (static_cast<std::size_t>(sy) * image.width) * ch;
+          for (std::uint32_t sx = x0; sx < x1; ++sx) sum += row[sx * ch + c];
+        }
+        const std::uint64_t n = static_cast<std::uint64_t>(y1 - y0) * (x1 - x0);
+        out.pixels[(static_cast<std::size_t>(y) * out.width + x) * ch + c] =
+            static_cast<std::uint8_t>((sum + n / 2) / n);
+      }
+    }
+  }
+  return out;
+}
+
+common::Result<std::string> EncodeJpeg(const Image8& image, int quality) {
+  if (quality < 1 || quality > 100) return common::InvalidArgumentError("quality must be 1..100");
+  if (image.width == 0 || image.height == 0 || (image.channels != 1 && image.channels != 3) ||
+      image.pixels.size() !=
+          static_cast<std::size_t>(image.width) * image.height * image.channels) {
+    return common::InvalidArgumentError("empty or inconsistent image");
+  }
+  struct HandleDeleter {
+    void operator()(void* h) const { tjDestroy(h); }
+  };
+  std::unique_ptr<void, HandleDeleter> handle(tjInitCompress());
+  if (!handle) return common::InternalError("TurboJPEG: cannot create a compressor");
+  unsigned char* buffer = nullptr;
+  unsigned long size = 0;
+  const bool gray = image.channels == 1;
+  const int rc = tjCompress2(handle.get(), image.pixels.data(), static_cast<int>(image.width), 0,
+                             static_cast<int>(image.height), gray ? TJPF_GRAY : TJPF_RGB, &buffer,
+                             &size, gray ? TJSAMP_GRAY : TJSAMP_420, quality, 0);
+  std::unique_ptr<unsigned char, decltype(&tjFree)> owned(buffer, &tjFree);
+  if (rc != 0) {
+    return common::InternalError(std::string("TurboJPEG: ") + tjGetErrorStr2(handle.get()));
+  }
+  return std::string(reinterpret_cast<const char*>(buffer), size);
+}
+
+}  // namespace tsunagu::viewer
