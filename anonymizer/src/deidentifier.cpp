@@ -3,14 +3,20 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
 #include <new>
+#include <optional>
 #include <set>
 #include <system_error>
+#include <utility>
 
 #include "charset.h"
 #include "dcmtk_bridge.h"
 #include "engine.h"
 #include "identity.h"
+#include "nesting_guard.h"
 #include "pixel_mask.h"
 #include "profile.h"
 #include "tsunagu/common/crypto.h"
@@ -61,25 +67,19 @@ Status FsyncFile(const std::filesystem::path& path) {
   return Status::Ok();
 }
 
-// Removes the temporary file unless released.
-class TempFile {
- public:
-  explicit TempFile(std::filesystem::path path) : path_(std::move(path)) {}
-  ~TempFile() {
-    if (!released_) {
-      std::error_code ec;
-      std::filesystem::remove(path_, ec);
-    }
+// The written file starts with 128 zero bytes and "DICM".
+Status VerifyPreamble(const std::filesystem::path& path) {
+  char head[132] = {};
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return common::StatusFromErrno(errno, "re-reading the output");
+  const std::size_t n = std::fread(head, 1, sizeof(head), f);
+  std::fclose(f);
+  if (n != sizeof(head) || std::memcmp(head + 128, "DICM", 4) != 0 ||
+      std::any_of(head, head + 128, [](char c) { return c != 0; })) {
+    return common::DeidentificationRefusedError("verification failed: file preamble not empty");
   }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  void Release() { released_ = true; }
-
- private:
-  std::filesystem::path path_;
-  bool released_ = false;
-};
+  return Status::Ok();
+}
 
 }  // namespace
 
@@ -91,7 +91,7 @@ struct Deidentifier::Impl {
     return UidFromDigest(common::HmacSha256(options.site_secret, TrimPadding(uid)));
   }
 
-  Result<InstanceSummary> Run(const std::filesystem::path& input,
+  Result<PendingInstance> Run(const std::filesystem::path& input,
                               const std::filesystem::path& output_dir) const;
 };
 
@@ -129,18 +129,7 @@ Result<std::unique_ptr<Deidentifier>> Deidentifier::Create(ProfileOptions option
 
 std::string Deidentifier::MapUid(std::string_view uid) const { return impl_->MapUid(uid); }
 
-Result<InstanceSummary> Deidentifier::DeidentifyFile(
-    const std::filesystem::path& input, const std::filesystem::path& output_dir) const {
-  try {
-    return impl_->Run(input, output_dir);
-  } catch (const std::bad_alloc&) {
-    return common::ResourceExhaustedError("out of memory while de-identifying");
-  } catch (const std::exception& e) {
-    return common::InternalError(std::string("unexpected exception: ") + e.what());
-  }
-}
-
-Result<InstanceSummary> Deidentifier::Impl::Run(const std::filesystem::path& input,
+Result<PendingInstance> Deidentifier::Impl::Run(const std::filesystem::path& input,
                                                 const std::filesystem::path& output_dir) const {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(input, ec)) {
@@ -222,9 +211,10 @@ Result<InstanceSummary> Deidentifier::Impl::Run(const std::filesystem::path& inp
   ApplyProfile(ds, context);
   if (!age.empty()) ds.putAndInsertString(DCM_PatientAge, age.c_str());
   RecordDeidentification(ds, options);
-  // The meta header is rebuilt from the dataset on write (new Media Storage SOP Instance UID,
-  // no Source AE Title, no private information).
-  file.getMetaInfo()->clear();
+  // The output gets a new file format around the same dataset: its meta header is built on
+  // write (new Media Storage SOP Instance UID, no Source AE Title, no private information) and
+  // its preamble is 128 zero bytes (DCMTK keeps the input's preamble, which may hold anything).
+  DcmFileFormat output(file.getAndRemoveDataset(), OFFalse);
 
   InstanceSummary summary;
   summary.sop_instance_uid = GetString(ds, DCM_SOPInstanceUID);
@@ -243,32 +233,128 @@ Result<InstanceSummary> Deidentifier::Impl::Run(const std::filesystem::path& inp
   summary.study_date = GetString(ds, DCM_StudyDate);
   summary.study_time = GetString(ds, DCM_StudyTime);
 
-  const std::filesystem::path final_path = output_dir / (summary.sop_instance_uid + ".dcm");
   TSUNAGU_ASSIGN_OR_RETURN(std::string random, common::RandomBytes(6));
-  TempFile temp(output_dir /
-                ("." + summary.sop_instance_uid + ".dcm." + common::HexEncode(random) + ".tmp"));
-  TSUNAGU_RETURN_IF_ERROR(StatusFromOFCondition(
-      file.saveFile(OFFilename(temp.path().c_str()), output_xfer, EET_ExplicitLength, EGL_withoutGL,
-                    EPD_noChange, 0, 0, EWM_fileformat),
-      "writing the output failed", common::ErrorCode::kInternal));
-  TSUNAGU_RETURN_IF_ERROR(FsyncFile(temp.path()));
+  PendingInstance pending;
+  pending.final_path_ = output_dir / (summary.sop_instance_uid + ".dcm");
+  pending.temp_path_ =
+      output_dir / ("." + summary.sop_instance_uid + ".dcm." + common::HexEncode(random) + ".tmp");
+  pending.owned_ = true;
+  const OFCondition saved =
+      output.saveFile(OFFilename(pending.temp_path_.c_str()), output_xfer, EET_ExplicitLength,
+                      EGL_withoutGL, EPD_noChange, 0, 0, EWM_fileformat);
+  if (saved.bad()) {
+    // DCMTK does not keep errno; a nearly full disk is the usual cause worth retrying.
+    auto free = common::LocalFileSystem().FreeSpace(output_dir);
+    if (free.ok() && *free < (64ULL << 20)) {
+      return common::DiskFullError("writing the output failed: the output disk is full");
+    }
+    return StatusFromOFCondition(saved, "writing the output failed", common::ErrorCode::kInternal);
+  }
 
   // Verify the bytes that were written, not the in-memory copy.
   {
     DcmFileFormat written;
     TSUNAGU_RETURN_IF_ERROR(
-        StatusFromOFCondition(written.loadFile(OFFilename(temp.path().c_str()), EXS_Unknown,
+        StatusFromOFCondition(written.loadFile(OFFilename(pending.temp_path_.c_str()), EXS_Unknown,
                                                EGL_noChange, kMaxReadLength, ERM_fileOnly),
                               "re-reading the output failed", common::ErrorCode::kInternal));
     TSUNAGU_RETURN_IF_ERROR(VerifyOutput(written, identity, original_uids, options, profile));
+    TSUNAGU_RETURN_IF_ERROR(VerifyPreamble(pending.temp_path_));
   }
-  summary.bytes_written = std::filesystem::file_size(temp.path(), ec);
-  if (std::rename(temp.path().c_str(), final_path.c_str()) != 0) {
+  summary.bytes_written = std::filesystem::file_size(pending.temp_path_, ec);
+  pending.summary_ = std::move(summary);
+  return pending;
+}
+
+PendingInstance::PendingInstance(PendingInstance&& other) noexcept
+    : summary_(std::move(other.summary_)),
+      temp_path_(std::move(other.temp_path_)),
+      final_path_(std::move(other.final_path_)),
+      owned_(std::exchange(other.owned_, false)) {}
+
+PendingInstance& PendingInstance::operator=(PendingInstance&& other) noexcept {
+  if (this != &other) {
+    Discard();
+    summary_ = std::move(other.summary_);
+    temp_path_ = std::move(other.temp_path_);
+    final_path_ = std::move(other.final_path_);
+    owned_ = std::exchange(other.owned_, false);
+  }
+  return *this;
+}
+
+PendingInstance::~PendingInstance() { Discard(); }
+
+void PendingInstance::Discard() {
+  if (!owned_) return;
+  std::error_code ec;
+  std::filesystem::remove(temp_path_, ec);
+  owned_ = false;
+}
+
+Result<PendingInstance> Deidentifier::DeidentifyToTemporary(
+    const std::filesystem::path& input, const std::filesystem::path& output_dir) const {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(input, ec)) {
+    return common::InvalidArgumentError("not a regular file");
+  }
+  // DCMTK parses sequences recursively: bound the nesting, then parse on a large stack.
+  TSUNAGU_RETURN_IF_ERROR(CheckNestingBound(input));
+  std::optional<Result<PendingInstance>> result;
+  TSUNAGU_RETURN_IF_ERROR(RunOnLargeStack([&] {
+    try {
+      result.emplace(impl_->Run(input, output_dir));
+    } catch (const std::bad_alloc&) {
+      result.emplace(common::ResourceExhaustedError("out of memory while de-identifying"));
+    } catch (const std::exception& e) {
+      result.emplace(common::InternalError(std::string("unexpected exception: ") + e.what()));
+    }
+  }));
+  if (!result) return common::InternalError("de-identification thread produced no result");
+  return std::move(*result);
+}
+
+Result<InstanceSummary> Deidentifier::DeidentifyFile(
+    const std::filesystem::path& input, const std::filesystem::path& output_dir) const {
+  TSUNAGU_ASSIGN_OR_RETURN(PendingInstance pending, DeidentifyToTemporary(input, output_dir));
+  // One file: fsync it rather than the whole file system.
+  TSUNAGU_RETURN_IF_ERROR(FsyncFile(pending.temp_path_));
+  if (std::rename(pending.temp_path_.c_str(), pending.final_path_.c_str()) != 0) {
     return common::StatusFromErrno(errno, "rename output");
   }
-  temp.Release();
+  pending.owned_ = false;
   TSUNAGU_RETURN_IF_ERROR(common::SyncDirectory(output_dir));
-  return summary;
+  return pending.summary_;
+}
+
+common::Status Deidentifier::Publish(std::vector<PendingInstance>& pending) {
+  std::set<std::filesystem::path> dirs;
+  for (PendingInstance& p : pending) {
+    if (!p.owned_) continue;
+    const std::filesystem::path dir = p.temp_path_.parent_path();
+    if (!dirs.insert(dir).second) continue;
+    const int fd = ::open(p.temp_path_.c_str(), O_RDONLY | O_CLOEXEC);
+    const int rc = fd < 0 ? -1 : ::syncfs(fd);
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    if (rc != 0) {
+      for (PendingInstance& rest : pending) rest.Discard();
+      return common::StatusFromErrno(err, "flush outputs (syncfs)");
+    }
+  }
+  for (PendingInstance& p : pending) {
+    if (!p.owned_) continue;
+    if (std::rename(p.temp_path_.c_str(), p.final_path_.c_str()) != 0) {
+      const common::Status status = common::StatusFromErrno(errno, "rename output");
+      for (PendingInstance& rest : pending) rest.Discard();
+      return status;
+    }
+    p.owned_ = false;
+  }
+  for (const std::filesystem::path& dir : dirs) {
+    TSUNAGU_RETURN_IF_ERROR(common::SyncDirectory(dir.empty() ? "." : dir));
+  }
+  return common::Status::Ok();
 }
 
 }  // namespace tsunagu::anonymizer

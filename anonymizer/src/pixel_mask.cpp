@@ -1,5 +1,7 @@
 #include "pixel_mask.h"
 
+#include <dcmtk/dcmdata/dcpixseq.h>
+#include <dcmtk/dcmdata/dcpxitem.h>
 #include <dcmtk/dcmdata/dcrledrg.h>
 #include <dcmtk/dcmjpeg/djdecode.h>
 #include <dcmtk/dcmjpls/djdecode.h>
@@ -9,6 +11,7 @@
 #include <mutex>
 
 #include "dcmtk_bridge.h"
+#include "jpeg2000.h"
 
 namespace tsunagu::anonymizer::internal {
 namespace {
@@ -21,6 +24,76 @@ void CleanupCodecs() {
   DJDecoderRegistration::cleanup();
   DJLSDecoderRegistration::cleanup();
   DcmRLEDecoderRegistration::cleanup();
+}
+
+// The compressed bytes of each frame: one fragment per frame, or all fragments for one frame.
+common::Result<std::vector<std::string_view>> Frames(DcmPixelSequence& sequence, Sint32 frames) {
+  std::vector<std::string_view> fragments;
+  for (unsigned long i = 1; i < sequence.card(); ++i) {  // item 0 is the Basic Offset Table
+    DcmPixelItem* item = nullptr;
+    Uint8* data = nullptr;
+    if (sequence.getItem(item, i).bad() || item == nullptr || item->getUint8Array(data).bad()) {
+      return Refuse("unreadable pixel fragment");
+    }
+    fragments.emplace_back(reinterpret_cast<const char*>(data), item->getLength());
+  }
+  if (fragments.empty()) return Refuse("no pixel fragments");
+  if (frames == 1 && fragments.size() > 1) return Refuse("fragmented JPEG 2000 frame");
+  if (static_cast<std::size_t>(frames) != fragments.size()) {
+    return Refuse("JPEG 2000 fragments do not match the frames");
+  }
+  return fragments;
+}
+
+// Replaces JPEG 2000 pixel data by its decoded native form (Explicit VR Little Endian layout)
+// and updates the Image Pixel module to match.
+common::Status DecodeJpeg2000InPlace(DcmDataset& dataset, DcmPixelData& pixels,
+                                     E_TransferSyntax xfer) {
+  DcmPixelSequence* sequence = nullptr;
+  if (pixels.getEncapsulatedRepresentation(xfer, nullptr, sequence).bad() || sequence == nullptr) {
+    return Refuse("JPEG 2000 pixel data unreadable");
+  }
+  Sint32 frames = 1;
+  if (dataset.findAndGetSint32(DCM_NumberOfFrames, frames).bad() || frames < 1) frames = 1;
+  TSUNAGU_ASSIGN_OR_RETURN(std::vector<std::string_view> parts, Frames(*sequence, frames));
+  std::vector<Uint16> words;
+  std::vector<Uint8> bytes;
+  DecodedImage first;
+  for (std::size_t f = 0; f < parts.size(); ++f) {
+    TSUNAGU_ASSIGN_OR_RETURN(DecodedImage image, DecodeJpeg2000(parts[f]));
+    if (f == 0) {
+      first = image;
+    } else if (image.width != first.width || image.height != first.height ||
+               image.components != first.components || image.precision != first.precision) {
+      return Refuse("JPEG 2000 frames differ in geometry");
+    }
+    for (std::int32_t v : image.samples) {
+      if (first.precision <= 8) {
+        bytes.push_back(static_cast<Uint8>(v));
+      } else {
+        words.push_back(static_cast<Uint16>(v));
+      }
+    }
+  }
+  const OFCondition put =
+      first.precision <= 8
+          ? pixels.putUint8Array(bytes.data(), static_cast<unsigned long>(bytes.size()))
+          : pixels.putUint16Array(words.data(), static_cast<unsigned long>(words.size()));
+  if (put.bad()) return Refuse("decoded JPEG 2000 pixels could not be stored");
+  const Uint16 allocated = first.precision <= 8 ? 8 : 16;
+  dataset.putAndInsertUint16(DCM_Rows, static_cast<Uint16>(first.height));
+  dataset.putAndInsertUint16(DCM_Columns, static_cast<Uint16>(first.width));
+  dataset.putAndInsertUint16(DCM_SamplesPerPixel, static_cast<Uint16>(first.components));
+  dataset.putAndInsertUint16(DCM_BitsAllocated, allocated);
+  dataset.putAndInsertUint16(DCM_BitsStored, static_cast<Uint16>(first.precision));
+  dataset.putAndInsertUint16(DCM_HighBit, static_cast<Uint16>(first.precision - 1));
+  dataset.putAndInsertUint16(DCM_PixelRepresentation, first.is_signed ? 1 : 0);
+  if (first.components == 3) {
+    // OpenJPEG undoes the multi-component transform: YBR_RCT/YBR_ICT come out as RGB.
+    dataset.putAndInsertString(DCM_PhotometricInterpretation, "RGB");
+    dataset.putAndInsertUint16(DCM_PlanarConfiguration, 0);
+  }
+  return common::Status::Ok();
 }
 
 }  // namespace
@@ -72,18 +145,21 @@ common::Status ApplyMask(DcmDataset& dataset, const PixelMaskRule& rule,
   if (dataset.findAndGetElement(DCM_PixelData, element).bad() || element == nullptr) {
     return Refuse("no pixel data");
   }
+  // A (7FE0,0010) read with a wrong explicit VR (e.g. OV) is not a DcmPixelData.
+  if (element->ident() != EVR_PixelData) return Refuse("pixel data has an unexpected VR");
   auto* pixels = static_cast<DcmPixelData*>(element);
   const DcmXfer original(dataset.getOriginalXfer());
   if (original.isEncapsulated()) {
     if (original.getXfer() == EXS_JPEG2000 || original.getXfer() == EXS_JPEG2000LosslessOnly) {
-      return Refuse("JPEG 2000 pixel data is not supported yet");
+      TSUNAGU_RETURN_IF_ERROR(DecodeJpeg2000InPlace(dataset, *pixels, original.getXfer()));
+    } else {
+      EnsureCodecsRegistered();
+      if (dataset.chooseRepresentation(EXS_LittleEndianExplicit, nullptr).bad() ||
+          !dataset.canWriteXfer(EXS_LittleEndianExplicit)) {
+        return Refuse(std::string("cannot decompress ") + original.getXferName());
+      }
+      pixels->removeAllButCurrentRepresentations();
     }
-    EnsureCodecsRegistered();
-    if (dataset.chooseRepresentation(EXS_LittleEndianExplicit, nullptr).bad() ||
-        !dataset.canWriteXfer(EXS_LittleEndianExplicit)) {
-      return Refuse(std::string("cannot decompress ") + original.getXferName());
-    }
-    pixels->removeAllButCurrentRepresentations();
     *output_xfer = EXS_LittleEndianExplicit;
   }
   Uint16 rows = 0, columns = 0, spp = 1, bits_allocated = 0, bits_stored = 0, planar = 0;

@@ -20,9 +20,10 @@ std::optional<std::string> BurnedInReason(DcmItem& dataset);
 const PixelMaskRule* FindMaskRule(DcmItem& dataset, const std::vector<PixelMaskRule>& rules);
 
 // Blacks out the rule's rectangles in every frame. Compressed pixel data is decompressed first
-// (JPEG baseline/extended/lossless, JPEG-LS, RLE through DCMTK's codecs) and `*output_xfer` is
+// (JPEG baseline/extended/lossless, JPEG-LS, RLE through DCMTK's codecs; JPEG 2000 through
+// OpenJPEG) and `*output_xfer` is
 // set to Explicit VR Little Endian so that the result stays lossless. kDeidentificationRefused
-// when the pixel data cannot be masked (JPEG 2000, unsupported layout).
+// when the pixel data cannot be masked (fragmented JPEG 2000 frames, unsupported layout).
 common::Status ApplyMask(DcmDataset& dataset, const PixelMaskRule& rule,
                          E_TransferSyntax* output_xfer);
 

@@ -1,5 +1,11 @@
 #include "verifier.h"
 
+#include <dcmtk/dcmdata/dcpixseq.h>
+#include <dcmtk/dcmdata/dcpxitem.h>
+
+#include <algorithm>
+#include <vector>
+
 #include "dcmtk_bridge.h"
 #include "engine.h"
 
@@ -22,7 +28,7 @@ bool IsAllowed(const Token& token, const DcmTagKey& tag, bool top_level, std::st
       TrimPadding(value) == token.bytes) {
     return true;
   }
-  if (token.source.find("Birth Date") != std::string::npos) {
+  if (token.source.find("PatientBirthDate") != std::string::npos) {
     const ProfileRow* row = profile.Find(tag.getGroup(), tag.getElement());
     if (row != nullptr && row->retain_long_full_dates == Action::kK &&
         TrimPadding(value) == token.bytes) {
@@ -30,6 +36,24 @@ bool IsAllowed(const Token& token, const DcmTagKey& tag, bool top_level, std::st
     }
   }
   return false;
+}
+
+bool IsCodedOrNumericVr(DcmEVR vr) {
+  return vr == EVR_CS || vr == EVR_DS || vr == EVR_IS || vr == EVR_DA || vr == EVR_TM ||
+         vr == EVR_DT || vr == EVR_AS;
+}
+
+// The values of a multi-valued string, padding removed.
+std::vector<std::string_view> SplitValues(std::string_view value) {
+  std::vector<std::string_view> out;
+  std::size_t start = 0;
+  while (start <= value.size()) {
+    std::size_t end = value.find('\\', start);
+    if (end == std::string_view::npos) end = value.size();
+    out.push_back(TrimPadding(value.substr(start, end - start)));
+    start = end + 1;
+  }
+  return out;
 }
 
 bool IsCodeAttribute(const DcmTagKey& tag) {
@@ -93,11 +117,17 @@ common::Status WalkItem(DcmItem& root, bool is_meta, const Identity& identity,
     if (value.empty()) continue;
     // The walk's stack holds the root item, then the element: depth 2 is the top level.
     const bool top_level = stack.card() == 2;
-    const bool coded = vr == EVR_CS || IsCodeAttribute(tag);
+    // Coded and numeric values (CS, DS, IS, dates and times, code value and scheme) come from
+    // vocabularies or are numbers: a name component "Test" next to a scheme "TEST", or a Study
+    // ID "12" inside a position "0.12", is a coincidence. They count only when one of their
+    // values equals the token byte for byte.
+    const bool coded = IsCodedOrNumericVr(vr) || IsCodeAttribute(tag);
+    const std::vector<std::string_view> values =
+        coded ? SplitValues(value) : std::vector<std::string_view>{};
     for (const Token& token : identity.tokens()) {
-      // Coded values (CS, code value and scheme) come from vocabularies: a name component "Test"
-      // next to a scheme "TEST" is a coincidence, so they only count when equal byte for byte.
-      const bool found = coded ? TrimPadding(value) == token.bytes : ContainsToken(value, token);
+      const bool found = coded ? std::find(values.begin(), values.end(),
+                                           std::string_view(token.bytes)) != values.end()
+                               : ContainsToken(value, token);
       if (found && !IsAllowed(token, tag, top_level, value, profile)) {
         return Refuse("a value of " + token.source + " survived in " + TagLabel(tag) +
                       (is_meta ? " of the file meta header" : ""));
@@ -119,6 +149,74 @@ common::Status WalkItem(DcmItem& root, bool is_meta, const Identity& identity,
   return common::Status::Ok();
 }
 
+// Text a compressed frame carries in its own headers: JPEG COM and APPn segments (EXIF, JFIF
+// comments) before the first scan, and JPEG 2000 COM segments in the main header. Those bytes
+// are released unchanged with the pixel data, so they are checked like any other value.
+std::vector<std::string_view> HeaderTexts(std::string_view frame) {
+  std::vector<std::string_view> out;
+  auto u16 = [&](std::size_t at) {
+    return static_cast<std::size_t>((static_cast<unsigned char>(frame[at]) << 8) |
+                                    static_cast<unsigned char>(frame[at + 1]));
+  };
+  const bool jpeg = frame.size() >= 4 && frame.substr(0, 2) == "\xFF\xD8";
+  const bool j2k = frame.size() >= 4 && frame.substr(0, 4) == "\xFF\x4F\xFF\x51";
+  if (!jpeg && !j2k) return out;
+  std::size_t pos = 2;
+  while (pos + 4 <= frame.size()) {
+    if (static_cast<unsigned char>(frame[pos]) != 0xFF) break;
+    const auto marker = static_cast<unsigned char>(frame[pos + 1]);
+    if (jpeg && (marker == 0xDA || marker == 0xD9)) break;  // start of scan, end of image
+    if (j2k && marker == 0x90) break;                       // start of tile
+    if (jpeg && marker >= 0xD0 && marker <= 0xD7) {
+      pos += 2;
+      continue;
+    }
+    const std::size_t length = u16(pos + 2);
+    if (length < 2 || pos + 2 + length > frame.size()) break;
+    const bool text =
+        jpeg ? (marker == 0xFE || (marker >= 0xE0 && marker <= 0xEF)) : marker == 0x64;
+    if (text) out.push_back(frame.substr(pos + 4, length - 2));
+    pos += 2 + length;
+  }
+  return out;
+}
+
+common::Status VerifyEncapsulatedHeaders(DcmDataset& ds, const Identity& identity) {
+  const DcmXfer xfer(ds.getOriginalXfer());
+  if (!xfer.isEncapsulated()) return common::Status::Ok();
+  DcmElement* element = nullptr;
+  if (ds.findAndGetElement(DCM_PixelData, element).bad() || element == nullptr ||
+      element->ident() != EVR_PixelData) {
+    return common::Status::Ok();
+  }
+  DcmPixelSequence* sequence = nullptr;
+  if (static_cast<DcmPixelData*>(element)
+          ->getEncapsulatedRepresentation(xfer.getXfer(), nullptr, sequence)
+          .bad() ||
+      sequence == nullptr) {
+    return Refuse("the compressed pixel data cannot be read back");
+  }
+  for (unsigned long i = 1; i < sequence->card(); ++i) {
+    DcmPixelItem* item = nullptr;
+    Uint8* data = nullptr;
+    if (sequence->getItem(item, i).bad() || item == nullptr || item->getUint8Array(data).bad() ||
+        data == nullptr) {
+      continue;
+    }
+    const std::string_view frame(reinterpret_cast<const char*>(data), item->getLength());
+    for (std::string_view text : HeaderTexts(frame)) {
+      for (const Token& token : identity.tokens()) {
+        if (ContainsToken(text, token)) {
+          return Refuse("a value of " + token.source +
+                        " survived in a comment or application segment of the compressed pixel "
+                        "data");
+        }
+      }
+    }
+  }
+  return common::Status::Ok();
+}
+
 }  // namespace
 
 common::Status VerifyOutput(DcmFileFormat& output, const Identity& identity,
@@ -128,6 +226,7 @@ common::Status VerifyOutput(DcmFileFormat& output, const Identity& identity,
       WalkItem(*output.getMetaInfo(), true, identity, original_uids, options, profile));
   DcmDataset& ds = *output.getDataset();
   TSUNAGU_RETURN_IF_ERROR(WalkItem(ds, false, identity, original_uids, options, profile));
+  TSUNAGU_RETURN_IF_ERROR(VerifyEncapsulatedHeaders(ds, identity));
   if (GetString(ds, DCM_PatientIdentityRemoved) != "YES") {
     return Refuse("Patient Identity Removed is not YES");
   }

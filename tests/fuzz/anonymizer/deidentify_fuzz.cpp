@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -45,6 +46,12 @@ State& GetState() {
     s->input = base / ("tsunagu-fuzz-" + pid + ".dcm");
     s->output = base / ("tsunagu-fuzz-out-" + pid);
     std::filesystem::create_directories(s->output);
+    // Leave nothing behind in /dev/shm when the fuzzer exits normally.
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove(GetState().input, ec);
+      std::filesystem::remove_all(GetState().output, ec);
+    });
     return s;
   }();
   return *state;

@@ -90,6 +90,7 @@ def check_clean(path, planted_latin, planted_ja, original_uids):
     with open(path, "rb") as f:
         raw = f.read()
     ds = check_round_trip(path)
+    check(raw[:128] == b"\0" * 128, "preamble not empty in " + os.path.basename(path))
     pixels = pixel_bytes(ds)
     if pixels:
         raw = raw.replace(pixels, b"")
@@ -136,8 +137,9 @@ def test_corpus(tool):
                 check(value.lower() not in line.lower(), "an identifying value in stderr")
         check("burned-in" in stderr, "burned-in refusal reason missing")
         check("verification failed" in stderr, "verifier refusal reason missing")
+        check("compressed pixel data" in stderr, "JPEG comment refusal reason missing")
         original_uids = [corpus.STUDY_UID, corpus.SERIES_UID, corpus.FRAME_UID] + [
-            corpus.uid(i) for i in range(1, 9)] + [corpus.uid(999)]
+            corpus.uid(i) for i in range(1, 10)] + [corpus.uid(999)]
         written = outputs(out_dir)
         check(len(written) == sum(1 for e in expected.values() if e == "written"),
               "wrote %d files" % len(written))
@@ -186,6 +188,40 @@ def test_corpus(tool):
             arr = ds.pixel_array
             check(int(arr[:8, :].max()) == 0, "mask rectangle not black")
             check(int(arr[8:, :].max()) > 0, "pixels outside the mask changed to black")
+        check_mask_compressed(tool, tmp)
+
+
+def check_mask_compressed(tool, tmp):
+    """JPEG, RLE and JPEG 2000 inputs are decompressed, masked and written lossless."""
+    from pydicom.pixel_data_handlers.util import convert_color_space
+    data = os.path.dirname(pydicom.__file__) + "/data/test_files"
+    cfg = os.path.join(tmp, "mask.toml")
+    with open(cfg, "w") as f:
+        f.write('[anonymizer]\n[[anonymizer.pixel_mask]]\nrectangles = ["0,0,20,10"]\n')
+    for name in ("SC_rgb_jpeg_dcmtk.dcm", "SC_rgb_rle.dcm", "SC_rgb_rle_16bit_2frame.dcm",
+                 "SC_rgb_gdcm_KY.dcm"):  # JPEG baseline, RLE, RLE 16-bit, JPEG 2000
+        out = os.path.join(tmp, "mask-" + name)
+        r = run(tool, ["--config", cfg, "--secret-file", secret(tmp), "--output", out,
+                       os.path.join(data, name)])
+        check(r.returncode == 0, "%s not masked: %r" % (name, r.stderr[:200]))
+        for path in outputs(out):
+            ds = check_round_trip(path)
+            src = pydicom.dcmread(os.path.join(data, name))
+            check(ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1",
+                  name + ": masked output not Explicit VR Little Endian")
+            check(ds.BurnedInAnnotation == "NO", name + ": Burned In Annotation not NO")
+            a = ds.pixel_array.astype(int)
+            b = src.pixel_array
+            if src.PhotometricInterpretation == "YBR_FULL" and ds.PhotometricInterpretation == "RGB":
+                b = convert_color_space(b, "YBR_FULL", "RGB")
+            b = b.astype(int)
+            if ds.get("NumberOfFrames", 1) > 1:
+                a, b = a.reshape((-1,) + a.shape[-3:]), b.reshape((-1,) + b.shape[-3:])
+            else:
+                a, b = a[None], b[None]
+            check(int(a[:, :10, :20].max()) == 0, name + ": mask rectangle not black")
+            check((a[:, 10:] == b[:, 10:]).all() and (a[:, :, 20:] == b[:, :, 20:]).all(),
+                  name + ": pixels outside the mask changed")
 
 
 def test_pydicom_files(tool):
@@ -274,6 +310,11 @@ def test_cli(tool):
             check(r.returncode == 2, "args %s: exit %d, expected 2" % (args, r.returncode))
             check(len(r.stderr.decode().strip().splitlines()) >= 1, "no error message")
         check(not os.path.exists(out) or not os.listdir(out), "usage error wrote output")
+        if os.geteuid() != 0:  # root writes anywhere
+            locked = os.path.join(tmp, "locked")
+            os.makedirs(locked, mode=0o500)
+            r = run(tool, ["--secret-file", sec, "--output", locked, good])
+            check(r.returncode == 2, "unwritable --output: exit %d, expected 2" % r.returncode)
         bad_cfg = os.path.join(tmp, "bad.toml")
         with open(bad_cfg, "w") as f:
             f.write('[anonymizer]\npatient_id_keep = 12\nfoo = 1\n')
@@ -335,6 +376,34 @@ def test_hostile(tool):
         if pos > 0:
             bad2[pos + 4:pos + 6] = b"SQ"
         open(os.path.join(hostile, "wrong_vr.dcm"), "wb").write(bytes(bad2))
+        # Broken character sets: invalid ISO 2022 IR 87 bytes, an unknown defined term.
+        for name, charset, raw in (("bad_ir87.dcm", ["", "ISO 2022 IR 87"],
+                                    b"\x1b$B\x80\x81\x1b(B^Kowalski"),
+                                   ("unknown_charset.dcm", "ISO_IR 999", b"M\xfcller^Kowalski")):
+            ds = pydicom.dcmread(os.path.join(in_dir, "ct_implicit.dcm"))
+            ds.SpecificCharacterSet = charset
+            ds.add_new(0x00100010, "PN", raw)
+            ds.save_as(os.path.join(hostile, name))
+        # Sequences nested 20000 deep (parsed on a large stack) and 160000 deep (refused before
+        # parsing): a recursive reader on a default stack crashes on both.
+        import struct
+        level_open = (struct.pack("<HH", 0xFFFA, 0xFFFA) + b"SQ\0\0" + b"\xff" * 4 +
+                      struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF))
+        level_close = struct.pack("<HHI", 0xFFFE, 0xE00D, 0) + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+        for depth in (20000, 160000):
+            with open(os.path.join(hostile, "nested%d.dcm" % depth), "wb") as f:
+                f.write(src + level_open * depth + level_close * depth)
+        # The same nesting inside a deflated dataset (small on disk).
+        import zlib
+        dfl = open(os.path.join(in_dir, "ct_deflated.dcm"), "rb").read()
+        meta_end = 144 + struct.unpack("<I", dfl[140:144])[0]
+        dataset = zlib.decompress(dfl[meta_end:], -zlib.MAX_WBITS)
+        packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+        body = packer.compress(dataset + level_open * 160000 + level_close * 160000)
+        with open(os.path.join(hostile, "nested_deflated.dcm"), "wb") as f:
+            f.write(dfl[:meta_end] + body + packer.flush())
+        expect_refused = {"bad_ir87.dcm", "unknown_charset.dcm", "nested160000.dcm",
+                          "nested_deflated.dcm"}
         for name in ("no_meta.dcm", "ExplVR_BigEndNoMeta.dcm", "MR_truncated.dcm",
                      "rtplan_truncated.dcm", "badVR.dcm", "UN_sequence.dcm", "nested_priv_SQ.dcm"):
             if os.path.exists(os.path.join(data, name)):
@@ -350,14 +419,75 @@ def test_hostile(tool):
         check_no_partial_files(out)
         for path in outputs(out):
             check_round_trip(path)
+        refused = {os.path.basename(l.split(": ")[0]) for l in lines}
+        check(expect_refused <= refused, "broken character sets not refused: %s" % sorted(
+            expect_refused - refused))
+        for line in lines:
+            check("Kowalski" not in line and "PID-" not in line, "identifying value on stderr")
         print("hostile: %d inputs, %d written, %d refused or unreadable" % (
             n_inputs, len(outputs(out)), len(lines)))
+
+
+def identifying_values(ds):
+    """Names (every component, every group), IDs, accession, birth date, institution."""
+    latin, other = set(), set()
+    for elem in ds.iterall():
+        values = []
+        if elem.VR == "PN" and elem.value:
+            for v in (elem.value if elem.VM > 1 else [elem.value]):
+                for group in v.components:
+                    values += [p for p in re.split(r"\^", group or "")]
+        elif elem.keyword in ("PatientID", "OtherPatientIDs", "AccessionNumber",
+                              "PatientBirthDate", "InstitutionName", "IssuerOfPatientID",
+                              "RequestedProcedureID", "InstitutionAddress"):
+            values += [str(v) for v in (elem.value if elem.VM > 1 else [elem.value])]
+        for v in values:
+            v = v.strip()
+            if len(v) >= 3 and v.isascii():
+                latin.add(v)
+            elif len(v) >= 1 and not v.isascii():
+                other.add(v)
+    return sorted(latin), sorted(other)
+
+
+def test_samples(tool):
+    """The lead's synthetic studies (samples/generate_study.py): every kind."""
+    root = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+    with tempfile.TemporaryDirectory(prefix="tsunagu-it-") as tmp:
+        latin, other, uids = set(), set(), set()
+        for kind in ("ct", "mr", "us", "xa", "sc"):
+            subprocess.run(["/usr/bin/python3", os.path.join(root, "samples", "generate_study.py"),
+                            "--kind", kind, "--out", os.path.join(tmp, "in", kind), "--slices",
+                            "3", "--seed", "11"], check=True, timeout=120, capture_output=True)
+        inputs = sorted(glob.glob(os.path.join(tmp, "in", "**", "*.dcm"), recursive=True))
+        for f in inputs:
+            ds = pydicom.dcmread(f)
+            l, o = identifying_values(ds)
+            latin.update(l)
+            other.update(o)
+            uids.update([ds.SOPInstanceUID, ds.StudyInstanceUID, ds.SeriesInstanceUID])
+        check(any(not v.isascii() for v in other), "the samples carry no Japanese names")
+        out = os.path.join(tmp, "out")
+        r = run(tool, ["--secret-file", secret(tmp), "--output", out, os.path.join(tmp, "in")])
+        err = r.stderr.decode("utf-8", "replace")
+        refused = {l.split(": ")[0] for l in err.splitlines() if l}
+        check(all("/us/" in p or "/sc/" in p for p in refused),
+              "refused other than burned-in kinds: %s" % sorted(refused))
+        check(any("/us/" in p for p in refused) and any("/sc/" in p for p in refused),
+              "US or SC not refused for burned-in text")
+        written = outputs(out)
+        check(len(written) == len(inputs) - len(refused), "not every other instance written")
+        # The Patient ID suffix is kept on purpose; the values are checked as whole strings.
+        for path in written:
+            check_clean(path, sorted(latin), sorted(other), sorted(uids))
+        print("samples: %d inputs, %d written, %d refused; %d Latin and %d other values checked" %
+              (len(inputs), len(written), len(refused), len(latin), len(other)))
 
 
 if __name__ == "__main__":
     tool, test = sys.argv[1], sys.argv[2]
     {"corpus": test_corpus, "pydicom_files": test_pydicom_files, "cli": test_cli,
-     "hostile": test_hostile}[test](tool)
+     "hostile": test_hostile, "samples": test_samples}[test](tool)
     if failures:
         print("%d failure(s)" % len(failures))
         sys.exit(1)

@@ -178,6 +178,8 @@ def make(out_dir):
 
     latin = base("ct_latin.dcm", CT, uid(2), "ISO_IR 100")
     add_everything(latin, ["Müller^Jürgen", "Mueller^Juergen", "Kowalski^Jaroslaw"])
+    # The preamble is application-defined: some writers put anything there.
+    latin.preamble = b"Kowalski^Jaroslaw PID-99887766".ljust(128, b"\0")
     write(latin, os.path.join(out_dir, "ct_latin.dcm"), ExplicitVRLittleEndian)
     expected["ct_latin.dcm"] = "written"
 
@@ -227,6 +229,19 @@ def make(out_dir):
     leak.ContrastBolusRoute = "Kowalski"  # not in Table E.1-1: kept, so the verifier must catch it
     write(leak, os.path.join(out_dir, "leak.dcm"), ExplicitVRLittleEndian)
     expected["leak.dcm"] = "refused"
+    # A name in a JPEG comment segment of the compressed pixel data (released bit for bit).
+    from pydicom.encaps import encapsulate, generate_pixel_data_frame
+    src = pydicom.dcmread(os.path.join(os.path.dirname(pydicom.__file__), "data", "test_files",
+                                       "JPEG-lossy.dcm"))
+    frames = list(generate_pixel_data_frame(src.PixelData, int(src.get("NumberOfFrames", 1))))
+    comment = b"Kowalski^Jaroslaw"
+    segment = b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment
+    frames[0] = frames[0][:2] + segment + frames[0][2:]
+    src.PixelData = encapsulate(frames)
+    src.PatientName = "Kowalski^Jaroslaw"
+    src.SOPInstanceUID = uid(9)
+    src.save_as(os.path.join(out_dir, "jpeg_comment.dcm"))
+    expected["jpeg_comment.dcm"] = "refused"
     return expected
 
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -472,6 +473,102 @@ TEST_F(DeidentifierTest, CodedValuesOnlyCountWhenEqual) {
   // The same name as free text is refused.
   code->putAndInsertString(DCM_CodeMeaning, "Chest of Test");
   EXPECT_EQ(Run(Save(*file, "b.dcm")).status().code(), common::ErrorCode::kDeidentificationRefused);
+}
+
+}  // namespace
+}  // namespace tsunagu::anonymizer
+
+namespace tsunagu::anonymizer {
+namespace {
+
+std::vector<std::string> Names(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+TEST_F(DeidentifierTest, PendingOutputsAreHiddenUntilPublished) {
+  auto d = Deidentifier::Create(options_);
+  ASSERT_TRUE(d.ok());
+  const fs::path input = Save(*BaseCt());
+  auto pending = (*d)->DeidentifyToTemporary(input, dir_ / "out");
+  ASSERT_TRUE(pending.ok()) << pending.status();
+  const std::string final_name = pending->summary().sop_instance_uid + ".dcm";
+  auto names = Names(dir_ / "out");
+  ASSERT_EQ(names.size(), 1u);
+  EXPECT_EQ(names[0].front(), '.');  // a hidden temporary file, not the final name
+  EXPECT_EQ(names[0].substr(names[0].size() - 4), ".tmp");
+  std::vector<PendingInstance> batch;
+  batch.push_back(std::move(*pending));
+  ASSERT_TRUE(Deidentifier::Publish(batch).ok());
+  EXPECT_EQ(Names(dir_ / "out"), std::vector<std::string>{final_name});
+}
+
+TEST_F(DeidentifierTest, UnpublishedOutputsAreRemoved) {
+  auto d = Deidentifier::Create(options_);
+  ASSERT_TRUE(d.ok());
+  {
+    auto pending = (*d)->DeidentifyToTemporary(Save(*BaseCt()), dir_ / "out");
+    ASSERT_TRUE(pending.ok());
+    EXPECT_EQ(OutputCount(), 1u);
+  }
+  EXPECT_EQ(OutputCount(), 0u);
+}
+
+}  // namespace
+}  // namespace tsunagu::anonymizer
+
+namespace tsunagu::anonymizer {
+namespace {
+
+TEST_F(DeidentifierTest, NumbersThatContainAShortIdAreNotALeak) {
+  auto file = BaseCt();
+  file->getDataset()->putAndInsertString(DCM_StudyID, "12");
+  file->getDataset()->putAndInsertString(DCM_ImagePositionPatient, "-83.12\\12.5\\0.12");
+  ASSERT_TRUE(Run(Save(*file)).ok());
+  EXPECT_EQ(Get(Out(), DCM_ImagePositionPatient), "-83.12\\12.5\\0.12");
+  // The same ID as a whole number value elsewhere is refused.
+  file->getDataset()->putAndInsertString(DCM_StudyID, "4711");
+  file->getDataset()->putAndInsertString(DCM_SliceLocation, "4711");
+  EXPECT_EQ(Run(Save(*file, "b.dcm")).status().code(), common::ErrorCode::kDeidentificationRefused);
+}
+
+TEST_F(DeidentifierTest, NewbornBirthDateEqualToTheStudyDateIsReleased) {
+  auto file = BaseCt();
+  file->getDataset()->putAndInsertString(DCM_PatientBirthDate, "20240101");
+  auto result = Run(Save(*file));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(Get(Out(), DCM_PatientAge), "000D");
+  EXPECT_EQ(Get(Out(), DCM_StudyDate), "20240101");
+}
+
+}  // namespace
+}  // namespace tsunagu::anonymizer
+
+namespace tsunagu::anonymizer {
+namespace {
+
+// Found by the fuzzer: a (7FE0,0010) with explicit VR OV is not a DcmPixelData.
+TEST_F(DeidentifierTest, PixelDataWithAWrongVrIsRefusedNotCast) {
+  auto file = BaseCt();
+  file->getDataset()->putAndInsertString(DCM_BurnedInAnnotation, "YES");
+  options_.pixel_mask_rules.push_back({"", "", 0, 0, {{0, 0, 1, 1}}});
+  const fs::path path = Save(*file);
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const std::string pixel_tag("\xE0\x7F\x10\x00OW", 6);
+  const std::size_t pos = bytes.find(pixel_tag);
+  ASSERT_NE(pos, std::string::npos);
+  bytes[pos + 5] = 'V';
+  std::ofstream(dir_ / "ov.dcm", std::ios::binary) << bytes;
+  auto result = Run(dir_ / "ov.dcm");
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), common::ErrorCode::kDeidentificationRefused);
+  EXPECT_EQ(OutputCount(), 0u);
 }
 
 }  // namespace

@@ -61,6 +61,30 @@ struct InstanceSummary {  // de-identified values only, safe to show and log
   std::uint64_t bytes_written = 0;
 };
 
+// An output written and verified under a temporary name in its output directory (a dot-file
+// ending in .tmp), not yet visible under its final name. Destroying it unpublished removes the
+// temporary file. Move-only.
+class PendingInstance {
+ public:
+  PendingInstance(PendingInstance&& other) noexcept;
+  PendingInstance& operator=(PendingInstance&& other) noexcept;
+  PendingInstance(const PendingInstance&) = delete;
+  PendingInstance& operator=(const PendingInstance&) = delete;
+  ~PendingInstance();
+
+  const InstanceSummary& summary() const { return summary_; }
+
+ private:
+  friend class Deidentifier;
+  PendingInstance() = default;
+  void Discard();
+
+  InstanceSummary summary_;
+  std::filesystem::path temp_path_;
+  std::filesystem::path final_path_;
+  bool owned_ = false;
+};
+
 class Deidentifier {
  public:
   // kInvalidArgument for an unknown profile, an empty secret, patient_id_keep outside 0..8, a
@@ -76,13 +100,27 @@ class Deidentifier {
   // output_dir/<new SOP Instance UID>.dcm (temporary name, fsync, rename, fsync of the directory)
   // and returns its summary. Errors:
   //  - kDeidentificationRefused when it will not release the instance (burned-in text without a
-  //    matching mask rule, a value that survived de-identification, a missing SOP Instance UID);
+  //    matching mask rule, a value that survived de-identification, a missing SOP Instance UID,
+  //    an encapsulated document, text that cannot be decoded with its Specific Character Set);
   //    the reason never contains an identifying value;
   //  - kInvalidArgument for unreadable or malformed input;
   //  - kDiskFull / kPermissionDenied / kInternal when the output cannot be written.
-  // Nothing is left in output_dir on error. Thread-safe: may be called concurrently.
+  // Nothing is left in output_dir on error. After a crash, hidden ".*.tmp" files may remain in
+  // output_dir: they never carry a final name and may be deleted at start-up. Thread-safe: may
+  // be called concurrently.
   common::Result<InstanceSummary> DeidentifyFile(const std::filesystem::path& input,
                                                  const std::filesystem::path& output_dir) const;
+
+  // The first half of DeidentifyFile for batches: de-identifies, writes and verifies the output
+  // under a temporary name without flushing it. Same errors as DeidentifyFile. Thread-safe.
+  common::Result<PendingInstance> DeidentifyToTemporary(
+      const std::filesystem::path& input, const std::filesystem::path& output_dir) const;
+
+  // The second half: makes every pending output durable with one flush of its file system
+  // (syncfs), then renames each to <new SOP Instance UID>.dcm and fsyncs each directory once.
+  // After a crash at any point, a final name holds a complete, verified file or does not exist.
+  // On error the outputs not yet renamed are removed. Thread-safe for distinct vectors.
+  static common::Status Publish(std::vector<PendingInstance>& pending);
 
   // The HMAC-SHA-256 mapping of a UID (2.25.<decimal>), as applied to every U attribute. The same
   // secret always gives the same mapping; it cannot be reversed without the secret.
