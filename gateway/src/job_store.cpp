@@ -238,7 +238,8 @@ struct JobStore::Impl {
   }
 };
 
-JobStore::JobStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+JobStore::JobStore(std::unique_ptr<Impl> impl, std::unique_ptr<Impl> fast)
+    : impl_(std::move(impl)), fast_(std::move(fast)) {}
 JobStore::~JobStore() = default;
 
 Result<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path, common::Clock* clock) {
@@ -264,7 +265,18 @@ Result<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path, common
     }
     TSUNAGU_RETURN_IF_ERROR(impl->Exec("COMMIT"));
   }
-  return std::unique_ptr<JobStore>(new JobStore(std::move(impl)));
+  std::unique_ptr<Impl> fast;
+  if (path != ":memory:") {
+    fast = std::make_unique<Impl>();
+    fast->clock = clock;
+    const int frc = sqlite3_open_v2(path.c_str(), &fast->db,
+                                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr);
+    if (frc != SQLITE_OK) return StatusFromSqlite(fast->db, frc, "open " + path);
+    sqlite3_busy_timeout(fast->db, 10000);
+    TSUNAGU_RETURN_IF_ERROR(fast->Exec("PRAGMA synchronous=NORMAL"));
+    TSUNAGU_RETURN_IF_ERROR(fast->Exec("PRAGMA foreign_keys=ON"));
+  }
+  return std::unique_ptr<JobStore>(new JobStore(std::move(impl), std::move(fast)));
 }
 
 Result<JobId> JobStore::CreateSend(const std::string& study_uid, const std::string& study_key,
@@ -293,8 +305,9 @@ Result<JobId> JobStore::CreateSend(const std::string& study_uid, const std::stri
 }
 
 Result<Attachment> JobStore::AttachArrived(const ArrivedInstance& in,
-                                           const std::optional<std::string>& push_thread) {
-  Impl& m = *impl_;
+                                           const std::optional<std::string>& push_thread,
+                                           bool durable) {
+  Impl& m = durable || !fast_ ? *impl_ : *fast_;
   return m.Tx([&]() -> Result<Attachment> {
     const std::int64_t now = m.Now();
     Attachment a;
@@ -613,6 +626,17 @@ Status JobStore::RefetchInstances(JobId id, const std::vector<std::string>& sop_
     }
     Stmt j(m.db, "UPDATE jobs SET stage = 'retrieving', updated_at = ? WHERE id = ?");
     return j.Bind(1, m.Now()).Bind(2, id.value()).Run();
+  });
+}
+
+Status JobStore::ClearSpoolPaths(JobId id, const std::vector<std::string>& sop_keys) {
+  Impl& m = *impl_;
+  return m.Tx([&]() -> Status {
+    for (const std::string& key : sop_keys) {
+      Stmt s(m.db, "UPDATE instances SET spool_path = '' WHERE job_id = ? AND sop_key = ?");
+      TSUNAGU_RETURN_IF_ERROR(s.Bind(1, id.value()).Bind(2, key).Run());
+    }
+    return Status();
   });
 }
 

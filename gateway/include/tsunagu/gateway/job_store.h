@@ -136,8 +136,12 @@ class JobStore final : public jobs::JobQueue {
   // study when there is one; otherwise the collecting push job of its study for `push_thread`,
   // creating it; with no push thread (no route matched) kNotFound. A SOP instance the job already
   // has is a duplicate.
+  // `durable` false commits without waiting for the disk (synchronous=NORMAL on a second
+  // connection): for instances a send can fetch again, where a row lost in a power cut only means
+  // the completeness check re-requests the instance.
   common::Result<Attachment> AttachArrived(const ArrivedInstance& instance,
-                                           const std::optional<std::string>& push_thread);
+                                           const std::optional<std::string>& push_thread,
+                                           bool durable = true);
 
   // Whether a send is retrieving the study `study_key` from the PACS.
   common::Result<bool> IsRetrieving(const std::string& study_key);
@@ -180,6 +184,8 @@ class JobStore final : public jobs::JobQueue {
   common::Status RefetchInstances(JobId id, const std::vector<std::string>& sop_keys);
   // Forgets the spool file of one instance (after it was deleted).
   common::Status ClearSpoolPath(JobId id, const std::string& sop_key);
+  // The same for several instances, in one transaction.
+  common::Status ClearSpoolPaths(JobId id, const std::vector<std::string>& sop_keys);
   // Whether a job other than `id` that has not yet de-identified still needs `spool_path`.
   common::Result<bool> OtherJobNeedsSpoolFile(JobId id, const std::string& spool_path);
   // Ids of unfinished jobs (before de-identification) that refer to `spool_path`.
@@ -203,8 +209,9 @@ class JobStore final : public jobs::JobQueue {
 
  private:
   struct Impl;
-  explicit JobStore(std::unique_ptr<Impl> impl);
+  JobStore(std::unique_ptr<Impl> impl, std::unique_ptr<Impl> fast);
   std::unique_ptr<Impl> impl_;
+  std::unique_ptr<Impl> fast_;  // same database, synchronous=NORMAL; null for ":memory:"
 };
 
 std::string_view JobKindName(JobKind kind);
