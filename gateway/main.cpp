@@ -1,43 +1,70 @@
 // tsunagu-gateway: the hospital-side service. This file is the composition root: the only place
 // where concrete implementations are created and wired together.
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "doctor.h"
 #include "tsunagu/chat/chat_service.h"
 #include "tsunagu/common/cli.h"
 #include "tsunagu/common/clock.h"
+#include "tsunagu/common/crypto.h"
+#include "tsunagu/common/file_system.h"
 #include "tsunagu/common/language.h"
 #include "tsunagu/common/logging.h"
 #include "tsunagu/common/process.h"
+#include "tsunagu/common/secret_file.h"
+#include "tsunagu/common/units.h"
 #include "tsunagu/config/gateway_options.h"
+#include "tsunagu/gateway/control.h"
+#include "tsunagu/gateway/dicom_node.h"
+#include "tsunagu/gateway/job_store.h"
+#include "tsunagu/gateway/pacs_client.h"
+#include "tsunagu/gateway/pipeline.h"
+#include "tsunagu/gateway/stage_adapters.h"
+#include "tsunagu/gateway/web_server.h"
 #include "tsunagu/ipsec/command.h"
+#include "tsunagu/jobs/job_engine.h"
 
 namespace {
 
+namespace fs = std::filesystem;
+namespace gw = tsunagu::gateway;
 using tsunagu::common::Language;
 using tsunagu::common::Pick;
 
 constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
+constexpr int kExitTimeout = 3;
 constexpr char kDefaultConfig[] = "/etc/tsunagu/gateway.toml";
+constexpr char kEngineOwner[] = "gateway-service";
 
 void PrintHelp(Language lang) {
   std::cout << Pick(
       lang,
       "使い方: tsunagu-gateway [--config FILE] [--check]\n"
+      "        tsunagu-gateway send --config FILE (--study-uid UID | --accession N |\n"
+      "                             --patient-id ID [--date D]) --thread NAME\n"
+      "                             [--note TEXT] [--no-wait] [--timeout 30m]\n"
+      "        tsunagu-gateway status --config FILE [JOB]\n"
+      "        tsunagu-gateway find --config FILE [--patient-id ID] [--accession N]\n"
+      "                             [--date D|D1-D2] [--modality M]\n"
       "\n"
       "病院内で動くTsunaguゲートウェイ。PACSから検査を取得し、匿名化して\n"
       "院外のリレーへ送り、チャットにビューアのリンクを投稿します。\n"
       "\n"
       "  --config FILE  設定ファイル (既定: /etc/tsunagu/gateway.toml)\n"
       "  --check        設定を検証して終了 (正常なら0、誤りがあれば2)\n"
+      "  send           検査をスレッドへ送る (進捗を表示; --no-wait でジョブ番号のみ)\n"
+      "  status [JOB]   ジョブの一覧または詳細\n"
+      "  find           PACSを検索 (患者IDは下4桁のみ表示)\n"
       "  ipsec render [--out DIR] [--check]  strongSwan設定を生成\n"
       "  ipsec status   IPsecトンネルの状態を表示\n"
       "  doctor         設定・証明書・ディスク・トンネル等を点検 (0 正常, 1 警告, 2 異常)\n"
@@ -45,8 +72,15 @@ void PrintHelp(Language lang) {
       "  --version      バージョンを表示\n"
       "  --help         このヘルプを表示\n"
       "\n"
+      "終了コード: 0 成功, 1 失敗, 2 使い方・設定の誤り, 3 時間切れ。\n"
       "言語は TSUNAGU_LANG=en|ja で切り替えられます。\n",
       "Usage: tsunagu-gateway [--config FILE] [--check]\n"
+      "       tsunagu-gateway send --config FILE (--study-uid UID | --accession N |\n"
+      "                            --patient-id ID [--date D]) --thread NAME\n"
+      "                            [--note TEXT] [--no-wait] [--timeout 30m]\n"
+      "       tsunagu-gateway status --config FILE [JOB]\n"
+      "       tsunagu-gateway find --config FILE [--patient-id ID] [--accession N]\n"
+      "                            [--date D|D1-D2] [--modality M]\n"
       "\n"
       "The Tsunagu gateway, inside the hospital: fetches studies from the PACS,\n"
       "de-identifies them, sends them to the off-site relay and posts the viewer\n"
@@ -54,6 +88,10 @@ void PrintHelp(Language lang) {
       "\n"
       "  --config FILE  configuration file (default: /etc/tsunagu/gateway.toml)\n"
       "  --check        validate the configuration and exit (0 valid, 2 invalid)\n"
+      "  send           send a study to a thread, following its progress\n"
+      "                 (--no-wait prints the job id only)\n"
+      "  status [JOB]   list jobs, or show one\n"
+      "  find           search the PACS (patient IDs show their last 4 only)\n"
       "  ipsec render [--out DIR] [--check]  write the strongSwan configuration\n"
       "  ipsec status   show the IPsec tunnel state\n"
       "  doctor         check config, certificates, disk, tunnel... (0 ok, 1 warn, 2 failed)\n"
@@ -61,7 +99,410 @@ void PrintHelp(Language lang) {
       "  --version      print the version\n"
       "  --help         print this help\n"
       "\n"
+      "Exit status: 0 success, 1 failure, 2 usage or configuration error, 3 timeout.\n"
       "Set TSUNAGU_LANG=ja|en to switch the language.\n");
+}
+
+fs::path DatabasePath(const tsunagu::config::GatewayOptions& o) {
+  return o.storage.data_directory / "gateway.db";
+}
+
+// The spool key separates the spool's file names from the anonymizer's UID mapping.
+tsunagu::common::Result<std::string> SpoolKey(const tsunagu::config::GatewayOptions& o,
+                                              std::string* secret_out) {
+  TSUNAGU_ASSIGN_OR_RETURN(std::string secret,
+                           tsunagu::common::ReadSecretFile(o.anonymizer.secret_file));
+  const auto d = tsunagu::common::HmacSha256(secret, "tsunagu-gateway spool key v1");
+  if (secret_out) *secret_out = secret;
+  return std::string(reinterpret_cast<const char*>(d.data()), d.size());
+}
+
+std::unique_ptr<gw::PacsClient> MakePacs(const tsunagu::config::GatewayOptions& o) {
+  if (!o.pacs) return nullptr;
+  gw::PacsClientOptions p;
+  p.own_ae_title = o.dicom.ae_title;
+  p.peer_host = o.pacs->host;
+  p.peer_port = o.pacs->port;
+  p.peer_ae_title = o.pacs->ae_title;
+  p.acse_timeout = o.dicom.acse_timeout;
+  p.dimse_timeout = o.pacs->dimse_timeout;
+  return gw::MakeDcmtkPacsClient(p);
+}
+
+std::vector<std::string> ThreadNames(const tsunagu::config::GatewayOptions& o) {
+  std::vector<std::string> out;
+  for (const auto& t : o.threads) out.push_back(t.name);
+  return out;
+}
+
+int Fail(const std::string& what) {
+  std::cerr << "tsunagu-gateway: " << what << "\n";
+  return kExitFailure;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The service.
+
+int RunService(const tsunagu::config::GatewayOptions& options, const std::string& config_path) {
+  tsunagu::common::BlockServiceSignals();
+  auto level = tsunagu::common::ParseLogLevel(options.log_level);
+  auto log = tsunagu::common::MakeStderrLogger("gateway", level.value_or(spdlog::level::info));
+  log->info("gateway.start version={} config={} ae_title={} dicom_port={} threads={}",
+            tsunagu::common::Version(), config_path, options.dicom.ae_title, options.dicom.port,
+            options.threads.size());
+  if (auto st = gw::ConfigureDcmnetForProcess(); !st.ok()) return Fail(st.message());
+
+  auto clock = std::make_shared<tsunagu::common::SystemClock>();
+  tsunagu::common::LocalFileSystem local_fs;
+  const fs::path spool = options.storage.spool_directory;
+  const fs::path incoming = spool / "incoming";
+  const fs::path outbox = options.storage.data_directory / "outbox";
+  for (const fs::path& d : {options.storage.data_directory, spool, incoming, outbox}) {
+    if (auto st = local_fs.CreateDirectories(d); !st.ok()) return Fail(st.ToString());
+  }
+  // Half-received files from before a crash: their C-STORE was never answered, the sender will
+  // send them again.
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(incoming, ec)) fs::remove(e.path(), ec);
+
+  std::string secret;
+  auto spool_key = SpoolKey(options, &secret);
+  if (!spool_key.ok()) return Fail(spool_key.status().ToString());
+  gw::UidKeyer keyer(*spool_key);
+
+  auto store = gw::JobStore::Open(DatabasePath(options).string(), clock.get());
+  if (!store.ok()) return Fail(store.status().ToString());
+  if (auto n = (*store)->ReleaseLeasesOf(kEngineOwner); n.ok() && *n > 0) {
+    log->info("jobs.resumed leases_released={}", *n);
+  }
+
+  auto deidentifier = gw::MakeAnonymizerDeidentifier(options.anonymizer, secret);
+  if (!deidentifier.ok()) {
+    log->error(
+        "anonymizer.unavailable code={} reason=\"{}\" effect=\"jobs wait before "
+        "de-identification\"",
+        tsunagu::common::ErrorCodeName(deidentifier.status().code()),
+        deidentifier.status().message());
+    deidentifier = gw::MakeUnavailableDeidentifier(
+        deidentifier.status().WithContext("the anonymizer cannot be set up"));
+  }
+  auto uploader = gw::MakeRelayUploader(
+      options.relay, clock,
+      tsunagu::common::MakeStderrLogger("relay-client", level.value_or(spdlog::level::info)));
+  if (!uploader.ok()) {
+    log->error("relay.unavailable code={} reason=\"{}\" effect=\"jobs wait before upload\"",
+               tsunagu::common::ErrorCodeName(uploader.status().code()),
+               uploader.status().message());
+    uploader = gw::MakeUnavailableUploader(
+        uploader.status().WithContext("the relay client cannot be set up"));
+  }
+  gw::LoggingLinkPoster poster(log);
+  std::unique_ptr<gw::PacsClient> pacs = MakePacs(options);
+
+  gw::PipelineMetrics metrics;
+  gw::PipelineOptions popts;
+  popts.own_ae_title = options.dicom.ae_title;
+  if (options.pacs) {
+    popts.move_deadline = options.pacs->move_deadline;
+    popts.max_move_retries = options.pacs->max_move_retries;
+  }
+  popts.quiet_period = options.push.quiet_period;
+  popts.outbox_dir = outbox;
+  popts.spool_dir = spool;
+  popts.spool_max_age = options.storage.spool_max_age;
+  for (const auto& t : options.threads) {
+    if (t.retention) popts.thread_retention[t.name] = *t.retention;
+  }
+  gw::StudyPipeline pipeline(popts, {store->get(), pacs.get(), deidentifier->get(), uploader->get(),
+                                     &poster, &local_fs, clock.get(), &metrics, &keyer, log});
+  tsunagu::jobs::SeededRandom random(
+      static_cast<std::uint64_t>(::getpid()) ^
+      static_cast<std::uint64_t>(clock->SteadyNow().time_since_epoch().count()));
+  tsunagu::jobs::EngineOptions eopts;
+  eopts.owner = kEngineOwner;
+  eopts.workers = 2;
+  // A relay or PACS that is down for hours at night must not fail the job: retry with backoff
+  // capped at 5 minutes for about four hours; the spool ceiling bounds identified data anyway.
+  eopts.max_attempts = 50;
+  eopts.backoff = {std::chrono::milliseconds(500), std::chrono::minutes(5)};
+  tsunagu::jobs::JobEngine engine(
+      eopts, {store->get(), &pipeline, clock.get(), &random,
+              [log](const tsunagu::jobs::Lease& lease, const tsunagu::jobs::StepResult& r) {
+                using K = tsunagu::jobs::StepResult::Kind;
+                if (r.kind() == K::kRetry) {
+                  log->warn("job.retry job={} stage={} attempt={} code={} reason=\"{}\"",
+                            lease.id.value(), lease.stage, lease.attempt,
+                            tsunagu::common::ErrorCodeName(r.status().code()),
+                            r.status().message());
+                } else if (r.kind() == K::kFailed) {
+                  log->error("job.failed job={} stage={} code={} reason=\"{}\"", lease.id.value(),
+                             lease.stage, tsunagu::common::ErrorCodeName(r.status().code()),
+                             r.status().message());
+                }
+              }});
+
+  std::vector<gw::Route> routes;
+  std::vector<std::string> extra_aes;
+  for (const auto& r : options.routes) {
+    routes.push_back(
+        {r.thread, r.called_ae_title, r.calling_ae_title, r.modality, r.institution_department});
+    if (!r.called_ae_title.empty()) extra_aes.push_back(r.called_ae_title);
+  }
+  gw::Intake intake(spool, options.storage.spool_min_free_bytes, routes,
+                    {store->get(), &local_fs, &keyer, &metrics, log, [&engine] { engine.Wake(); }});
+  gw::DicomNodeOptions nopts;
+  nopts.ae_title = options.dicom.ae_title;
+  nopts.extra_called_ae_titles = extra_aes;
+  nopts.port = options.dicom.port;
+  nopts.max_associations = options.dicom.max_associations;
+  nopts.acse_timeout = options.dicom.acse_timeout;
+  nopts.dimse_timeout = options.dicom.dimse_timeout;
+  nopts.incoming_dir = incoming;
+  auto node = gw::StartDicomNode(nopts, &intake, log);
+  if (!node.ok()) return Fail(node.status().ToString());
+
+  gw::Control control(store->get(), pacs.get(), &keyer, ThreadNames(options));
+  gw::WebServerOptions wopts;
+  wopts.bind_address = options.web.bind_address;
+  wopts.port = options.web.port;
+  wopts.language = options.language;
+  auto web = gw::StartWebServer(
+      wopts,
+      {&control, [&] { return (*node)->counters(); }, &metrics, [&engine] { engine.Wake(); }}, log);
+  if (!web.ok()) {
+    (*node)->Stop();
+    return Fail(web.status().ToString());
+  }
+
+  if (auto swept = pipeline.SweepSpool(); !swept.ok()) {
+    log->warn("spool.sweep_failed reason=\"{}\"", swept.status().message());
+  }
+  engine.Start();
+  log->info("gateway.ready dicom_port={} web={}:{}", options.dicom.port, options.web.bind_address,
+            options.web.port);
+  auto last_sweep = clock->SteadyNow();
+  int exit_code = kExitOk;
+  for (;;) {
+    auto sig = tsunagu::common::WaitForSignal(std::chrono::seconds(1));
+    if (clock->SteadyNow() - last_sweep > std::chrono::minutes(1)) {
+      last_sweep = clock->SteadyNow();
+      (void)pipeline.SweepSpool();
+    }
+    if (!sig) continue;
+    if (*sig == SIGHUP) {
+      log->info("gateway.reload_ignored reason=not_supported_yet");
+      continue;
+    }
+    log->info("gateway.stop signal={}", *sig);
+    break;
+  }
+  (*web)->Stop();
+  (*node)->Stop();
+  engine.Stop();
+  return exit_code;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sub-commands. They open the same job database as the service (SQLite WAL allows it).
+
+struct Tools {
+  std::shared_ptr<tsunagu::common::SystemClock> clock =
+      std::make_shared<tsunagu::common::SystemClock>();
+  std::unique_ptr<gw::JobStore> store;
+  std::unique_ptr<gw::PacsClient> pacs;
+  std::unique_ptr<gw::UidKeyer> keyer;
+  std::unique_ptr<gw::Control> control;
+};
+
+tsunagu::common::Result<Tools> OpenTools(const tsunagu::config::GatewayOptions& o, bool need_pacs) {
+  TSUNAGU_RETURN_IF_ERROR(gw::ConfigureDcmnetForProcess());
+  Tools t;
+  tsunagu::common::LocalFileSystem local_fs;
+  TSUNAGU_RETURN_IF_ERROR(local_fs.CreateDirectories(o.storage.data_directory));
+  TSUNAGU_ASSIGN_OR_RETURN(std::string key, SpoolKey(o, nullptr));
+  t.keyer = std::make_unique<gw::UidKeyer>(key);
+  TSUNAGU_ASSIGN_OR_RETURN(t.store, gw::JobStore::Open(DatabasePath(o).string(), t.clock.get()));
+  t.pacs = MakePacs(o);
+  if (need_pacs && !t.pacs) {
+    return tsunagu::common::FailedPreconditionError(
+        "no [pacs] section in the configuration: cannot search or fetch studies");
+  }
+  t.control =
+      std::make_unique<gw::Control>(t.store.get(), t.pacs.get(), t.keyer.get(), ThreadNames(o));
+  return t;
+}
+
+gw::FindQuery QueryFromArgs(const tsunagu::common::CliArgs& args) {
+  gw::FindQuery q;
+  q.level = gw::QueryLevel::kStudy;
+  q.patient_id = args.Option("--patient-id").value_or("");
+  q.accession_number = args.Option("--accession").value_or("");
+  q.study_date = args.Option("--date").value_or("");
+  q.modality = args.Option("--modality").value_or("");
+  q.study_uid = args.Option("--study-uid").value_or("");
+  return q;
+}
+
+std::string Bar(int done, int total, int width) {
+  if (total <= 0) return std::string(static_cast<size_t>(width), '.');
+  const int filled = std::clamp(done * width / total, 0, width);
+  return std::string(static_cast<size_t>(filled), '#') +
+         std::string(static_cast<size_t>(width - filled), '.');
+}
+
+int RunSend(const tsunagu::config::GatewayOptions& o, const tsunagu::common::CliArgs& args) {
+  const Language lang = o.language;
+  const auto thread = args.Option("--thread");
+  gw::FindQuery q = QueryFromArgs(args);
+  if (!thread || (q.study_uid.empty() && q.accession_number.empty() && q.patient_id.empty())) {
+    std::cerr << "tsunagu-gateway send: "
+              << Pick(lang,
+                      "--thread と --study-uid / --accession / --patient-id のいずれかが必要です",
+                      "needs --thread and one of --study-uid, --accession, --patient-id")
+              << "\n";
+    return kExitUsage;
+  }
+  std::chrono::milliseconds timeout = std::chrono::minutes(30);
+  if (auto t = args.Option("--timeout")) {
+    auto d = tsunagu::common::ParseDuration(*t);
+    if (!d) {
+      std::cerr << "tsunagu-gateway send: --timeout: expected a duration such as 30m, got \"" << *t
+                << "\"\n";
+      return kExitUsage;
+    }
+    timeout = *d;
+  }
+  auto tools = OpenTools(o, q.study_uid.empty());
+  if (!tools.ok()) return Fail(tools.status().ToString());
+  gw::Control& control = *tools->control;
+  auto uid = control.ResolveStudy(q);
+  if (!uid.ok()) {
+    std::cerr << "tsunagu-gateway send: " << uid.status().ToString() << "\n";
+    return uid.status().code() == tsunagu::common::ErrorCode::kInvalidArgument ? kExitUsage
+                                                                               : kExitFailure;
+  }
+  auto job = control.SendStudyUid(*uid, *thread, args.Option("--note").value_or(""));
+  if (!job.ok()) {
+    std::cerr << "tsunagu-gateway send: " << job.status().ToString() << "\n";
+    return job.status().code() == tsunagu::common::ErrorCode::kInvalidArgument ? kExitUsage
+                                                                               : kExitFailure;
+  }
+  if (args.Flag("--no-wait")) {
+    std::cout << job->value() << "\n";
+    return kExitOk;
+  }
+  std::cerr << Pick(lang, "ジョブ ", "job ") << job->value()
+            << Pick(lang, " を登録しました\n", " queued\n");
+  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string last_line;
+  for (;;) {
+    auto v = control.Job(*job);
+    if (!v.ok()) return Fail(v.status().ToString());
+    const gw::JobRecord& j = v->job;
+    const int total = std::max(v->progress.total, j.expected_count);
+    const std::string line =
+        fmt::format("{} [{}] {} {}/{}  {} {}  {} {}", j.stage, Bar(v->progress.uploaded, total, 20),
+                    Pick(lang, "受信", "received"), v->progress.received, std::max(total, 0),
+                    Pick(lang, "匿名化", "de-identified"), v->progress.deidentified,
+                    Pick(lang, "送信", "uploaded"), v->progress.uploaded);
+    if (line != last_line) {
+      if (tty) {
+        std::cerr << "\r\033[K" << line << std::flush;
+      } else {
+        std::cerr << line << "\n";
+      }
+      last_line = line;
+    }
+    if (j.stage == gw::stage::kPosted || j.stage == gw::stage::kCleaned) {
+      if (tty) std::cerr << "\n";
+      std::cout << Pick(lang, "リンクを投稿しました: ", "link posted: ") << j.thread << " "
+                << j.viewer_url << " (" << Pick(lang, "期限 ", "expires ") << j.expires_at << ")\n";
+      return kExitOk;
+    }
+    if (j.stage == gw::stage::kFailed) {
+      if (tty) std::cerr << "\n";
+      std::cerr << "tsunagu-gateway send: " << Pick(lang, "ジョブ失敗: ", "job failed: ")
+                << j.last_error << "\n";
+      return kExitFailure;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      if (tty) std::cerr << "\n";
+      std::cerr << "tsunagu-gateway send: "
+                << Pick(lang, "待ち時間を超えました (ジョブは続行中): ",
+                        "timed out waiting (the job continues): ")
+                << j.stage << (j.last_error.empty() ? "" : " " + j.last_error) << "\n";
+      return kExitTimeout;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+int RunStatus(const tsunagu::config::GatewayOptions& o, const tsunagu::common::CliArgs& args) {
+  auto tools = OpenTools(o, false);
+  if (!tools.ok()) return Fail(tools.status().ToString());
+  const auto& pos = args.positional();
+  if (pos.size() > 2) {
+    std::cerr << "tsunagu-gateway status: at most one JOB\n";
+    return kExitUsage;
+  }
+  if (pos.size() == 2) {
+    char* end = nullptr;
+    const long long id = std::strtoll(pos[1].c_str(), &end, 10);
+    if (end == pos[1].c_str() || *end != '\0' || id <= 0) {
+      std::cerr << "tsunagu-gateway status: JOB: expected a job number, got \"" << pos[1] << "\"\n";
+      return kExitUsage;
+    }
+    auto v = tools->control->Job(tsunagu::common::JobId(id));
+    if (!v.ok()) return Fail(v.status().ToString());
+    const gw::JobRecord& j = v->job;
+    std::cout << "job " << j.id.value() << "\n"
+              << "  kind: " << gw::JobKindName(j.kind) << "\n"
+              << "  stage: " << j.stage
+              << (j.failed_stage.empty() ? "" : " (in " + j.failed_stage + ")") << "\n"
+              << "  thread: " << j.thread << "\n"
+              << "  study: " << j.study_key << "\n"
+              << "  patient id (last 4): "
+              << (j.patient_id_suffix.empty() ? "-" : j.patient_id_suffix) << "\n"
+              << "  modality: " << (j.modality.empty() ? "-" : j.modality) << "\n"
+              << "  instances: listed " << std::max(j.expected_count, 0) << ", received "
+              << v->progress.received << ", de-identified " << v->progress.deidentified
+              << ", uploaded " << v->progress.uploaded << "\n"
+              << "  moves: " << j.move_rounds << " (last response: completed " << j.move_completed
+              << ", remaining " << j.move_remaining << ")\n"
+              << "  attempts: " << j.attempts << "\n"
+              << "  link: " << (j.viewer_url.empty() ? "-" : j.viewer_url) << "\n"
+              << "  expires: " << (j.expires_at.empty() ? "-" : j.expires_at) << "\n"
+              << "  error: " << (j.last_error.empty() ? "-" : j.last_error) << "\n";
+    return j.stage == gw::stage::kFailed ? kExitFailure : kExitOk;
+  }
+  auto jobs = tools->control->Jobs(50);
+  if (!jobs.ok()) return Fail(jobs.status().ToString());
+  std::cout << fmt::format("{:>5}  {:<4}  {:<12}  {:<16}  {:>9} {:>4} {:>4}  {:<4} {:<4}\n", "JOB",
+                           "KIND", "STAGE", "THREAD", "RECV/ALL", "DEID", "UPL", "PID4", "MOD");
+  for (const gw::JobView& v : *jobs) std::cout << gw::FormatJobLine(v) << "\n";
+  return kExitOk;
+}
+
+int RunFind(const tsunagu::config::GatewayOptions& o, const tsunagu::common::CliArgs& args) {
+  auto tools = OpenTools(o, true);
+  if (!tools.ok()) return Fail(tools.status().ToString());
+  gw::FindQuery q = QueryFromArgs(args);
+  auto rows = tools->control->FindStudies(q);
+  if (!rows.ok()) return Fail(rows.status().ToString());
+  const Language lang = o.language;
+  std::cout << fmt::format("{:<10} {:<8} {:<6} {:<8} {:>5}  {}\n", Pick(lang, "患者ID", "PATIENT"),
+                           Pick(lang, "日付", "DATE"), Pick(lang, "時刻", "TIME"),
+                           Pick(lang, "種別", "MOD"), Pick(lang, "画像", "IMGS"),
+                           Pick(lang, "説明", "DESCRIPTION"));
+  for (const gw::StudyRow& r : *rows) {
+    std::cout << fmt::format("{:<10} {:<8} {:<6} {:<8} {:>5}  {}\n", r.patient_id_masked,
+                             r.study_date, r.study_time, r.modalities,
+                             r.instances < 0 ? std::string("?") : std::to_string(r.instances),
+                             r.description);
+  }
+  std::cout << rows->size() << Pick(lang, " 件\n", " studies\n");
+  return kExitOk;
 }
 
 // tsunagu-gateway ipsec render|status ...
@@ -119,7 +560,10 @@ int Run(const std::vector<std::string>& argv) {
   if (!argv.empty() && argv[0] == "ipsec") {
     return RunIpsec(std::vector<std::string>(argv.begin() + 1, argv.end()));
   }
-  tsunagu::common::CliSpec spec{{"--help", "--version", "--check"}, {"--config"}, {}};
+  tsunagu::common::CliSpec spec{{"--help", "--version", "--check", "--no-wait"},
+                                {"--config", "--study-uid", "--accession", "--patient-id", "--date",
+                                 "--thread", "--note", "--modality", "--timeout"},
+                                {}};
   auto args = tsunagu::common::CliArgs::Parse(argv, spec);
   if (!args.ok()) {
     std::cerr << "tsunagu-gateway: " << args.status().message() << " (see --help)\n";
@@ -133,8 +577,14 @@ int Run(const std::vector<std::string>& argv) {
     std::cout << "tsunagu-gateway " << tsunagu::common::Version() << "\n";
     return kExitOk;
   }
-  if (!args->positional().empty()) {
-    std::cerr << "tsunagu-gateway: unexpected argument " << args->positional().front()
+  std::string command;
+  if (!args->positional().empty()) command = args->positional().front();
+  if (!command.empty() && command != "send" && command != "status" && command != "find") {
+    std::cerr << "tsunagu-gateway: unexpected argument " << command << " (see --help)\n";
+    return kExitUsage;
+  }
+  if (command != "status" && args->positional().size() > 1) {
+    std::cerr << "tsunagu-gateway: unexpected argument " << args->positional()[1]
               << " (see --help)\n";
     return kExitUsage;
   }
@@ -149,23 +599,10 @@ int Run(const std::vector<std::string>& argv) {
               << Pick(options->language, "設定は正常です", "configuration is valid") << "\n";
     return kExitOk;
   }
-
-  tsunagu::common::BlockServiceSignals();
-  auto level = tsunagu::common::ParseLogLevel(options->log_level);
-  auto log = tsunagu::common::MakeStderrLogger("gateway", level.value_or(spdlog::level::info));
-  log->info("gateway.start version={} config={} ae_title={} dicom_port={} threads={}",
-            tsunagu::common::Version(), config_path, options->dicom.ae_title, options->dicom.port,
-            options->threads.size());
-  for (;;) {
-    auto sig = tsunagu::common::WaitForSignal(std::chrono::seconds(1));
-    if (!sig) continue;
-    if (*sig == SIGHUP) {
-      log->info("gateway.reload_ignored reason=not_supported_yet");
-      continue;
-    }
-    log->info("gateway.stop signal={}", *sig);
-    return kExitOk;
-  }
+  if (command == "send") return RunSend(*options, *args);
+  if (command == "status") return RunStatus(*options, *args);
+  if (command == "find") return RunFind(*options, *args);
+  return RunService(*options, config_path);
 }
 
 }  // namespace

@@ -119,6 +119,35 @@ std::vector<ThreadOptions> ReadThreads(std::vector<Section> sections) {
   return out;
 }
 
+PushOptions ReadPush(Section s) {
+  PushOptions o;
+  o.quiet_period = s.Duration("quiet_period", o.quiet_period, std::chrono::seconds(1));
+  s.FinishUnknownKeys();
+  return o;
+}
+
+std::vector<RouteOptions> ReadRoutes(std::vector<Section> sections,
+                                     const std::vector<ThreadOptions>& threads) {
+  std::vector<RouteOptions> out;
+  for (Section& s : sections) {
+    RouteOptions r;
+    r.thread = s.RequiredString("thread");
+    if (!r.thread.empty()) {
+      bool known = false;
+      for (const ThreadOptions& t : threads) known = known || t.name == r.thread;
+      if (!known)
+        s.Error("thread", "expected the name of a [[threads]] entry, got \"" + r.thread + "\"");
+    }
+    if (s.Has("called_ae_title")) r.called_ae_title = s.AeTitle("called_ae_title", "");
+    if (s.Has("calling_ae_title")) r.calling_ae_title = s.AeTitle("calling_ae_title", "");
+    r.modality = s.String("modality", "");
+    r.institution_department = s.String("institution_department", "");
+    s.FinishUnknownKeys();
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 }  // namespace
 
 common::Result<GatewayOptions> LoadGatewayConfig(const std::filesystem::path& path,
@@ -141,6 +170,8 @@ common::Result<GatewayOptions> LoadGatewayConfig(const std::filesystem::path& pa
   o.web = ReadWeb(root.Table("web"));
   o.transport = ReadTransport(root.Table("transport"));
   o.threads = ReadThreads(root.TableArray("threads"));
+  o.push = ReadPush(root.Table("push"));
+  o.routes = ReadRoutes(root.TableArray("routes"), o.threads);
   o.ipsec = internal::ReadIpsec(root.Table("ipsec"));
   o.chat = internal::ReadChat(root.Table("chat"));
   internal::CheckChatThreads(errors, o.chat, o.threads);

@@ -225,3 +225,70 @@ TEST_F(GatewayConfigTest, ChunkSizeBounds) {
 
 }  // namespace
 }  // namespace tsunagu::config
+
+namespace tsunagu::config {
+namespace {
+
+class GatewayRoutesTest : public testing::ConfigDir {};
+
+constexpr char kRoutesBase[] = R"(
+[storage]
+data_directory = "data"
+spool_directory = "spool"
+[anonymizer]
+secret_file = "secret"
+[relay]
+url = "https://127.0.0.1:8443"
+ca_file = "ca.pem"
+client_cert_file = "client-cert.pem"
+client_key_file = "client-key.pem"
+[[threads]]
+name = "cardio"
+connector = "webhook"
+)";
+
+TEST_F(GatewayRoutesTest, RoutesAndQuietPeriodAreRead) {
+  const auto path = WriteFile("gateway.toml", std::string(kRoutesBase) + R"(
+[push]
+quiet_period = "45s"
+[[routes]]
+thread = "cardio"
+called_ae_title = "GW_CARDIO"
+modality = "XA"
+[[routes]]
+thread = "cardio"
+)");
+  auto o = LoadGatewayConfig(path);
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->push.quiet_period, std::chrono::seconds(45));
+  ASSERT_EQ(o->routes.size(), 2u);
+  EXPECT_EQ(o->routes[0].called_ae_title, "GW_CARDIO");
+  EXPECT_EQ(o->routes[0].modality, "XA");
+  EXPECT_EQ(o->routes[1].called_ae_title, "");
+}
+
+TEST_F(GatewayRoutesTest, RouteToAnUnknownThreadIsAnError) {
+  const auto path = WriteFile("gateway.toml", std::string(kRoutesBase) + R"(
+[[routes]]
+thread = "ortho"
+colour = "red"
+)");
+  auto o = LoadGatewayConfig(path);
+  ASSERT_FALSE(o.ok());
+  EXPECT_EQ(o.status().message(),
+            path.string() +
+                ": routes[0].thread: expected the name of a [[threads]] entry, got "
+                "\"ortho\"\n" +
+                path.string() + ": routes[0].colour: unknown key");
+}
+
+TEST_F(GatewayRoutesTest, DefaultsWithoutPushOrRoutes) {
+  const auto path = WriteFile("gateway.toml", kRoutesBase);
+  auto o = LoadGatewayConfig(path);
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->push.quiet_period, std::chrono::seconds(30));
+  EXPECT_TRUE(o->routes.empty());
+}
+
+}  // namespace
+}  // namespace tsunagu::config

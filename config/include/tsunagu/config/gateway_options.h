@@ -108,6 +108,24 @@ struct ThreadOptions {
   ChatThreadPolicy chat;  // per_patient, room_label, invite, thumbnails, seen_receipts
 };
 
+// How studies pushed to the gateway (C-STORE from a modality or the PACS "send to" button) are
+// routed to a thread. A route matches when every condition it sets matches (empty = any); the
+// first matching route wins. Instances that arrive for a study the gateway is retrieving itself
+// belong to that send and are not routed.
+struct RouteOptions {
+  std::string thread;                  // must name a [[threads]] entry
+  std::string called_ae_title;         // the AE title the sender called
+  std::string calling_ae_title;        // the sender's AE title
+  std::string modality;                // (0008,0060) of the instance
+  std::string institution_department;  // (0008,1040) of the instance
+};
+
+// Pushed studies.
+struct PushOptions {
+  // A pushed study is complete when no instance of it has arrived for this long.
+  milliseconds quiet_period = std::chrono::seconds(30);
+};
+
 struct GatewayOptions {
   common::Language language = common::Language::kJapanese;
   std::string log_level = "info";
@@ -121,6 +139,8 @@ struct GatewayOptions {
   IpsecOptions ipsec;  // absent unless [ipsec] is configured
   std::vector<ThreadOptions> threads;
   ChatOptions chat;  // [chat] and [[chat.connectors]]
+  PushOptions push;
+  std::vector<RouteOptions> routes;
 };
 
 // Loads and validates `path`. On error returns kInvalidArgument whose message holds one line per

@@ -1,0 +1,221 @@
+// The gateway's durable job store: one SQLite database (WAL, synchronous=FULL) holding the study
+// jobs and their instances. It is the JobQueue of the generic engine and the record of every
+// stage: received -> de-identified -> uploaded -> relay-committed -> link-posted -> cleaned.
+//
+// Original UIDs are stored here (the C-MOVE re-requests need them) and cleared when a job is
+// cleaned; they must never be logged. Thread-safe; several processes (the service and the CLI)
+// may open the same database.
+#ifndef TSUNAGU_GATEWAY_JOB_STORE_H_
+#define TSUNAGU_GATEWAY_JOB_STORE_H_
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tsunagu/common/clock.h"
+#include "tsunagu/common/result.h"
+#include "tsunagu/common/strong_types.h"
+#include "tsunagu/jobs/job_engine.h"
+
+namespace tsunagu::gateway {
+
+using common::JobId;
+using std::chrono::system_clock;
+
+// Stages, in order. "collecting" (a pushed study waiting for its quiet period) and "retrieving"
+// (a send fetching from the PACS) come before "received"; "failed" is terminal, like "cleaned".
+namespace stage {
+inline constexpr char kCollecting[] = "collecting";
+inline constexpr char kRetrieving[] = "retrieving";
+inline constexpr char kReceived[] = "received";
+inline constexpr char kDeidentified[] = "deidentified";
+inline constexpr char kUploaded[] = "uploaded";
+inline constexpr char kCommitted[] = "committed";
+inline constexpr char kPosted[] = "posted";
+inline constexpr char kCleaned[] = "cleaned";
+inline constexpr char kFailed[] = "failed";
+}  // namespace stage
+
+enum class JobKind { kSend, kPush };
+
+struct JobRecord {
+  JobId id;
+  JobKind kind = JobKind::kSend;
+  std::string stage;
+  std::string study_uid;  // original; empty once cleaned. Never log.
+  std::string study_key;  // HMAC of the study UID: safe to log and to name spool folders
+  std::string thread;
+  std::string note;
+  int attempts = 0;
+  std::string lease_owner;
+  std::int64_t lease_until_ms = 0;
+  std::int64_t next_attempt_at_ms = 0;
+  std::string last_error;    // "<code>: <message>", empty when none
+  std::string failed_stage;  // the stage a failed job was in
+  int expected_count = -1;   // instances the PACS listed; -1 before the image-level C-FIND
+  int move_rounds = 0;       // C-MOVE requests issued so far
+  int move_completed = 0;    // advisory counters from the last C-MOVE response
+  int move_remaining = 0;
+  std::string deid_study_uid;  // de-identified Study Instance UID
+  std::string viewer_url;
+  std::string expires_at;
+  std::string patient_id_suffix;  // the retained last characters, from the de-identifier
+  std::string modality;
+  std::int64_t created_at_ms = 0;
+  std::int64_t updated_at_ms = 0;
+  std::int64_t last_instance_at_ms = 0;
+  friend bool operator==(const JobRecord&, const JobRecord&) = default;
+};
+
+namespace instance_state {
+inline constexpr char kExpected[] = "expected";
+inline constexpr char kReceived[] = "received";
+inline constexpr char kDeidentified[] = "deidentified";
+inline constexpr char kUploaded[] = "uploaded";
+}  // namespace instance_state
+
+struct InstanceRecord {
+  JobId job_id;
+  std::string sop_key;     // HMAC of the SOP Instance UID
+  std::string sop_uid;     // original; empty once cleaned. Never log.
+  std::string series_uid;  // original series (for instance-level C-MOVE); empty once cleaned
+  std::string state;
+  std::string spool_path;  // identified file; empty once deleted
+  std::string deid_sop_uid;
+  std::string deid_path;
+  std::string sha256_hex;
+  std::int64_t size = 0;
+  friend bool operator==(const InstanceRecord&, const InstanceRecord&) = default;
+};
+
+// Counts of a job's instances by state, for progress bars.
+struct JobProgress {
+  int expected = 0;      // rows in "expected" state (listed by the PACS, not yet received)
+  int received = 0;      // received or further
+  int deidentified = 0;  // de-identified or further
+  int uploaded = 0;
+  int total = 0;
+};
+
+// What the DICOM node records for an instance it has written to the spool.
+struct ArrivedInstance {
+  std::string study_uid;
+  std::string study_key;
+  std::string sop_uid;
+  std::string sop_key;
+  std::string series_uid;
+  std::string spool_path;
+  std::string modality;
+};
+
+// Where an arrived instance went.
+struct Attachment {
+  JobId job_id;
+  bool duplicate = false;  // the job already had it; the new file is not needed
+  bool created_job = false;
+  bool file_referenced = true;  // false: no job refers to the spool file; the caller deletes it
+};
+
+class JobStore final : public jobs::JobQueue {
+ public:
+  // Opens (creating when missing) the database at `path`; ":memory:" for tests.
+  static common::Result<std::unique_ptr<JobStore>> Open(const std::string& path,
+                                                        common::Clock* clock);
+  ~JobStore() override;
+
+  // Queues a send of the study `study_uid` to `thread`. When an unfinished send of the same study
+  // to the same thread exists, returns that job instead (a repeated send is not a second send).
+  common::Result<JobId> CreateSend(const std::string& study_uid, const std::string& study_key,
+                                   const std::string& thread, const std::string& note);
+
+  // Records an instance the DICOM node wrote to the spool. It joins the retrieving send of its
+  // study when there is one; otherwise the collecting push job of its study for `push_thread`,
+  // creating it; with no push thread (no route matched) kNotFound. A SOP instance the job already
+  // has is a duplicate.
+  // `durable` false commits without waiting for the disk (synchronous=NORMAL on a second
+  // connection): for instances a send can fetch again, where a row lost in a power cut only means
+  // the completeness check re-requests the instance.
+  common::Result<Attachment> AttachArrived(const ArrivedInstance& instance,
+                                           const std::optional<std::string>& push_thread,
+                                           bool durable = true);
+
+  // Whether a send is retrieving the study `study_key` from the PACS.
+  common::Result<bool> IsRetrieving(const std::string& study_key);
+
+  common::Result<JobRecord> GetJob(JobId id);
+  // Newest first; at most `limit`.
+  common::Result<std::vector<JobRecord>> ListJobs(int limit);
+  common::Result<std::vector<InstanceRecord>> ListInstances(JobId id);
+  common::Result<JobProgress> Progress(JobId id);
+  // Number of jobs per stage.
+  common::Result<std::vector<std::pair<std::string, int>>> CountByStage();
+
+  // Stage updates used by the pipeline. Each is one transaction.
+  common::Status SetStage(JobId id, const std::string& stage);
+  common::Status SetExpected(JobId id, const std::vector<InstanceRecord>& expected);
+  common::Status SetMoveCounters(JobId id, int rounds, int completed, int remaining);
+  common::Status SetDeidentified(JobId id, const std::string& sop_key,
+                                 const std::string& deid_sop_uid, const std::string& deid_path,
+                                 const std::string& sha256_hex, std::int64_t size);
+  struct DeidentifiedUpdate {
+    std::string sop_key;
+    std::string deid_sop_uid;
+    std::string deid_path;
+    std::string sha256_hex;
+    std::int64_t size = 0;
+  };
+  // Several SetDeidentified / SetUploaded in one transaction (one fsync instead of many).
+  common::Status SetDeidentifiedMany(JobId id, const std::vector<DeidentifiedUpdate>& updates);
+  common::Status SetUploadedMany(JobId id, const std::vector<std::string>& sop_keys);
+  common::Status SetStudyInfo(JobId id, const std::string& deid_study_uid,
+                              const std::string& patient_id_suffix, const std::string& modality);
+  common::Status SetUploaded(JobId id, const std::string& sop_key);
+  common::Status SetCommitted(JobId id, const std::string& viewer_url,
+                              const std::string& expires_at);
+  // Marks every uploaded instance of the job de-identified again and moves the job back to the
+  // deidentified stage (the relay lost an upload; uploads are idempotent, so they are repeated).
+  common::Status RestartUploads(JobId id);
+  // Puts received instances back to "expected" and the job back to "retrieving" (their spool
+  // files were lost, e.g. by a power cut; the retrieve step fetches them again).
+  common::Status RefetchInstances(JobId id, const std::vector<std::string>& sop_keys);
+  // Forgets the spool file of one instance (after it was deleted).
+  common::Status ClearSpoolPath(JobId id, const std::string& sop_key);
+  // The same for several instances, in one transaction.
+  common::Status ClearSpoolPaths(JobId id, const std::vector<std::string>& sop_keys);
+  // Whether a job other than `id` that has not yet de-identified still needs `spool_path`.
+  common::Result<bool> OtherJobNeedsSpoolFile(JobId id, const std::string& spool_path);
+  // Ids of unfinished jobs (before de-identification) that refer to `spool_path`.
+  common::Result<std::vector<JobId>> JobsNeedingSpoolFile(const std::string& spool_path);
+  // Clears every original UID and path of the job (the cleaned stage).
+  common::Status ForgetIdentifiers(JobId id);
+
+  // Drops the leases held by `owner` (a restarted service reclaims its own jobs at once instead
+  // of waiting for the leases to expire). Returns how many were dropped.
+  common::Result<int> ReleaseLeasesOf(const std::string& owner);
+  // Failed jobs per error code (the part of last_error before ':').
+  common::Result<std::vector<std::pair<std::string, int>>> CountFailuresByCode();
+
+  // JobQueue.
+  common::Result<std::optional<jobs::Lease>> Claim(const std::string& owner,
+                                                   system_clock::time_point now,
+                                                   jobs::milliseconds lease_for) override;
+  common::Status Release(const jobs::Lease& lease, system_clock::time_point next_attempt_at,
+                         bool reset_attempts, const common::Status& error) override;
+  common::Status Fail(const jobs::Lease& lease, const common::Status& why) override;
+
+ private:
+  struct Impl;
+  JobStore(std::unique_ptr<Impl> impl, std::unique_ptr<Impl> fast);
+  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<Impl> fast_;  // same database, synchronous=NORMAL; null for ":memory:"
+};
+
+std::string_view JobKindName(JobKind kind);
+
+}  // namespace tsunagu::gateway
+
+#endif  // TSUNAGU_GATEWAY_JOB_STORE_H_

@@ -1,0 +1,224 @@
+// The study pipeline: the gateway-specific jobs run by the generic engine, the narrow interfaces
+// of the stages after the spool (de-identification, upload, link posting), the intake of
+// received instances, and the spool ceiling.
+//
+//   retrieving / collecting -> received -> deidentified -> uploaded -> committed -> posted
+//     -> cleaned
+//
+// Every step is idempotent: it is safe to run again after a crash at any point. The relay's
+// upload and commit are idempotent (same SOP UID, same bytes), the de-identified output is
+// written atomically under its new SOP UID, and the link poster is given the job id as its
+// idempotency key.
+#ifndef TSUNAGU_GATEWAY_PIPELINE_H_
+#define TSUNAGU_GATEWAY_PIPELINE_H_
+
+#include <spdlog/logger.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tsunagu/common/clock.h"
+#include "tsunagu/common/file_system.h"
+#include "tsunagu/common/language.h"
+#include "tsunagu/gateway/dicom_node.h"
+#include "tsunagu/gateway/job_store.h"
+#include "tsunagu/gateway/pacs_client.h"
+#include "tsunagu/jobs/job_engine.h"
+
+namespace tsunagu::gateway {
+
+// What the de-identifier made of one instance.
+struct DeidentifiedInstance {
+  std::string sop_uid;    // new
+  std::string study_uid;  // new
+  std::filesystem::path file;
+  std::string patient_id_suffix;
+  std::string modality;
+};
+
+// De-identifies one spooled instance (the anonymizer behind an interface). Errors:
+// kDeidentificationRefused (not retryable) when the instance may not leave the hospital.
+class InstanceDeidentifier {
+ public:
+  virtual ~InstanceDeidentifier() = default;
+  // Writes `output_dir`/<new SOP UID>.dcm atomically; repeatable with the same result.
+  virtual common::Result<DeidentifiedInstance> Deidentify(
+      const std::filesystem::path& input, const std::filesystem::path& output_dir) = 0;
+};
+
+struct UploadedInstance {
+  std::string sop_uid;  // de-identified
+  std::string sha256_hex;
+  std::int64_t size = 0;
+};
+
+struct CommitOutcome {
+  std::string viewer_url;
+  std::string expires_at;
+  bool already_committed = false;
+};
+
+// The relay, as the pipeline needs it. Both calls must be idempotent at the relay.
+class StudyUploader {
+ public:
+  virtual ~StudyUploader() = default;
+  virtual common::Status Upload(const std::string& study_uid, const std::string& sop_uid,
+                                const std::filesystem::path& file) = 0;
+  virtual common::Result<CommitOutcome> Commit(
+      const std::string& study_uid, const std::vector<UploadedInstance>& instances,
+      const std::string& thread, std::optional<std::chrono::milliseconds> retention) = 0;
+};
+
+// What a chat card is made of. Never a name, full ID or birth date.
+struct LinkPost {
+  JobId job;
+  std::string thread;
+  std::string viewer_url;
+  std::string expires_at;
+  std::string patient_id_suffix;
+  std::string modality;
+  std::string note;
+  int instances = 0;
+};
+
+// Posts the viewer link to the thread; `post.job` is the idempotency key. The chat connectors of
+// issue 9 implement this; until then LoggingLinkPoster records the link in the log.
+class LinkPoster {
+ public:
+  virtual ~LinkPoster() = default;
+  virtual common::Status Post(const LinkPost& post) = 0;
+};
+
+class LoggingLinkPoster final : public LinkPoster {
+ public:
+  explicit LoggingLinkPoster(std::shared_ptr<spdlog::logger> log) : log_(std::move(log)) {}
+  common::Status Post(const LinkPost& post) override;
+
+ private:
+  std::shared_ptr<spdlog::logger> log_;
+};
+
+// Keys for file names and logs: HMAC-SHA-256 of a UID under the spool key, hex, 32 characters.
+class UidKeyer {
+ public:
+  explicit UidKeyer(std::string key) : key_(std::move(key)) {}
+  std::string Key(std::string_view uid) const;
+
+ private:
+  std::string key_;
+};
+
+// Chooses the thread of a pushed instance from the configured rules; first match wins.
+struct Route {
+  std::string thread;
+  std::string called_ae_title;
+  std::string calling_ae_title;
+  std::string modality;
+  std::string institution_department;
+};
+std::optional<std::string> ChooseThread(const std::vector<Route>& routes,
+                                        const ReceivedInstance& instance);
+
+// Counters for /metrics. Thread-safe.
+struct PipelineMetrics {
+  std::atomic<std::uint64_t> instances_spooled{0};
+  std::atomic<std::uint64_t> bytes_spooled{0};
+  std::atomic<std::uint64_t> intake_refused_disk_full{0};
+  std::atomic<std::uint64_t> intake_refused_no_route{0};
+  std::atomic<std::uint64_t> instances_deidentified{0};
+  std::atomic<std::uint64_t> instances_uploaded{0};
+  std::atomic<std::uint64_t> studies_committed{0};
+  std::atomic<std::uint64_t> links_posted{0};
+  std::atomic<std::uint64_t> spool_files_expired{0};
+};
+
+// Takes instances from the DICOM node into the spool and the job store:
+// spool/<study key>/<sop key>.dcm, fsynced and renamed before the C-STORE is answered.
+class Intake final : public StoreHandler {
+ public:
+  struct Deps {
+    JobStore* store;
+    common::FileSystem* fs;
+    const UidKeyer* keyer;
+    PipelineMetrics* metrics;
+    std::shared_ptr<spdlog::logger> log;
+    std::function<void()> on_new_work;  // wakes the engine; may be empty
+  };
+  Intake(std::filesystem::path spool_dir, std::uint64_t min_free_bytes, std::vector<Route> routes,
+         Deps deps);
+  common::Status CheckCanReceive() override;
+  common::Status OnReceived(const ReceivedInstance& instance) override;
+
+ private:
+  std::filesystem::path spool_dir_;
+  std::uint64_t min_free_bytes_;
+  std::vector<Route> routes_;
+  Deps deps_;
+};
+
+struct PipelineOptions {
+  std::string own_ae_title;  // C-MOVE destination
+  std::chrono::milliseconds move_deadline = std::chrono::minutes(30);
+  int max_move_retries = 3;  // re-requests of missing instances
+  std::chrono::milliseconds quiet_period = std::chrono::seconds(30);
+  // After a C-MOVE's final response, how long to wait for late C-STOREs before re-requesting.
+  std::chrono::milliseconds settle_time = std::chrono::seconds(2);
+  std::filesystem::path outbox_dir;  // de-identified files, per job
+  std::filesystem::path spool_dir;
+  std::chrono::milliseconds spool_max_age = std::chrono::hours(24);
+  // Instances de-identified / uploaded at once (the anonymizer and the relay client are
+  // thread-safe); results are recorded in batches of `batch_size` per transaction.
+  int parallelism = 4;
+  int batch_size = 16;
+  // Per-thread retention overrides sent with the commit.
+  std::map<std::string, std::chrono::milliseconds> thread_retention;
+};
+
+// The JobRunner of study jobs. Uses the PACS only for sends and for reconciling pushed studies
+// (`pacs` may be null for a push-only gateway).
+class StudyPipeline final : public jobs::JobRunner {
+ public:
+  struct Deps {
+    JobStore* store;
+    PacsClient* pacs;  // may be null
+    InstanceDeidentifier* deidentifier;
+    StudyUploader* uploader;
+    LinkPoster* poster;
+    common::FileSystem* fs;
+    common::Clock* clock;
+    PipelineMetrics* metrics;
+    const UidKeyer* keyer;
+    std::shared_ptr<spdlog::logger> log;
+  };
+  StudyPipeline(PipelineOptions options, Deps deps);
+
+  jobs::StepResult RunStep(const jobs::Lease& lease) override;
+
+  // Deletes spool files older than spool_max_age whatever their job's state, and fails the
+  // unfinished jobs that still needed them. Returns how many files were deleted.
+  common::Result<int> SweepSpool();
+
+ private:
+  jobs::StepResult Retrieve(const JobRecord& job);
+  jobs::StepResult Collect(const JobRecord& job);
+  jobs::StepResult Deidentify(const JobRecord& job);
+  jobs::StepResult Upload(const JobRecord& job);
+  jobs::StepResult Commit(const JobRecord& job);
+  jobs::StepResult Post(const JobRecord& job);
+  jobs::StepResult Clean(const JobRecord& job);
+  common::Status DeleteSpoolFiles(const JobRecord& job);
+
+  PipelineOptions options_;
+  Deps deps_;
+};
+
+}  // namespace tsunagu::gateway
+
+#endif  // TSUNAGU_GATEWAY_PIPELINE_H_

@@ -1,0 +1,589 @@
+#include "tsunagu/gateway/pipeline.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "tsunagu/common/crypto.h"
+
+namespace tsunagu::gateway {
+
+using common::Result;
+using common::Status;
+using jobs::StepResult;
+namespace fs = std::filesystem;
+
+namespace {
+
+Result<std::pair<std::string, std::int64_t>> HashFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return common::NotFoundError("cannot open a de-identified file");
+  common::Sha256Hasher hasher;
+  std::string buf(1 << 20, '\0');
+  std::int64_t total = 0;
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    const auto n = in.gcount();
+    if (n <= 0) break;
+    hasher.Update(std::string_view(buf.data(), static_cast<size_t>(n)));
+    total += n;
+  }
+  if (in.bad()) return common::DataLossError("cannot read a de-identified file");
+  return std::make_pair(common::HexEncode(hasher.Finish()), total);
+}
+
+Status SyncFile(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return common::StatusFromErrno(errno, "open received file");
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return common::StatusFromErrno(err, "fsync received file");
+  return Status();
+}
+
+// Runs fn(i) for i in [0, n) on up to `workers` threads, in batches of `batch`; after each batch
+// `flush(batch indices)` records the batch (serialised). Stops at the first error and returns it.
+Status ParallelBatches(size_t n, int workers, int batch, const std::function<Status(size_t)>& fn,
+                       const std::function<Status(const std::vector<size_t>&)>& flush) {
+  std::mutex mu;
+  size_t next = 0;
+  Status first_error;
+  auto worker = [&] {
+    for (;;) {
+      size_t begin;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!first_error.ok() || next >= n) return;
+        begin = next;
+        next = std::min(n, next + static_cast<size_t>(batch));
+      }
+      const size_t end = std::min(n, begin + static_cast<size_t>(batch));
+      std::vector<size_t> done;
+      Status st;
+      for (size_t i = begin; i < end && st.ok(); ++i) {
+        st = fn(i);
+        if (st.ok()) done.push_back(i);
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      Status recorded = done.empty() ? Status() : flush(done);
+      if (first_error.ok() && !st.ok()) first_error = st;
+      if (first_error.ok() && !recorded.ok()) first_error = recorded;
+    }
+  };
+  std::vector<std::thread> threads;
+  const int count = std::max(1, std::min<int>(workers, static_cast<int>((n + batch - 1) / batch)));
+  for (int i = 1; i < count; ++i) threads.emplace_back(worker);
+  worker();
+  for (std::thread& t : threads) t.join();
+  return first_error;
+}
+
+bool Matches(const std::string& want, const std::string& have) {
+  return want.empty() || want == have;
+}
+
+}  // namespace
+
+Status LoggingLinkPoster::Post(const LinkPost& post) {
+  log_->info(
+      "link.ready job={} thread={} instances={} modality={} expires_at={} url={} "
+      "note=\"chat connectors come with issue 9; the link is recorded here and in status\"",
+      post.job.value(), post.thread, post.instances, post.modality, post.expires_at,
+      post.viewer_url);
+  return Status();
+}
+
+std::string UidKeyer::Key(std::string_view uid) const {
+  return common::HexEncode(common::HmacSha256(key_, uid)).substr(0, 32);
+}
+
+std::optional<std::string> ChooseThread(const std::vector<Route>& routes,
+                                        const ReceivedInstance& in) {
+  for (const Route& r : routes) {
+    if (Matches(r.called_ae_title, in.called_ae_title) &&
+        Matches(r.calling_ae_title, in.calling_ae_title) && Matches(r.modality, in.modality) &&
+        Matches(r.institution_department, in.institution_department)) {
+      return r.thread;
+    }
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Intake
+
+Intake::Intake(fs::path spool_dir, std::uint64_t min_free_bytes, std::vector<Route> routes,
+               Deps deps)
+    : spool_dir_(std::move(spool_dir)),
+      min_free_bytes_(min_free_bytes),
+      routes_(std::move(routes)),
+      deps_(std::move(deps)) {}
+
+Status Intake::CheckCanReceive() {
+  auto free = deps_.fs->FreeSpace(spool_dir_);
+  if (!free.ok()) return free.status();
+  if (*free < min_free_bytes_) {
+    ++deps_.metrics->intake_refused_disk_full;
+    return common::DiskFullError(
+        "spool has " + std::to_string(*free / (1 << 20)) + " MiB free, below spool_min_free (" +
+        std::to_string(min_free_bytes_ / (1 << 20)) + " MiB): intake stopped until space is freed");
+  }
+  return Status();
+}
+
+Status Intake::OnReceived(const ReceivedInstance& in) {
+  ArrivedInstance a;
+  a.study_uid = in.study_uid;
+  a.study_key = deps_.keyer->Key(in.study_uid);
+  a.sop_uid = in.sop_uid;
+  a.sop_key = deps_.keyer->Key(in.sop_uid);
+  a.series_uid = in.series_uid;
+  a.modality = in.modality;
+  const fs::path dir = spool_dir_ / a.study_key;
+  const fs::path dest = dir / (a.sop_key + ".dcm");
+  a.spool_path = dest.string();
+  TSUNAGU_RETURN_IF_ERROR(deps_.fs->CreateDirectories(dir));
+  // A pushed instance is acknowledged to a sender that will not send it again: it must be on
+  // disk (file and directory fsynced) before the C-STORE-RSP. An instance a send is retrieving
+  // can be fetched again from the PACS, so it is only renamed: a kill -9 keeps it (the page
+  // cache survives the process), and a file lost in a power cut is fetched again (the
+  // de-identification step sends the job back to retrieving), as is its database row (committed
+  // without waiting for the disk). This saves three fsyncs per instance (see the benchmark).
+  auto retrieving = deps_.store->IsRetrieving(a.study_key);
+  if (!retrieving.ok()) return retrieving.status();
+  if (*retrieving) {
+    std::error_code ec;
+    fs::rename(in.file, dest, ec);
+    if (ec) return common::StatusFromErrno(ec.value(), "rename into the spool");
+  } else {
+    TSUNAGU_RETURN_IF_ERROR(SyncFile(in.file));
+    TSUNAGU_RETURN_IF_ERROR(deps_.fs->Rename(in.file, dest));
+  }
+  const std::optional<std::string> thread = ChooseThread(routes_, in);
+  auto attached = deps_.store->AttachArrived(a, thread, /*durable=*/!*retrieving);
+  if (!attached.ok()) {
+    (void)deps_.fs->Remove(dest);
+    if (attached.status().code() == common::ErrorCode::kNotFound) {
+      ++deps_.metrics->intake_refused_no_route;
+      deps_.log->warn("route.no_match study={} called={} calling={} modality={}", a.study_key,
+                      in.called_ae_title, in.calling_ae_title, in.modality);
+    }
+    return attached.status();
+  }
+  if (!attached->file_referenced) (void)deps_.fs->Remove(dest);
+  ++deps_.metrics->instances_spooled;
+  deps_.metrics->bytes_spooled += in.bytes;
+  deps_.log->debug("intake.stored job={} study={} instance={} duplicate={}",
+                   attached->job_id.value(), a.study_key, a.sop_key, attached->duplicate);
+  if (attached->created_job) {
+    deps_.log->info("push.started job={} study={} thread={}", attached->job_id.value(), a.study_key,
+                    thread.value_or(""));
+    if (deps_.on_new_work) deps_.on_new_work();
+  }
+  return Status();
+}
+
+// ---------------------------------------------------------------------------------------------
+// StudyPipeline
+
+StudyPipeline::StudyPipeline(PipelineOptions options, Deps deps)
+    : options_(std::move(options)), deps_(std::move(deps)) {}
+
+StepResult StudyPipeline::RunStep(const jobs::Lease& lease) {
+  auto job = deps_.store->GetJob(lease.id);
+  if (!job.ok()) return StepResult::FromStatus(job.status());
+  const std::string& s = job->stage;
+  if (s == stage::kRetrieving) return Retrieve(*job);
+  if (s == stage::kCollecting) return Collect(*job);
+  if (s == stage::kReceived) return Deidentify(*job);
+  if (s == stage::kDeidentified) return Upload(*job);
+  if (s == stage::kUploaded) return Commit(*job);
+  if (s == stage::kCommitted) return Post(*job);
+  if (s == stage::kPosted) return Clean(*job);
+  return StepResult::Failed(common::InternalError("job in unknown stage " + s));
+}
+
+StepResult StudyPipeline::Retrieve(const JobRecord& job) {
+  if (deps_.pacs == nullptr) {
+    return StepResult::Failed(
+        common::FailedPreconditionError("no [pacs] is configured, so studies cannot be fetched"));
+  }
+  if (job.expected_count < 0) {
+    auto listed = ListStudyInstances(*deps_.pacs, job.study_uid);
+    if (!listed.ok()) return StepResult::FromStatus(listed.status().WithContext("C-FIND"));
+    if (listed->empty()) {
+      return StepResult::Failed(
+          common::NotFoundError("the PACS lists no instances for this study"));
+    }
+    std::vector<InstanceRecord> expected;
+    for (const FindMatch& m : *listed) {
+      InstanceRecord r;
+      r.sop_key = deps_.keyer->Key(m.sop_uid);
+      r.sop_uid = m.sop_uid;
+      r.series_uid = m.series_uid;
+      expected.push_back(std::move(r));
+    }
+    Status st = deps_.store->SetExpected(job.id, expected);
+    if (!st.ok()) return StepResult::FromStatus(st);
+    deps_.log->info("retrieve.listed job={} instances={}", job.id.value(), expected.size());
+  }
+  auto missing_of = [&]() -> Result<std::vector<InstanceRecord>> {
+    TSUNAGU_ASSIGN_OR_RETURN(std::vector<InstanceRecord> all, deps_.store->ListInstances(job.id));
+    std::vector<InstanceRecord> missing;
+    for (InstanceRecord& r : all) {
+      if (r.state == instance_state::kExpected) missing.push_back(std::move(r));
+    }
+    return missing;
+  };
+  auto missing = missing_of();
+  if (!missing.ok()) return StepResult::FromStatus(missing.status());
+  auto listed_total = deps_.store->GetJob(job.id);
+  const int total = listed_total.ok() ? listed_total->expected_count : 0;
+  if (missing->empty()) {
+    deps_.log->info("retrieve.complete job={} instances={} moves={}", job.id.value(), total,
+                    job.move_rounds);
+    Status st = deps_.store->SetStage(job.id, stage::kReceived);
+    return st.ok() ? StepResult::Done() : StepResult::FromStatus(st);
+  }
+  if (job.move_rounds > options_.max_move_retries) {
+    return StepResult::Failed(
+        common::NotFoundError(std::to_string(missing->size()) + " of " + std::to_string(total) +
+                              " instances still missing after " + std::to_string(job.move_rounds) +
+                              " C-MOVE requests (the PACS listed them but did not send them)"));
+  }
+  // A round is counted when its C-MOVE has finished: a crash of the gateway during a move must
+  // not use up the PACS's re-request budget (the engine's attempt counter bounds crash loops).
+  const int round = job.move_rounds + 1;
+  Status st =
+      deps_.store->SetMoveCounters(job.id, job.move_rounds, 0, static_cast<int>(missing->size()));
+  if (!st.ok()) return StepResult::FromStatus(st);
+  std::vector<MoveRequest> requests;
+  if (job.move_rounds == 0) {
+    requests.push_back(MoveRequest{job.study_uid, "", {}, options_.own_ae_title});
+  } else {
+    std::map<std::string, std::vector<std::string>> by_series;
+    for (const InstanceRecord& r : *missing) by_series[r.series_uid].push_back(r.sop_uid);
+    for (auto& [series, sops] : by_series) {
+      requests.push_back(
+          MoveRequest{job.study_uid, series, std::move(sops), options_.own_ae_title});
+    }
+  }
+  deps_.log->info("retrieve.move job={} round={} missing={} requests={}", job.id.value(), round,
+                  missing->size(), requests.size());
+  auto last_write = deps_.clock->SteadyNow();
+  int last_completed = 0;
+  int last_remaining = 0;
+  for (const MoveRequest& req : requests) {
+    auto moved = deps_.pacs->Move(req, options_.move_deadline, [&](const MoveProgress& p) {
+      const auto now = deps_.clock->SteadyNow();
+      if (now - last_write < std::chrono::milliseconds(250)) return;
+      last_write = now;
+      (void)deps_.store->SetMoveCounters(job.id, job.move_rounds, p.completed,
+                                         std::max(0, p.remaining));
+    });
+    if (!moved.ok()) {
+      deps_.log->warn("retrieve.move_failed job={} round={} code={} reason=\"{}\"", job.id.value(),
+                      round, common::ErrorCodeName(moved.status().code()),
+                      moved.status().message());
+      // A refused or broken C-MOVE is not a round: the next attempt repeats the same request.
+      return StepResult::FromStatus(moved.status().WithContext("C-MOVE"));
+    }
+    last_completed = moved->last.completed;
+    last_remaining = std::max(0, moved->last.remaining);
+  }
+  st = deps_.store->SetMoveCounters(job.id, round, last_completed, last_remaining);
+  if (!st.ok()) return StepResult::FromStatus(st);
+  missing = missing_of();
+  if (!missing.ok()) return StepResult::FromStatus(missing.status());
+  if (missing->empty()) {
+    deps_.log->info("retrieve.complete job={} instances={} moves={}", job.id.value(), total, round);
+    st = deps_.store->SetStage(job.id, stage::kReceived);
+    return st.ok() ? StepResult::Done() : StepResult::FromStatus(st);
+  }
+  deps_.log->warn("retrieve.incomplete job={} round={} missing={} of={}", job.id.value(), round,
+                  missing->size(), total);
+  // Some PACS answer before their C-STOREs finish: give late instances time, then re-request.
+  return StepResult::Wait(options_.settle_time);
+}
+
+StepResult StudyPipeline::Collect(const JobRecord& job) {
+  const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  deps_.clock->SystemNow().time_since_epoch())
+                                  .count();
+  const std::int64_t quiet_for = now_ms - job.last_instance_at_ms;
+  if (quiet_for < options_.quiet_period.count()) {
+    return StepResult::Wait(std::chrono::milliseconds(options_.quiet_period.count() - quiet_for));
+  }
+  if (deps_.pacs != nullptr) {
+    auto listed = ListStudyInstances(*deps_.pacs, job.study_uid);
+    if (!listed.ok()) {
+      deps_.log->warn("push.reconcile_skipped job={} code={} reason=\"{}\"", job.id.value(),
+                      common::ErrorCodeName(listed.status().code()), listed.status().message());
+    } else if (!listed->empty()) {
+      std::vector<InstanceRecord> expected;
+      for (const FindMatch& m : *listed) {
+        InstanceRecord r;
+        r.sop_key = deps_.keyer->Key(m.sop_uid);
+        r.sop_uid = m.sop_uid;
+        r.series_uid = m.series_uid;
+        expected.push_back(std::move(r));
+      }
+      Status st = deps_.store->SetExpected(job.id, expected);
+      if (!st.ok()) return StepResult::FromStatus(st);
+      auto progress = deps_.store->Progress(job.id);
+      if (progress.ok() && progress->expected > 0) {
+        deps_.log->info("push.reconcile_missing job={} missing={}", job.id.value(),
+                        progress->expected);
+        // Fetch only what is missing: the retrieve step re-requests per instance.
+        st = deps_.store->SetMoveCounters(job.id, 1, 0, progress->expected);
+        if (st.ok()) st = deps_.store->SetStage(job.id, stage::kRetrieving);
+        return st.ok() ? StepResult::Done() : StepResult::FromStatus(st);
+      }
+    }
+  }
+  deps_.log->info("push.complete job={} quiet_ms={}", job.id.value(), quiet_for);
+  Status st = deps_.store->SetStage(job.id, stage::kReceived);
+  return st.ok() ? StepResult::Done() : StepResult::FromStatus(st);
+}
+
+StepResult StudyPipeline::Deidentify(const JobRecord& job) {
+  const fs::path out_dir = options_.outbox_dir / std::to_string(job.id.value());
+  Status st = deps_.fs->CreateDirectories(out_dir);
+  if (!st.ok()) return StepResult::FromStatus(st);
+  auto all = deps_.store->ListInstances(job.id);
+  if (!all.ok()) return StepResult::FromStatus(all.status());
+  std::vector<InstanceRecord> todo;
+  std::vector<std::string> lost;
+  for (InstanceRecord& r : *all) {
+    if (r.state != instance_state::kReceived) continue;
+    if (r.spool_path.empty() || !fs::exists(r.spool_path)) {
+      lost.push_back(r.sop_key);
+      continue;
+    }
+    todo.push_back(std::move(r));
+  }
+  if (!lost.empty()) {
+    if (job.kind == JobKind::kSend && deps_.pacs != nullptr && !job.study_uid.empty()) {
+      deps_.log->warn("spool.lost job={} instances={} action=refetch", job.id.value(), lost.size());
+      st = deps_.store->RefetchInstances(job.id, lost);
+      return st.ok() ? StepResult::Done() : StepResult::FromStatus(st);
+    }
+    return StepResult::Failed(common::DataLossError(std::to_string(lost.size()) +
+                                                    " spooled instances are gone (instance " +
+                                                    lost.front() + ")"));
+  }
+  bool have_study_info = !job.deid_study_uid.empty();
+  std::vector<JobStore::DeidentifiedUpdate> results(todo.size());
+  std::vector<DeidentifiedInstance> outputs(todo.size());
+  st = ParallelBatches(
+      todo.size(), options_.parallelism, options_.batch_size,
+      [&](size_t i) -> Status {
+        const InstanceRecord& r = todo[i];
+        auto d = deps_.deidentifier->Deidentify(r.spool_path, out_dir);
+        if (!d.ok()) {
+          deps_.log->warn("deidentify.failed job={} instance={} code={} reason=\"{}\"",
+                          job.id.value(), r.sop_key, common::ErrorCodeName(d.status().code()),
+                          d.status().message());
+          return d.status();
+        }
+        auto hashed = HashFile(d->file);
+        if (!hashed.ok()) return hashed.status();
+        results[i] = {r.sop_key, d->sop_uid, d->file.string(), hashed->first, hashed->second};
+        outputs[i] = std::move(*d);
+        return Status();
+      },
+      [&](const std::vector<size_t>& batch) -> Status {
+        if (!have_study_info) {
+          const DeidentifiedInstance& d = outputs[batch.front()];
+          TSUNAGU_RETURN_IF_ERROR(
+              deps_.store->SetStudyInfo(job.id, d.study_uid, d.patient_id_suffix, d.modality));
+          have_study_info = true;
+        }
+        std::vector<JobStore::DeidentifiedUpdate> updates;
+        for (size_t i : batch) updates.push_back(results[i]);
+        TSUNAGU_RETURN_IF_ERROR(deps_.store->SetDeidentifiedMany(job.id, updates));
+        deps_.metrics->instances_deidentified += batch.size();
+        return Status();
+      });
+  if (!st.ok()) return StepResult::FromStatus(st);
+  deps_.log->info("deidentify.done job={} instances={}", job.id.value(), todo.size());
+  st = deps_.store->SetStage(job.id, stage::kDeidentified);
+  return st.ok() ? StepResult::Done() : StepResult::FromStatus(st);
+}
+
+StepResult StudyPipeline::Upload(const JobRecord& job) {
+  auto all = deps_.store->ListInstances(job.id);
+  if (!all.ok()) return StepResult::FromStatus(all.status());
+  std::vector<InstanceRecord> todo;
+  for (InstanceRecord& r : *all) {
+    if (r.state == instance_state::kDeidentified) todo.push_back(std::move(r));
+  }
+  Status st = ParallelBatches(
+      todo.size(), options_.parallelism, options_.batch_size,
+      [&](size_t i) -> Status {
+        const InstanceRecord& r = todo[i];
+        Status up = deps_.uploader->Upload(job.deid_study_uid, r.deid_sop_uid, r.deid_path);
+        if (!up.ok()) {
+          deps_.log->warn("upload.failed job={} instance={} code={} reason=\"{}\"", job.id.value(),
+                          r.sop_key, common::ErrorCodeName(up.code()), up.message());
+          return up.WithContext("upload");
+        }
+        return Status();
+      },
+      [&](const std::vector<size_t>& batch) -> Status {
+        std::vector<std::string> keys;
+        for (size_t i : batch) keys.push_back(todo[i].sop_key);
+        TSUNAGU_RETURN_IF_ERROR(deps_.store->SetUploadedMany(job.id, keys));
+        deps_.metrics->instances_uploaded += batch.size();
+        return Status();
+      });
+  if (!st.ok()) return StepResult::FromStatus(st);
+  deps_.log->info("upload.done job={} instances={}", job.id.value(), todo.size());
+  st = deps_.store->SetStage(job.id, stage::kUploaded);
+  return st.ok() ? StepResult::Done() : StepResult::FromStatus(st);
+}
+
+StepResult StudyPipeline::Commit(const JobRecord& job) {
+  auto all = deps_.store->ListInstances(job.id);
+  if (!all.ok()) return StepResult::FromStatus(all.status());
+  std::vector<UploadedInstance> list;
+  for (const InstanceRecord& r : *all) {
+    if (r.state != instance_state::kUploaded) {
+      return StepResult::Failed(
+          common::InternalError("commit reached with an instance in state " + r.state));
+    }
+    list.push_back(UploadedInstance{r.deid_sop_uid, r.sha256_hex, r.size});
+  }
+  std::optional<std::chrono::milliseconds> retention;
+  if (auto it = options_.thread_retention.find(job.thread); it != options_.thread_retention.end()) {
+    retention = it->second;
+  }
+  auto committed = deps_.uploader->Commit(job.deid_study_uid, list, job.thread, retention);
+  if (!committed.ok() && committed.status().code() == common::ErrorCode::kFailedPrecondition) {
+    // The relay does not hold every listed instance as uploaded (it lost one, e.g. killed before
+    // it was durable): upload again, which is idempotent, and commit after that. Bounded by the
+    // engine's attempt limit.
+    deps_.log->warn("commit.incomplete job={} reason=\"{}\" action=reupload", job.id.value(),
+                    committed.status().message());
+    Status st = deps_.store->RestartUploads(job.id);
+    if (!st.ok()) return StepResult::FromStatus(st);
+    return StepResult::Retry(
+        common::UnavailableError(committed.status().message()).WithContext("commit"));
+  }
+  if (!committed.ok()) {
+    deps_.log->warn("commit.failed job={} code={} reason=\"{}\"", job.id.value(),
+                    common::ErrorCodeName(committed.status().code()), committed.status().message());
+    return StepResult::FromStatus(committed.status().WithContext("commit"));
+  }
+  Status st = deps_.store->SetCommitted(job.id, committed->viewer_url, committed->expires_at);
+  if (!st.ok()) return StepResult::FromStatus(st);
+  ++deps_.metrics->studies_committed;
+  deps_.log->info("commit.done job={} instances={} already_committed={} expires_at={}",
+                  job.id.value(), list.size(), committed->already_committed, committed->expires_at);
+  // The de-identified copy is at the relay: the identified originals go now.
+  st = DeleteSpoolFiles(job);
+  if (!st.ok())
+    deps_.log->warn("spool.delete_failed job={} reason=\"{}\"", job.id.value(), st.message());
+  return StepResult::Done();
+}
+
+StepResult StudyPipeline::Post(const JobRecord& job) {
+  auto progress = deps_.store->Progress(job.id);
+  LinkPost post;
+  post.job = job.id;
+  post.thread = job.thread;
+  post.viewer_url = job.viewer_url;
+  post.expires_at = job.expires_at;
+  post.patient_id_suffix = job.patient_id_suffix;
+  post.modality = job.modality;
+  post.note = job.note;
+  post.instances = progress.ok() ? progress->total : 0;
+  Status st = deps_.poster->Post(post);
+  if (!st.ok()) return StepResult::FromStatus(st.WithContext("post link"));
+  ++deps_.metrics->links_posted;
+  st = deps_.store->SetStage(job.id, stage::kPosted);
+  return st.ok() ? StepResult::Done() : StepResult::FromStatus(st);
+}
+
+StepResult StudyPipeline::Clean(const JobRecord& job) {
+  Status st = DeleteSpoolFiles(job);
+  if (!st.ok()) return StepResult::FromStatus(st);
+  std::error_code ec;
+  fs::remove_all(options_.outbox_dir / std::to_string(job.id.value()), ec);
+  if (ec) return StepResult::FromStatus(common::StatusFromErrno(ec.value(), "remove outbox"));
+  st = deps_.store->ForgetIdentifiers(job.id);
+  if (st.ok()) st = deps_.store->SetStage(job.id, stage::kCleaned);
+  if (!st.ok()) return StepResult::FromStatus(st);
+  deps_.log->info("job.cleaned job={}", job.id.value());
+  return StepResult::Done();
+}
+
+Status StudyPipeline::DeleteSpoolFiles(const JobRecord& job) {
+  TSUNAGU_ASSIGN_OR_RETURN(std::vector<InstanceRecord> all, deps_.store->ListInstances(job.id));
+  // Files first, then one transaction forgetting them: a crash in between leaves paths to files
+  // that are gone, which the next run skips.
+  std::vector<std::string> cleared;
+  std::set<fs::path> dirs;
+  for (const InstanceRecord& r : all) {
+    if (r.spool_path.empty()) continue;
+    TSUNAGU_ASSIGN_OR_RETURN(bool needed,
+                             deps_.store->OtherJobNeedsSpoolFile(job.id, r.spool_path));
+    if (!needed) {
+      std::error_code ec;
+      if (!fs::remove(r.spool_path, ec) && ec) {
+        return common::StatusFromErrno(ec.value(), "remove a spool file");
+      }
+      dirs.insert(fs::path(r.spool_path).parent_path());
+    }
+    cleared.push_back(r.sop_key);
+  }
+  for (const fs::path& d : dirs) {
+    std::error_code ec;
+    fs::remove(d, ec);  // only succeeds when empty
+  }
+  if (cleared.empty()) return Status();
+  return deps_.store->ClearSpoolPaths(job.id, cleared);
+}
+
+Result<int> StudyPipeline::SweepSpool() {
+  const auto now = fs::file_time_type::clock::now();
+  const auto max_age = options_.spool_max_age;
+  int deleted = 0;
+  std::error_code ec;
+  for (const fs::path& root : {options_.spool_dir, options_.outbox_dir}) {
+    if (!fs::exists(root, ec)) continue;
+    for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::end(it);
+         it.increment(ec)) {
+      if (!it->is_regular_file(ec)) continue;
+      const auto mtime = it->last_write_time(ec);
+      if (ec || now - mtime < max_age) continue;
+      const std::string path = it->path().string();
+      auto jobs_needing = deps_.store->JobsNeedingSpoolFile(path);
+      if (jobs_needing.ok()) {
+        for (JobId id : *jobs_needing) {
+          (void)deps_.store->Fail(
+              jobs::Lease{id, "", 0},
+              common::DeadlineExceededError(
+                  "identified data reached the spool ceiling (spool_max_age) before the study "
+                  "was sent; it was deleted")
+                  .NotRetryable());
+          deps_.log->error("spool.ceiling_failed_job job={}", id.value());
+        }
+      }
+      if (deps_.fs->Remove(it->path()).ok()) {
+        ++deleted;
+        ++deps_.metrics->spool_files_expired;
+      }
+    }
+  }
+  if (deleted > 0) deps_.log->warn("spool.ceiling_deleted files={}", deleted);
+  return deleted;
+}
+
+}  // namespace tsunagu::gateway

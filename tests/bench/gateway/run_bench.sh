@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Gateway benchmark: a synthetic CT (default 300 slices of 512x512, 16-bit, ~158 MB) from a real
+# dcmqrscp, timed two ways in the same run on the same cores:
+#   peer:    movescu -> storescp (both TCP_NODELAY=1), the bare C-MOVE
+#   tsunagu: `tsunagu-gateway send` until the relay has committed the study: C-FIND, C-MOVE into
+#            the spool, de-identification, TLS upload, commit (gateway, relay and PACS all here)
+# Prints each run, the medians, the ratio, and where the gateway's time went (from its log).
+set -u
+top=$1
+build=$2
+slices=${3:-300}
+runs=${RUNS:-3}
+gateway=$build/gateway/tsunagu-gateway
+relay=$build/relay/tsunagu-relay
+here=$top/tests/integration/gateway
+source "$top/tests/integration/lib/testlib.sh"
+source "$here/lib.sh"
+now() { date +%s.%N; }
+
+echo "== generating a ${slices}-slice CT (512x512, 16-bit)"
+/usr/bin/python3 "$top/samples/generate_study.py" --kind ct --out "$tmp/ct" --slices "$slices" \
+  --seed 300 --patient-id BENCH00300 > /dev/null || exit 1
+n=$(find "$tmp/ct" -name '*.dcm' | wc -l)
+bytes=$(du -sb "$tmp/ct" | cut -f1)
+echo "   $n instances, $((bytes / 1000000)) MB"
+study_uid=$(dcmdump +P StudyInstanceUID "$(find "$tmp/ct" -name '*.dcm' | head -1)" | sed 's/.*\[\(.*\)\].*/\1/')
+
+gw_port=$(free_port); web_port=$(free_port); pacs_port=$(free_port); scp_port=$(free_port)
+start_pacs pacs "$pacs_port" "tsunagu = (TSUNAGU, 127.0.0.1, $gw_port)
+storescp = (STORESCP, 127.0.0.1, $scp_port)" 1
+load_pacs "$pacs_port" "$tmp/ct"
+
+echo "== peer: movescu -> storescp, $runs runs"
+mkdir -p "$tmp/scp"
+TCP_NODELAY=1 storescp -aet STORESCP -od "$tmp/scp" "$scp_port" > "$tmp/storescp.log" 2>&1 &
+pids+=($!)
+wait_until 10 echoscu -aec STORESCP 127.0.0.1 "$scp_port"
+peer=()
+for i in $(seq "$runs"); do
+  find "$tmp/scp" -type f -delete
+  t0=$(now)
+  TCP_NODELAY=1 movescu -S -aet LOADER -aec PACS -aem STORESCP -k QueryRetrieveLevel=STUDY \
+    -k StudyInstanceUID="$study_uid" 127.0.0.1 "$pacs_port" > "$tmp/movescu.log" 2>&1
+  t1=$(now)
+  got=$(find "$tmp/scp" -type f | wc -l)
+  [ "$got" -eq "$n" ] || { echo "movescu moved $got of $n"; exit 1; }
+  peer+=("$(awk "BEGIN{print $t1 - $t0}")")
+  printf "   run %d: %.2f s\n" "$i" "${peer[-1]}"
+done
+
+echo "== tsunagu: send until relay-committed, $runs runs"
+make_pki
+start_relay "$relay" "$tmp/relay" "$tmp/relay.log"
+cfg=$tmp/gw.toml
+write_config "$cfg" "$tmp/gw" "$pacs_port" "$gw_port" "$web_port" "1GiB"
+sed -i 's/^log_level = "debug"/log_level = "info"/; s/^move_deadline = .*/move_deadline = "10m"/' "$cfg"
+use_relay "$cfg"
+start_gateway "$cfg" "$tmp/gateway.log"; gw_pid=$last_pid
+ours=()
+for i in $(seq "$runs"); do
+  # A new thread each run: a repeated send of the same study to the same thread is one job.
+  sed -i "s/^name = \"\(cardio\|bench[0-9]*\)\"/name = \"bench$i\"/" "$cfg"
+  kill -TERM "$gw_pid"; wait "$gw_pid"
+  start_gateway "$cfg" "$tmp/gateway.log"; gw_pid=$last_pid
+  t0=$(now)
+  "$gateway" send --config "$cfg" --study-uid "$study_uid" --thread "bench$i" --timeout 10m \
+    > "$tmp/send$i.out" 2> "$tmp/send$i.err" || { echo "send failed:"; cat "$tmp/send$i.err"; exit 1; }
+  t1=$(now)
+  ours+=("$(awk "BEGIN{print $t1 - $t0}")")
+  printf "   run %d: %.2f s\n" "$i" "${ours[-1]}"
+done
+
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+mp=$(median "${peer[@]}"); mo=$(median "${ours[@]}")
+echo "== result ($n instances, $((bytes / 1000000)) MB)"
+printf "   movescu->storescp median: %.2f s (%.0f instances/s)\n" "$mp" "$(awk "BEGIN{print $n / $mp}")"
+printf "   tsunagu send->committed median: %.2f s (%.0f instances/s)\n" "$mo" "$(awk "BEGIN{print $n / $mo}")"
+printf "   ratio tsunagu/peer: %.2f (target <= 2.0)\n" "$(awk "BEGIN{print $mo / $mp}")"
+cp "$tmp/gateway.log" "${BENCH_KEEP_LOG:-/dev/null}" 2>/dev/null
+echo "== where the gateway's time went (last run, from its log)"
+/usr/bin/python3 - "$tmp/gateway.log" <<'PY'
+import re, sys, datetime
+events = {}
+for line in open(sys.argv[1]):
+    m = re.match(r'\[?(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)', line)
+    if not m:
+        continue
+    t = datetime.datetime.fromisoformat(m.group(1))
+    for ev in ("web.listen", "retrieve.listed", "retrieve.move", "retrieve.complete",
+               "deidentify.done", "upload.done", "commit.done", "link.ready", "job.cleaned"):
+        if " " + ev + " " in line:
+            events[ev] = t  # the last occurrence: the last run
+order = ["retrieve.move", "retrieve.complete", "deidentify.done", "upload.done", "commit.done"]
+names = {"retrieve.complete": "C-FIND list + C-MOVE into the spool",
+         "deidentify.done": "de-identification", "upload.done": "TLS upload",
+         "commit.done": "relay commit"}
+start = events.get("retrieve.listed")
+prev = start
+for ev in order[1:]:
+    if ev in events and prev:
+        print(f"   {names[ev]:<38} {(events[ev] - prev).total_seconds():6.2f} s")
+        prev = events[ev]
+PY
