@@ -12,6 +12,7 @@
 
 #include "doctor.h"
 #include "tsunagu/chat/chat_service.h"
+#include "tsunagu/chat/patient_threads.h"
 #include "tsunagu/common/cli.h"
 #include "tsunagu/common/clock.h"
 #include "tsunagu/common/crypto.h"
@@ -30,6 +31,7 @@
 #include "tsunagu/gateway/stage_adapters.h"
 #include "tsunagu/gateway/web_server.h"
 #include "tsunagu/ipsec/command.h"
+#include "tsunagu/ipsec/tunnel_monitor.h"
 #include "tsunagu/jobs/job_engine.h"
 
 namespace {
@@ -186,6 +188,7 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
     deidentifier = gw::MakeUnavailableDeidentifier(
         deidentifier.status().WithContext("the anonymizer cannot be set up"));
   }
+  gw::PipelineMetrics metrics;
   auto uploader = gw::MakeRelayUploader(
       options.relay, clock,
       tsunagu::common::MakeStderrLogger("relay-client", level.value_or(spdlog::level::info)));
@@ -196,10 +199,31 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
     uploader = gw::MakeUnavailableUploader(
         uploader.status().WithContext("the relay client cannot be set up"));
   }
-  gw::LoggingLinkPoster poster(log);
+  if (options.transport.require_ipsec) {
+    // Fail closed: no upload leaves while the child SA to the relay is not installed.
+    uploader = gw::MakeTunnelGuardedUploader(
+        std::move(uploader).value(),
+        tsunagu::ipsec::MakeSwanctlTunnelMonitor(options.ipsec, std::chrono::seconds(5)), clock,
+        std::chrono::seconds(1), &metrics, log);
+  }
+  std::unique_ptr<gw::LinkPoster> poster = std::make_unique<gw::LoggingLinkPoster>(log);
+  std::unique_ptr<tsunagu::chat::PatientThreadStore> patient_rooms;
+  if (!options.chat.connectors.empty()) {
+    auto rooms = tsunagu::chat::PatientThreadStore::Open(
+        options.storage.data_directory / "chat-rooms.sqlite", clock.get());
+    if (!rooms.ok()) return Fail(rooms.status().ToString());
+    patient_rooms = std::move(rooms).value();
+    tsunagu::chat::ChatServiceDeps chat_deps;
+    chat_deps.clock = clock.get();
+    chat_deps.patient_rooms = patient_rooms.get();
+    chat_deps.log = tsunagu::common::MakeStderrLogger("chat", level.value_or(spdlog::level::info));
+    auto chat = tsunagu::chat::ChatService::Create(options, std::move(chat_deps));
+    if (!chat.ok()) return Fail(chat.status().ToString());
+    poster = gw::MakeChatLinkPoster(
+        std::shared_ptr<tsunagu::chat::ChatService>(std::move(chat).value()));
+  }
   std::unique_ptr<gw::PacsClient> pacs = MakePacs(options);
 
-  gw::PipelineMetrics metrics;
   gw::PipelineOptions popts;
   popts.own_ae_title = options.dicom.ae_title;
   if (options.pacs) {
@@ -214,7 +238,7 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
     if (t.retention) popts.thread_retention[t.name] = *t.retention;
   }
   gw::StudyPipeline pipeline(popts, {store->get(), pacs.get(), deidentifier->get(), uploader->get(),
-                                     &poster, &local_fs, clock.get(), &metrics, &keyer, log});
+                                     poster.get(), &local_fs, clock.get(), &metrics, &keyer, log});
   tsunagu::jobs::SeededRandom random(
       static_cast<std::uint64_t>(::getpid()) ^
       static_cast<std::uint64_t>(clock->SteadyNow().time_since_epoch().count()));

@@ -161,6 +161,13 @@ std::string Control::MetricsText(const DicomNodeCounters& node, const PipelineMe
                      p.intake_refused_disk_full.load());
   out += fmt::format("tsunagu_gateway_intake_refused_total{{reason=\"no_route\"}} {}\n",
                      p.intake_refused_no_route.load());
+  if (const int tunnel = p.ipsec_tunnel_up.load(); tunnel >= 0) {
+    out +=
+        "# HELP tsunagu_gateway_ipsec_tunnel_up Whether the IPsec child SA to the relay is "
+        "installed.\n"
+        "# TYPE tsunagu_gateway_ipsec_tunnel_up gauge\n";
+    out += fmt::format("tsunagu_gateway_ipsec_tunnel_up {}\n", tunnel);
+  }
   out += "# HELP tsunagu_gateway_jobs Jobs by stage.\n# TYPE tsunagu_gateway_jobs gauge\n";
   int queued = 0;
   if (auto by_stage = store_->CountByStage(); by_stage.ok()) {

@@ -46,7 +46,9 @@ all_done() {
 kills=0; relay_kills=0
 end=$((SECONDS + 150))
 while ! all_done && [ $SECONDS -lt $end ]; do
-  sleep "0.$((RANDOM % 4 + 1))"
+  # Short, random intervals, so that most kills land while work is in flight (a fast machine
+  # finishes the 22 sends in a few seconds).
+  sleep "0.$(printf %02d $((RANDOM % 25 + 5)))"
   if [ $((RANDOM % 4)) -eq 0 ] && [ $relay_kills -lt "$max_relay_kills" ]; then
     kill -9 "$relay_pid" 2>/dev/null; wait "$relay_pid" 2>/dev/null
     relay_kills=$((relay_kills + 1))

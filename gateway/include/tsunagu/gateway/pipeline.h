@@ -137,6 +137,8 @@ struct PipelineMetrics {
   std::atomic<std::uint64_t> studies_committed{0};
   std::atomic<std::uint64_t> links_posted{0};
   std::atomic<std::uint64_t> spool_files_expired{0};
+  // IPsec child SA to the relay: 1 up, 0 down, -1 not checked (require_ipsec = false).
+  std::atomic<int> ipsec_tunnel_up{-1};
 };
 
 // Takes instances from the DICOM node into the spool and the job store:

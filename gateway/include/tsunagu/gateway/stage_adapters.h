@@ -12,6 +12,13 @@
 #include "tsunagu/config/gateway_options.h"
 #include "tsunagu/gateway/pipeline.h"
 
+namespace tsunagu::chat {
+class ChatService;
+}
+namespace tsunagu::ipsec {
+class TunnelMonitor;
+}
+
 namespace tsunagu::gateway {
 
 // `site_secret` is the content of anonymizer.secret_file.
@@ -28,6 +35,20 @@ common::Result<std::unique_ptr<StudyUploader>> MakeRelayUploader(
 // service restarted.
 std::unique_ptr<InstanceDeidentifier> MakeUnavailableDeidentifier(common::Status why);
 std::unique_ptr<StudyUploader> MakeUnavailableUploader(common::Status why);
+
+// Fail closed on IPsec ([transport] require_ipsec): before every upload and commit, asks
+// `monitor` (at most once per `recheck`) whether the child SA to the relay is installed. While it
+// is not, returns the retryable "IPsec tunnel to relay is down (...)" and sends nothing, so the
+// engine retries with backoff and the job resumes when the tunnel is back. The state is published
+// in metrics->ipsec_tunnel_up (1 up, 0 down) and logged when it changes.
+std::unique_ptr<StudyUploader> MakeTunnelGuardedUploader(
+    std::unique_ptr<StudyUploader> inner, std::unique_ptr<ipsec::TunnelMonitor> monitor,
+    std::shared_ptr<common::Clock> clock, std::chrono::milliseconds recheck,
+    PipelineMetrics* metrics, std::shared_ptr<spdlog::logger> log);
+
+// The link-posted stage over the chat connectors (issue 9): the card is built from the LinkPost
+// and posted with "tsunagu-job-<id>" as the idempotency key.
+std::unique_ptr<LinkPoster> MakeChatLinkPoster(std::shared_ptr<chat::ChatService> chat);
 
 }  // namespace tsunagu::gateway
 
