@@ -35,7 +35,7 @@ struct DeidentifiedInstance {
   std::string study_uid, sop_uid, study_date;
 };
 
-inline std::string Get(DcmDataset& ds, const DcmTagKey& tag) {
+inline std::string DicomString(DcmDataset& ds, const DcmTagKey& tag) {
   OFString v;
   return ds.findAndGetOFString(tag, v).good() ? std::string(v.c_str()) : std::string();
 }
@@ -66,8 +66,8 @@ class RelayViewerTest : public ::testing::Test {
       DcmFileFormat file;
       if (file.loadFile(e.path().c_str()).bad()) continue;
       DcmDataset& ds = *file.getDataset();
-      instances_.push_back({e.path(), Get(ds, DCM_StudyInstanceUID), Get(ds, DCM_SOPInstanceUID),
-                            Get(ds, DCM_StudyDate)});
+      instances_.push_back({e.path(), DicomString(ds, DCM_StudyInstanceUID),
+                            DicomString(ds, DCM_SOPInstanceUID), DicomString(ds, DCM_StudyDate)});
     }
     ASSERT_EQ(instances_.size(), 5u);
   }

@@ -256,5 +256,28 @@ TEST_F(RelayViewerTest, AccessCodeOpensASessionAndWrongCodesLockTheLink) {
   EXPECT_NE(audit.find("event=access_code_ok"), std::string::npos) << audit;
 }
 
+TEST_F(RelayViewerTest, DoctorChecksTheWebViewerFiles) {
+  StartRelay();
+  auto doctor = [&](const std::filesystem::path& config) {
+    const auto out = dir_ / "doctor.txt";
+    testing::Shell(std::string(TSUNAGU_RELAY_BINARY) + " doctor --config " + config.string() +
+                   " > " + out.string() + " 2>&1");
+    return testing::ReadFile(out);
+  };
+  std::string out = doctor(relay_->config_file());
+  EXPECT_TRUE(std::regex_search(out, std::regex("web viewer files +ok +" TSUNAGU_VIEWER_ASSETS)))
+      << out;
+  std::string toml = testing::ReadFile(relay_->config_file());
+  const std::string key = "assets_directory = \"" TSUNAGU_VIEWER_ASSETS "\"";
+  ASSERT_NE(toml.find(key), std::string::npos);
+  toml.replace(toml.find(key), key.size(),
+               "assets_directory = \"" + (dir_ / "none").string() + "\"");
+  testing::WriteFile(dir_ / "bad.toml", toml);
+  out = doctor(dir_ / "bad.toml");
+  EXPECT_TRUE(
+      std::regex_search(out, std::regex("web viewer files +FAILED +.*index.html is missing")))
+      << out;
+}
+
 }  // namespace
 }  // namespace tsunagu::relay
