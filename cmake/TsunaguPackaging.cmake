@@ -17,6 +17,13 @@ foreach(service gateway relay)
   install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/docs/ipsec.md
           DESTINATION share/doc/tsunagu-${service} COMPONENT ${service})
 endforeach()
+# The web viewer the relay serves under /v/<token>/ ([viewer] assets_directory).
+install(FILES ${PROJECT_SOURCE_DIR}/viewer-lib/web/index.html
+              ${PROJECT_SOURCE_DIR}/viewer-lib/web/viewer.css
+              ${PROJECT_SOURCE_DIR}/viewer-lib/web/viewer.js
+              ${PROJECT_SOURCE_DIR}/viewer-lib/web/i18n.js
+              ${PROJECT_SOURCE_DIR}/viewer-lib/web/geometry.js
+        DESTINATION share/tsunagu/viewer COMPONENT relay)
 if(TARGET tsunagu-anonymize)
   install(TARGETS tsunagu-anonymize RUNTIME DESTINATION bin COMPONENT tools)
   install(FILES ${PROJECT_SOURCE_DIR}/README.md DESTINATION share/doc/tsunagu-tools COMPONENT tools)

@@ -1,5 +1,6 @@
 #include "doctor.h"
 
+#include <filesystem>
 #include <sstream>
 
 #include "tsunagu/common/clock.h"
@@ -17,6 +18,24 @@ using common::Pick;
 namespace {
 // The store needs room for at least one large study beyond what it holds.
 constexpr std::uint64_t kMinFreeBytes = 4ULL << 30;
+
+// The web viewer's files, served under /v/<token>/: without them every link shows nothing.
+CheckResult CheckViewerAssets(const std::filesystem::path& dir, common::Language lang) {
+  for (const char* name : {"index.html", "viewer.js", "viewer.css", "i18n.js", "geometry.js"}) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(dir / name, ec)) {
+      return CheckResult{
+          CheckLevel::kFailed,
+          (dir / name).string() + std::string(Pick(lang, " がありません", " is missing")),
+          std::string(Pick(lang,
+                           "tsunagu-relay パッケージを入れ直すか viewer.assets_directory "
+                           "を修正",
+                           "reinstall the tsunagu-relay package or fix "
+                           "viewer.assets_directory"))};
+    }
+  }
+  return CheckResult{CheckLevel::kOk, dir.string(), ""};
+}
 }  // namespace
 
 int RunDoctor(const std::string& config_path, common::Language fallback, std::ostream& out) {
@@ -54,6 +73,8 @@ int RunDoctor(const std::string& config_path, common::Language fallback, std::os
        [&, clock] { return common::CheckCertificate(o.viewer.cert_file, *clock, lang); }},
       {label("ビューア用サーバー鍵", "viewer server key"),
        [&] { return common::CheckSecret(o.viewer.key_file, lang); }},
+      {label("ビューアのファイル", "web viewer files"),
+       [&] { return CheckViewerAssets(o.viewer.assets_directory, lang); }},
       {label("保存領域の空き容量", "store disk space"),
        [&] { return common::CheckFreeSpace(o.store.data_directory, kMinFreeBytes, lang); }},
       {label("IPsecトンネル", "IPsec tunnel"),

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -163,8 +164,15 @@ int RunCommand(const std::string& command, const tsunagu::common::CliArgs& args,
 
 int Serve(const std::string& config_path, const tsunagu::config::RelayOptions& options) {
   tsunagu::common::BlockServiceSignals();
+
   auto level = tsunagu::common::ParseLogLevel(options.log_level);
   auto log = tsunagu::common::MakeStderrLogger("relay", level.value_or(spdlog::level::info));
+  if (!std::filesystem::is_regular_file(options.viewer.assets_directory / "index.html")) {
+    log->warn(
+        "relay.viewer_assets_missing directory={} hint=\"install the web viewer or set "
+        "viewer.assets_directory\"",
+        options.viewer.assets_directory.string());
+  }
   if (!dcmDataDict.isDictionaryLoaded()) {
     log->error("relay.no_dicom_dictionary hint=\"install dcmtk's dicom.dic or set DCMDICTPATH\"");
     return kExitFailure;
@@ -190,6 +198,11 @@ int Serve(const std::string& config_path, const tsunagu::config::RelayOptions& o
   so.cors_origins = options.viewer.cors_origins;
   so.patient_id_max_length = static_cast<std::size_t>(options.upload.patient_id_max_length);
   so.revocation_cache = options.links.revocation_cache;
+  so.viewer_assets_directory = options.viewer.assets_directory;
+  for (const auto& [modality, presets] : options.viewer.window_presets) {
+    for (const auto& p : presets)
+      so.window_presets[modality].push_back({p.name, p.center, p.width});
+  }
   auto service = std::make_shared<tsunagu::relay::RelayService>(
       so, tsunagu::relay::RelayServiceDeps{*store, clock, log});
 

@@ -75,6 +75,7 @@ ViewerListenerOptions ReadViewer(Section s) {
     s.Error("public_url", "expected an https:// URL, got \"" + o.public_url + "\"");
   }
   o.cors_origins = s.StringList("cors_origins");
+  o.assets_directory = s.Path("assets_directory", o.assets_directory);
   if (s.Has("presets")) o.window_presets = ReadPresets(s.Table("presets"));
   s.FinishUnknownKeys();
   return o;

@@ -255,13 +255,19 @@ HttpResponse RelayService::HandleUpload(const HttpRequest& req) {
 // ---------------------------------------------------------------- viewer API
 
 HttpResponse RelayService::HandleViewer(const HttpRequest& req) {
-  HttpResponse r = Viewer(req);
+  // The web viewer lives under /v/<token>/; the DICOMweb subset under /t/<token>/dicomweb.
+  const bool page = req.path == "/v" || req.path.rfind("/v/", 0) == 0;
+  HttpResponse r = page ? WebViewer(req) : Viewer(req);
   // Security headers on every answer (issue 4): no caching of images, no referrer carrying the
-  // token, a CSP that lets nothing run from an API answer, HSTS.
-  r.headers.emplace_back("Cache-Control", "no-store, private");
+  // token, a CSP that lets nothing run from an API answer (the viewer's own scripts and styles
+  // only, for the page), HSTS.
+  r.headers.emplace_back("Cache-Control", page ? "private, no-store" : "no-store, private");
   r.headers.emplace_back("Referrer-Policy", "no-referrer");
-  r.headers.emplace_back("Content-Security-Policy",
-                         "default-src 'none'; frame-ancestors 'none'; base-uri 'none'");
+  r.headers.emplace_back(
+      "Content-Security-Policy",
+      page ? "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+             "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+           : "default-src 'none'; frame-ancestors 'none'; base-uri 'none'");
   r.headers.emplace_back("Strict-Transport-Security", "max-age=31536000");
   r.headers.emplace_back("X-Content-Type-Options", "nosniff");
   const auto origin = req.Header("origin");
@@ -357,6 +363,19 @@ void RelayService::FlushAccessLog() {
       }
     }
     std::erase_if(frame_cache_order_, [&](const std::string& k) { return !frame_cache_.count(k); });
+    std::erase_if(sessions_, [&](const auto& e) { return e.second.expires_at <= now; });
+    std::erase_if(layouts_, [&](const auto& e) { return e.second->expires_at <= now; });
+    for (auto it = instance_cache_.begin(); it != instance_cache_.end();) {
+      if (it->second.expires_at <= now) {
+        instance_cache_bytes_ -= it->second.bytes->size();
+        it = instance_cache_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    std::erase_if(instance_cache_order_,
+                  [&](const std::string& k) { return !instance_cache_.count(k); });
+    if (render_logged_.size() > 10000) render_logged_.clear();
     for (auto it = answer_cache_.begin(); it != answer_cache_.end();) {
       if (it->second.expires_at <= now) {
         answer_cache_bytes_ -= it->second.response.body.size();

@@ -5,9 +5,11 @@
 #define TSUNAGU_RELAY_SRC_RELAY_SERVICE_H_
 
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +19,13 @@
 #include "tsunagu/retention/study_store.h"
 
 namespace tsunagu::relay {
+
+// A named VOI window the web viewer offers (relay config [viewer.presets]).
+struct ViewerPreset {
+  std::string name;
+  std::int64_t center = 0;
+  std::int64_t width = 1;
+};
 
 struct RelayServiceOptions {
   std::string public_url;  // https://relay.example.jp, base of viewer links
@@ -32,6 +41,16 @@ struct RelayServiceOptions {
   std::size_t frame_cache_bytes = 512ULL << 20;
   // QIDO-RS and metadata answers of committed studies, also dropped when the study expires.
   std::size_t answer_cache_bytes = 64ULL << 20;
+  // The web viewer's files (viewer-lib/web), served under /v/<token>/.
+  std::filesystem::path viewer_assets_directory = "/usr/share/tsunagu/viewer";
+  // Per DICOM Modality, in display order; sent in summary.json.
+  std::map<std::string, std::vector<ViewerPreset>> window_presets;
+  // Decrypted instances kept in memory (never on disk) for rendering frames and thumbnails, so
+  // that scrolling does not decrypt an instance per frame. Entries leave when their study expires.
+  std::size_t render_cache_bytes = 256ULL << 20;
+  // A web viewer session (after a right access code) lasts at most this long, and never past the
+  // study's expiry.
+  std::chrono::milliseconds session_lifetime = std::chrono::hours(12);
 };
 
 struct RelayServiceDeps {
@@ -75,6 +94,40 @@ class RelayService {
     std::chrono::system_clock::time_point expires_at;
   };
 
+  // The web viewer under /v/<token>/ (web_viewer.cpp; viewer-lib/web/README.md).
+  struct Session {
+    std::string token_hash;
+    std::optional<std::string> access_code;
+    std::chrono::system_clock::time_point expires_at;
+  };
+  struct StudyLayout {
+    struct Series {
+      std::string uid;
+      long number = 0;
+      std::string modality;
+      std::string description;
+      std::vector<std::string> sops;  // stack order
+    };
+    std::vector<Series> series;  // display order
+    std::string patient_id_last4, study_date, description;
+    std::chrono::system_clock::time_point expires_at;
+  };
+  struct CachedInstance {
+    std::shared_ptr<const std::string> bytes;
+    std::chrono::system_clock::time_point expires_at;
+  };
+  HttpResponse WebViewer(const HttpRequest& request);
+  HttpResponse WebAsset(const std::string& name);
+  HttpResponse WebAccessCode(const HttpRequest& request, const std::string& token);
+  HttpResponse WebSummary(const retention::ReachableStudy& study, const StudyLayout& layout);
+  HttpResponse WebRender(const retention::ReachableStudy& study, const HttpRequest& request,
+                         const std::string& sop, std::optional<std::uint32_t> frame);
+  common::Result<std::shared_ptr<const StudyLayout>> LayoutOf(const retention::ReachableStudy& s);
+  common::Result<std::shared_ptr<const std::string>> InstanceBytes(
+      const retention::ReachableStudy& s, const std::string& sop);
+  bool Throttled(const std::string& client_address);
+  void CountFailure(const std::string& client_address);
+
   HttpResponse Viewer(const HttpRequest& request);
   HttpResponse Content(const retention::ReachableStudy& study, const HttpRequest& request,
                        const std::vector<std::string>& rest);
@@ -96,6 +149,12 @@ class RelayService {
   std::size_t frame_cache_bytes_ = 0;                 // GUARDED_BY(mu_)
   std::map<std::string, CachedAnswer> answer_cache_;  // GUARDED_BY(mu_)
   std::size_t answer_cache_bytes_ = 0;                // GUARDED_BY(mu_)
+  std::map<std::string, Session> sessions_;           // GUARDED_BY(mu_), by SHA-256 of the id
+  std::map<std::string, std::shared_ptr<const StudyLayout>> layouts_;  // GUARDED_BY(mu_)
+  std::map<std::string, CachedInstance> instance_cache_;               // GUARDED_BY(mu_)
+  std::vector<std::string> instance_cache_order_;  // GUARDED_BY(mu_), oldest first
+  std::size_t instance_cache_bytes_ = 0;           // GUARDED_BY(mu_)
+  std::map<std::string, std::chrono::steady_clock::time_point> render_logged_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace tsunagu::relay

@@ -352,17 +352,17 @@ class SqliteStudyStore final : public StudyStore {
                              "l.token_hash=?1"));
     s.Bind(1, hash);
     TSUNAGU_ASSIGN_OR_RETURN(bool found, s.Step());
-    if (!found) return common::NotFoundError("unknown link");
+    if (!found) return common::NotFoundError(std::string(kLinkUnknown));
     const TimePoint now = deps_.clock->SystemNow();
     ReachableStudy out{s.Text(1), FromMs(s.Int(2)), s.Int(0)};
-    if (s.Int(3) != 0) return common::PermissionDeniedError("the link was revoked");
+    if (s.Int(3) != 0) return common::PermissionDeniedError(std::string(kLinkRevoked));
     if (s.IsNull(8) || s.Text(8) != "committed" || FromMs(s.Int(9)) <= now ||
         out.expires_at <= now) {
-      return common::NotFoundError("the link has expired");
+      return common::NotFoundError(std::string(kLinkExpired));
     }
     const int failures = static_cast<int>(s.Int(6));
     if (failures >= options_.access_code_max_failures) {
-      return common::PermissionDeniedError("the link is locked after too many wrong access codes");
+      return common::PermissionDeniedError(std::string(kLinkLocked));
     }
     if (!s.IsNull(5)) {
       if (!access_code) return common::UnauthenticatedError("the link needs an access code");
@@ -378,8 +378,7 @@ class SqliteStudyStore final : public StudyStore {
         TSUNAGU_RETURN_IF_ERROR(u.Run());
         deps_.logger->warn("link.wrong_code link={} failures={}", out.link_id, failures + 1);
         if (failures + 1 >= options_.access_code_max_failures) {
-          return common::PermissionDeniedError(
-              "the link is locked after too many wrong access codes");
+          return common::PermissionDeniedError(std::string(kLinkLocked));
         }
         return common::UnauthenticatedError("wrong access code");
       }

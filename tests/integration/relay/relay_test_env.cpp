@@ -171,6 +171,7 @@ HttpReply Https(const std::string& method, const std::string& url,
   try {
     http::client::http_client_config config;
     config.set_timeout(std::chrono::seconds(10));
+    config.set_max_redirects(0);  // the tests check redirects themselves
     const std::string ca_s = ca.string();
     config.set_ssl_context_callback([ca_s, client](boost::asio::ssl::context& ctx) {
       ctx.load_verify_file(ca_s);
@@ -239,6 +240,7 @@ RelayProcess::RelayProcess(const TestPki& pki, RelayConfig config)
        << "cert_file = \"" << pki_.server_cert.string() << "\"\nkey_file = \""
        << pki_.server_key.string() << "\"\npublic_url = \"https://127.0.0.1:" << viewer_port_
        << "\"\ncors_origins = [\"https://ohif.example\"]\n"
+       << "assets_directory = \"" << config_.viewer_assets << "\"\n"
        << "[store]\ndata_directory = \"" << data_dir().string() << "\"\nkey_directory = \""
        << key_dir().string() << "\"\nquota = \"" << config_.quota << "\"\n"
        << "[retention]\nperiod = \"" << config_.retention << "\"\npurge_interval = \""

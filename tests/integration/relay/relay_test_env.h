@@ -77,6 +77,8 @@ struct RelayConfig {
   std::string quota = "1GiB";
   std::string max_request_size = "4MiB";
   std::string extra;  // appended TOML
+  // [viewer] assets_directory: the web viewer's files in the source tree.
+  std::string viewer_assets = TSUNAGU_VIEWER_ASSETS;
 };
 
 // The real tsunagu-relay process.

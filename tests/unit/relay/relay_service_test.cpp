@@ -147,5 +147,57 @@ TEST_F(RelayServiceTest, TokenInHeaderOrPathOpensOnlyItsStudy) {
   EXPECT_EQ(Get("/dicomweb/studies").status, 401);
 }
 
+TEST_F(RelayServiceTest, WebViewerSessionAndCachesEndWithTheStudy) {
+  const std::string study = "1.2.7";
+  const std::string bytes = testing::MakeInstanceBytes(study, study + ".9");
+  ASSERT_EQ(Put(study, study + ".9", bytes, 0, bytes.size()).status, 200);
+  HttpRequest c;
+  c.method = "POST";
+  c.path = c.raw_path = "/v1/studies/" + study + "/commit";
+  c.body = R"({"access_code":"1357","retention_seconds":3600,"instances":[{"sop_instance_uid":")" +
+           study + R"(.9","sha256":")" + common::HexEncode(common::Sha256(bytes)) + R"(","size":)" +
+           std::to_string(bytes.size()) + "}]}";
+  HttpResponse committed = service_->HandleUpload(c);
+  ASSERT_EQ(committed.status, 200) << committed.body;
+  const auto at = committed.body.find("/v/") + 3;
+  const std::string token = committed.body.substr(at, committed.body.find('"', at) - at);
+  const std::string base = "/v/" + token + "/";
+
+  EXPECT_EQ(Get(base + "summary.json").status, 401);
+  HttpRequest post;
+  post.method = "POST";
+  post.path = post.raw_path = base + "access-code";
+  post.body = R"({"code":"1357"})";
+  post.client_address = "192.0.2.1";
+  HttpResponse r = service_->HandleViewer(post);
+  ASSERT_EQ(r.status, 204) << r.body;
+  const std::string cookie = HeaderOf(r, "Set-Cookie");
+  // The session never outlives the study (3600 s here, below the 12 h session limit).
+  EXPECT_NE(cookie.find("; Max-Age=3600;"), std::string::npos) << cookie;
+  EXPECT_NE(cookie.find("; HttpOnly; Secure; SameSite=Strict"), std::string::npos) << cookie;
+  const std::map<std::string, std::string> session = {
+      {"cookie", cookie.substr(0, cookie.find(';'))}};
+  r = Get(base + "summary.json", session);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(HeaderOf(r, "Cache-Control"), "private, no-store");
+  HttpRequest frame;
+  frame.method = "GET";
+  frame.path = frame.raw_path = base + "series/1/instances/1/frames/1/rendered";
+  frame.query = {{"quality", "50"}, {"viewport", "8,8"}};
+  frame.headers = session;
+  frame.client_address = "192.0.2.1";
+  r = service_->HandleViewer(frame);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_FALSE(HeaderOf(r, "ETag").empty());
+  EXPECT_EQ(r.content_type, "image/jpeg");
+
+  clock_->Advance(seconds(3601));
+  service_->FlushAccessLog();  // drops sessions, layouts, decrypted instances and the summary
+  r = Get(base + "summary.json", session);
+  EXPECT_EQ(r.status, 410) << r.body;
+  EXPECT_EQ(r.body, R"({"error":"expired"})");
+  EXPECT_EQ(Get(base + "series/1/instances/1/frames/1/rendered", session).status, 410);
+}
+
 }  // namespace
 }  // namespace tsunagu::relay

@@ -52,6 +52,8 @@ struct ViewerListenerOptions {
   std::filesystem::path key_file;  // permission-checked
   std::string public_url;          // base of the links posted to chat, https://...
   std::vector<std::string> cors_origins;
+  // The web viewer's files (index.html, viewer.js, ...), served under /v/<token>/.
+  std::filesystem::path assets_directory = "/usr/share/tsunagu/viewer";
   // [viewer.presets]: replaces the defaults when present.
   std::map<std::string, std::vector<WindowPreset>> window_presets = DefaultWindowPresets();
 };

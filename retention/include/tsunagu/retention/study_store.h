@@ -125,6 +125,14 @@ struct AccessEntry {
   std::string user_agent;
 };
 
+// The messages of ResolveLink's errors, stable so that the web viewer can tell a link's states
+// apart (expired 410, revoked 403, locked 423) while the codes stay those documented below.
+inline constexpr std::string_view kLinkUnknown = "unknown link";
+inline constexpr std::string_view kLinkExpired = "the link has expired";
+inline constexpr std::string_view kLinkRevoked = "the link was revoked";
+inline constexpr std::string_view kLinkLocked =
+    "the link is locked after too many wrong access codes";
+
 class StudyStore {
  public:
   // Opens (creating if needed) the store in options.data_directory. kInvalidArgument for an
