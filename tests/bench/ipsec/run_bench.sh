@@ -122,7 +122,8 @@ stop_relay() { kill "$relay_pid"; wait "$relay_pid" 2>/dev/null || true; relay_p
 raw_mbs() {
   in_ns rl iperf3 -s -1 -B "$RL_INNER" -p 5201 > /dev/null 2>&1 &
   local server=$!
-  wait_until 10 in_ns gw bash -c "exec 3<>/dev/tcp/$RL_INNER/5201"
+  # (no probe connection: a one-off server would take it for the test)
+  wait_until 10 bash -c "ip netns exec $PREFIX-rl ss -ltn | grep -q :5201"
   sleep 0.2
   local bps
   bps=$(in_ns gw iperf3 -c "$RL_INNER" -p 5201 -n "$bytes" -J |
