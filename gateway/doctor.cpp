@@ -1,7 +1,5 @@
 #include "doctor.h"
 
-#include <sstream>
-
 #include "tsunagu/common/clock.h"
 #include "tsunagu/common/doctor.h"
 #include "tsunagu/config/gateway_options.h"
@@ -18,16 +16,8 @@ int RunDoctor(const std::string& config_path, common::Language fallback, std::os
   // File problems are reported row by row below, so load without the loader's file checks.
   auto options = config::LoadGatewayConfig(config_path, config::LoadOptions{.check_files = false});
   if (!options.ok()) {
-    std::vector<DoctorCheck> checks;
-    std::istringstream lines(options.status().message());
-    for (std::string line; std::getline(lines, line);) {
-      checks.push_back({std::string(Pick(fallback, "設定", "config")), [line, fallback] {
-                          return CheckResult{CheckLevel::kFailed, line,
-                                             std::string(Pick(fallback, "設定ファイルを修正",
-                                                              "correct the configuration file"))};
-                        }});
-    }
-    return common::RunDoctor(checks, fallback, out);
+    return common::RunDoctor(common::ConfigErrorChecks(options.status().message(), fallback),
+                             fallback, out);
   }
   const config::GatewayOptions& o = *options;
   const common::Language lang = o.language;

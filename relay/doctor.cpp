@@ -1,7 +1,6 @@
 #include "doctor.h"
 
 #include <filesystem>
-#include <sstream>
 
 #include "tsunagu/common/clock.h"
 #include "tsunagu/common/doctor.h"
@@ -41,16 +40,8 @@ CheckResult CheckViewerAssets(const std::filesystem::path& dir, common::Language
 int RunDoctor(const std::string& config_path, common::Language fallback, std::ostream& out) {
   auto options = config::LoadRelayConfig(config_path, config::LoadOptions{.check_files = false});
   if (!options.ok()) {
-    std::vector<DoctorCheck> checks;
-    std::istringstream lines(options.status().message());
-    for (std::string line; std::getline(lines, line);) {
-      checks.push_back({std::string(Pick(fallback, "設定", "config")), [line, fallback] {
-                          return CheckResult{CheckLevel::kFailed, line,
-                                             std::string(Pick(fallback, "設定ファイルを修正",
-                                                              "correct the configuration file"))};
-                        }});
-    }
-    return common::RunDoctor(checks, fallback, out);
+    return common::RunDoctor(common::ConfigErrorChecks(options.status().message(), fallback),
+                             fallback, out);
   }
   const config::RelayOptions& o = *options;
   const common::Language lang = o.language;

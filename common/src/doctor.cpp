@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <ctime>
 #include <memory>
+#include <sstream>
 
 #include "tsunagu/common/file_system.h"
 #include "tsunagu/common/secret_file.h"
@@ -93,6 +94,19 @@ int RunDoctor(const std::vector<DoctorCheck>& checks, Language lang, std::ostrea
                               "Some checks failed; see the fixes above."))
       << "\n";
   return worst;
+}
+
+std::vector<DoctorCheck> ConfigErrorChecks(const std::string& errors, Language lang) {
+  std::vector<DoctorCheck> checks;
+  std::istringstream lines(errors);
+  for (std::string line; std::getline(lines, line);) {
+    checks.push_back({Text(lang, "設定", "config"), [line, lang] {
+                        return CheckResult{
+                            CheckLevel::kFailed, line,
+                            Text(lang, "設定ファイルを修正", "correct the configuration file")};
+                      }});
+  }
+  return checks;
 }
 
 CheckResult CheckCertificate(const std::filesystem::path& path, const Clock& clock, Language lang,

@@ -70,6 +70,22 @@ common::Result<std::unique_ptr<HttpServer>> MakeHttpsServer(TlsListenerOptions o
                                                             HttpHandler handler,
                                                             std::shared_ptr<spdlog::logger> logger);
 
+// The non-empty segments of a request path ("/v/abc//x" -> {"v", "abc", "x"}).
+inline std::vector<std::string> PathSegments(const std::string& path) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : path) {
+    if (c == '/') {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else {
+      cur.push_back(c);
+    }
+  }
+  if (!cur.empty()) out.push_back(cur);
+  return out;
+}
+
 }  // namespace tsunagu::relay
 
 #endif  // TSUNAGU_RELAY_SRC_HTTP_SERVER_H_

@@ -28,21 +28,6 @@ bool IsUid(const std::string& s) {
   return !s.empty() && s.size() <= 64 && std::regex_match(s, kUid);
 }
 
-std::vector<std::string> Split(const std::string& path) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : path) {
-    if (c == '/') {
-      if (!cur.empty()) out.push_back(cur);
-      cur.clear();
-    } else {
-      cur.push_back(c);
-    }
-  }
-  if (!cur.empty()) out.push_back(cur);
-  return out;
-}
-
 HttpResponse Json(int status, const json& body) {
   return HttpResponse{status, {}, body.serialize()};
 }
@@ -125,7 +110,7 @@ RelayService::RelayService(RelayServiceOptions options, RelayServiceDeps deps)
 // ---------------------------------------------------------------- upload API
 
 HttpResponse RelayService::HandleUpload(const HttpRequest& req) {
-  const auto seg = Split(req.path);
+  const auto seg = PathSegments(req.path);
   if (req.raw_path.find("..") != std::string::npos) return BadRequest("invalid path");
   if (seg.size() == 2 && seg[0] == "v1" && seg[1] == "health" && req.method == "GET") {
     return Json(200, json::parse(R"({"status":"ok"})"));
@@ -398,7 +383,7 @@ HttpResponse RelayService::Viewer(const HttpRequest& req) {
     return Error(common::InvalidArgumentError("method not allowed"));
   }
   if (req.raw_path.find("..") != std::string::npos) return BadRequest("invalid path");
-  auto seg = Split(req.path);
+  auto seg = PathSegments(req.path);
   std::string token;
   std::size_t first = 0;
   if (seg.size() >= 2 && seg[0] == "t") {

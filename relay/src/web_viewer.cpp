@@ -29,21 +29,6 @@ using json = web::json::value;
 constexpr char kSessionCookie[] = "tsunagu_session";
 constexpr auto kRenderLogInterval = std::chrono::seconds(10);
 
-std::vector<std::string> Segments(const std::string& path) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : path) {
-    if (c == '/') {
-      if (!cur.empty()) out.push_back(cur);
-      cur.clear();
-    } else {
-      cur.push_back(c);
-    }
-  }
-  if (!cur.empty()) out.push_back(cur);
-  return out;
-}
-
 HttpResponse JsonAnswer(int status, const json& body) {
   return HttpResponse{status, {}, body.serialize()};
 }
@@ -229,7 +214,7 @@ HttpResponse RelayService::WebAsset(const std::string& name) {
 
 HttpResponse RelayService::WebViewer(const HttpRequest& req) {
   if (req.raw_path.find("..") != std::string::npos) return State(400, "invalid_path");
-  const auto seg = Segments(req.path);
+  const auto seg = PathSegments(req.path);
   if (seg.size() < 2 || seg[1].size() > 128) return State(404, "not_found");
   const std::string& token = seg[1];
   // Relative URLs need the trailing slash: /v/<token> -> /v/<token>/.

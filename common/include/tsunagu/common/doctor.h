@@ -37,6 +37,10 @@ struct DoctorCheck {
 // monitoring: 0 all ok, 1 warnings only, 2 any failure.
 int RunDoctor(const std::vector<DoctorCheck>& checks, Language language, std::ostream& out);
 
+// A configuration that did not load, as one failed row per error line (its message holds one
+// problem per line), so `doctor` still prints a table and exits 2.
+std::vector<DoctorCheck> ConfigErrorChecks(const std::string& errors, Language language);
+
 // Generic checks. Messages are in `language`.
 // A PEM certificate file: readable, parseable, not expired, warning when it expires within
 // `warn_within` (30 days by default, as the runbook says).
