@@ -102,7 +102,13 @@ class Server final : public WebServer {
     if (req.method() == methods::GET && path == "/healthz") {
       auto jobs = deps_.control->Jobs(1);
       if (jobs.ok()) {
-        req.reply(status_codes::OK, "ok\n", "text/plain; charset=utf-8");
+        // The tunnel line appears only with require_ipsec; a down tunnel delays uploads but the
+        // gateway itself is healthy (intake and de-identification go on), so the status stays 200.
+        std::string body = "ok\n";
+        if (const int tunnel = deps_.metrics->ipsec_tunnel_up.load(); tunnel >= 0) {
+          body += tunnel == 1 ? "ipsec tunnel: up\n" : "ipsec tunnel: down (uploads wait)\n";
+        }
+        req.reply(status_codes::OK, body, "text/plain; charset=utf-8");
       } else {
         req.reply(status_codes::ServiceUnavailable, "job database: " + jobs.status().ToString(),
                   "text/plain; charset=utf-8");

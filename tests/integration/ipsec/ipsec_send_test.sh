@@ -138,6 +138,8 @@ expect_eq "nothing is uploaded while the tunnel is down" "$before" "$after"
 check "the job has not finished while the tunnel is down" test "$(field stage)" != cleaned
 metrics=$(in_ns gw curl -s "http://127.0.0.1:8080/metrics")
 expect_contains "metrics export the tunnel state" "tsunagu_gateway_ipsec_tunnel_up 0" "$metrics"
+expect_contains "/healthz reports the tunnel down" "ipsec tunnel: down (uploads wait)" \
+  "$(in_ns gw curl -s "http://127.0.0.1:8080/healthz")"
 grep -q "ipsec.tunnel_down" "$WORK/gateway.log"
 check "the log says the tunnel is down" test $? -eq 0
 
@@ -152,4 +154,6 @@ count=$(/usr/bin/python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(l
 expect_eq "the relay holds the study once, complete" "1 $slices" "$count"
 metrics=$(in_ns gw curl -s "http://127.0.0.1:8080/metrics")
 expect_contains "metrics say the tunnel is up again" "tsunagu_gateway_ipsec_tunnel_up 1" "$metrics"
+expect_contains "/healthz reports the tunnel up" "ipsec tunnel: up" \
+  "$(in_ns gw curl -s "http://127.0.0.1:8080/healthz")"
 finish
