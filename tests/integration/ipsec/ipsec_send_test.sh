@@ -126,9 +126,10 @@ job=$(in_ns gw "$gateway" send --config "$WORK/gateway.toml" --study-uid "$study
 check "the send is queued" test -n "$job"
 field() { in_ns gw "$gateway" status --config "$WORK/gateway.toml" "$job" 2>/dev/null | sed -n "s/^  $1: //p"; }
 uploaded() { field instances | sed -n 's/.*uploaded \([0-9]*\).*/\1/p'; }
-# Terminate the SA as soon as the first instances are de-identified, before the upload is done.
-wait_until 60 bash -c "'$gateway' status --config '$WORK/gateway.toml' '$job' | grep -Eq 'de-identified [1-9]'"
+# Terminate the SA while the send is retrieving from the PACS, so that the job reaches its upload
+# stage with the tunnel down (terminating later races with a fast upload of a small study).
 swanctl_in gw --terminate --ike tsunagu > /dev/null 2>&1
+check "the SA is gone" wait_until 10 bash -c "! '$gateway' ipsec status --config '$WORK/gateway.toml'"
 check "the job reports the tunnel-down reason" \
   wait_until 30 bash -c "ip netns exec $PREFIX-gw '$gateway' status --config '$WORK/gateway.toml' '$job' | grep -q 'IPsec tunnel to relay is down'"
 before=$(uploaded)
