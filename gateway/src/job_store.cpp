@@ -517,20 +517,7 @@ Status JobStore::SetMoveCounters(JobId id, int rounds, int completed, int remain
 Status JobStore::SetDeidentified(JobId id, const std::string& sop_key,
                                  const std::string& deid_sop_uid, const std::string& deid_path,
                                  const std::string& sha256_hex, std::int64_t size) {
-  Impl& m = *impl_;
-  return m.Tx([&]() -> Status {
-    Stmt s(m.db,
-           "UPDATE instances SET state = 'deidentified', deid_sop_uid = ?, deid_path = ?, "
-           "sha256 = ?, size = ? WHERE job_id = ? AND sop_key = ? AND state = 'received'");
-    s.Bind(1, deid_sop_uid)
-        .Bind(2, deid_path)
-        .Bind(3, sha256_hex)
-        .Bind(4, size)
-        .Bind(5, id.value())
-        .Bind(6, sop_key);
-    TSUNAGU_RETURN_IF_ERROR(s.Run());
-    return m.Touch(id);
-  });
+  return SetDeidentifiedMany(id, {{sop_key, deid_sop_uid, deid_path, sha256_hex, size}});
 }
 
 Status JobStore::SetDeidentifiedMany(JobId id, const std::vector<DeidentifiedUpdate>& updates) {
@@ -583,14 +570,7 @@ Status JobStore::SetStudyInfo(JobId id, const std::string& deid_study_uid,
 }
 
 Status JobStore::SetUploaded(JobId id, const std::string& sop_key) {
-  Impl& m = *impl_;
-  return m.Tx([&]() -> Status {
-    Stmt s(m.db,
-           "UPDATE instances SET state = 'uploaded' WHERE job_id = ? AND sop_key = ? AND state = "
-           "'deidentified'");
-    TSUNAGU_RETURN_IF_ERROR(s.Bind(1, id.value()).Bind(2, sop_key).Run());
-    return m.Touch(id);
-  });
+  return SetUploadedMany(id, {sop_key});
 }
 
 Status JobStore::SetCommitted(JobId id, const std::string& viewer_url,
@@ -641,11 +621,7 @@ Status JobStore::ClearSpoolPaths(JobId id, const std::vector<std::string>& sop_k
 }
 
 Status JobStore::ClearSpoolPath(JobId id, const std::string& sop_key) {
-  Impl& m = *impl_;
-  return m.Tx([&]() -> Status {
-    Stmt s(m.db, "UPDATE instances SET spool_path = '' WHERE job_id = ? AND sop_key = ?");
-    return s.Bind(1, id.value()).Bind(2, sop_key).Run();
-  });
+  return ClearSpoolPaths(id, {sop_key});
 }
 
 Result<bool> JobStore::OtherJobNeedsSpoolFile(JobId id, const std::string& spool_path) {
