@@ -1,7 +1,10 @@
 #include "charset.h"
 
+#include <dcmtk/dcmdata/dcspchrs.h>
 #include <iconv.h>
 
+#include <map>
+#include <memory>
 #include <vector>
 
 #include "dcmtk_bridge.h"
@@ -117,44 +120,113 @@ std::optional<std::string> DecodeIso2022Japanese(std::string_view value, bool g1
   return converter.Convert(euc);
 }
 
-common::Status ConvertDatasetToUtf8(DcmItem& dataset, const std::string& charset) {
-  if (!IsIso2022Japanese(charset)) {
-    if (dataset.convertToUTF8().bad()) {
-      return common::DeidentificationRefusedError(
-          "the Specific Character Set cannot be decoded, so names cannot be checked");
+namespace {
+
+// Delimiters after which ISO 2022 code extensions return to the initial code (PS3.5 6.1.2.5.3):
+// the value, component and group separators of PN, the value separator of the other string
+// VRs, and the control characters of the text VRs.
+const char* Delimiters(DcmEVR vr) {
+  switch (vr) {
+    case EVR_PN:
+      return "\\^=";
+    case EVR_LO:
+    case EVR_SH:
+    case EVR_UC:
+      return "\\";
+    default:
+      return "\r\n\t\f";
+  }
+}
+
+// Whether text in `charset` is already UTF-8 (the default repertoire is ASCII, a subset).
+bool IsUtf8Compatible(std::string_view charset) {
+  for (const std::string& term : Terms(charset)) {
+    if (!term.empty() && term != "ISO_IR 192" && term != "ISO 2022 IR 6" && term != "ISO_IR 6") {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Decodes values of one dataset to UTF-8, each with the Specific Character Set in force where
+// it is: that of its own item when the item has one, else that of the enclosing item, up to the
+// dataset's (PS3.5 6.1.2.5.1; PS3.3 C.12.1.1.2: the attribute may appear in sequence items).
+class Utf8Decoder {
+ public:
+  common::Status Item(DcmItem& item, const std::string& inherited) {
+    std::string charset = inherited;
+    DcmElement* own = nullptr;
+    if (item.findAndGetElement(DCM_SpecificCharacterSet, own, OFFalse).good() && own != nullptr) {
+      charset = RawValue(*own);
+      charsets_.push_back(own);
+    }
+    for (unsigned long i = 0; i < item.card(); ++i) {
+      DcmElement* element = item.getElement(i);
+      if (element == nullptr) continue;
+      if (element->ident() == EVR_SQ) {
+        auto& sq = static_cast<DcmSequenceOfItems&>(*element);
+        for (unsigned long k = 0; k < sq.card(); ++k) {
+          if (DcmItem* child = sq.getItem(k)) TSUNAGU_RETURN_IF_ERROR(Item(*child, charset));
+        }
+        continue;
+      }
+      if (!element->isLeaf() || !IsCharsetAffected(element->ident())) continue;
+      if (IsUtf8Compatible(charset)) continue;
+      const std::string raw = RawValue(*element);
+      if (raw.empty()) continue;
+      std::optional<std::string> utf8 = Decode(charset, raw, element->ident());
+      if (!utf8) {
+        return common::DeidentificationRefusedError(
+            "a value of " + TagLabel(element->getTag()) +
+            " cannot be decoded with its Specific Character Set, so it cannot be checked");
+      }
+      element->putString(utf8->c_str(), static_cast<Uint32>(utf8->size()));
+      converted_ = true;
     }
     return common::Status::Ok();
   }
-  // The first term is the initial code: ISO 2022 IR 13 starts with half-width katakana in G1.
-  const bool g1_katakana = Terms(charset).front() == "ISO 2022 IR 13";
-  DcmStack stack;
-  std::vector<DcmElement*> elements;
-  while (dataset.nextObject(stack, OFTrue).good()) {
-    DcmObject* object = stack.top();
-    if (object->isLeaf() && IsCharsetAffected(object->ident())) {
-      elements.push_back(static_cast<DcmElement*>(object));
-    }
+
+  // Every Specific Character Set met, at any depth; after decoding each says ISO_IR 192.
+  void MarkUtf8() {
+    for (DcmElement* element : charsets_) element->putString("ISO_IR 192");
   }
-  for (DcmElement* element : elements) {
-    const std::string raw = RawValue(*element);
-    if (raw.empty()) continue;
-    std::optional<std::string> utf8 = DecodeIso2022Japanese(raw, g1_katakana);
-    if (!utf8) {
-      return common::DeidentificationRefusedError(
-          "a value of " + TagLabel(element->getTag()) +
-          " cannot be decoded with its Specific Character Set, so it cannot be checked");
+
+  bool converted() const { return converted_; }
+
+ private:
+  std::optional<std::string> Decode(const std::string& charset, const std::string& raw, DcmEVR vr) {
+    if (IsIso2022Japanese(charset)) {
+      // The first term is the initial code: ISO 2022 IR 13 starts with half-width katakana.
+      return DecodeIso2022Japanese(raw, Terms(charset).front() == "ISO 2022 IR 13");
     }
-    element->putString(utf8->c_str(), static_cast<Uint32>(utf8->size()));
-  }
-  stack.clear();
-  std::vector<DcmElement*> charsets;
-  while (dataset.nextObject(stack, OFTrue).good()) {
-    if (stack.top()->getTag() == DCM_SpecificCharacterSet && stack.top()->isLeaf()) {
-      charsets.push_back(static_cast<DcmElement*>(stack.top()));
+    auto it = dcmtk_.find(charset);
+    if (it == dcmtk_.end()) {
+      auto converter = std::make_unique<DcmSpecificCharacterSet>();
+      if (converter->selectCharacterSet(charset.c_str(), "ISO_IR 192").bad()) {
+        converter.reset();
+      }
+      it = dcmtk_.emplace(charset, std::move(converter)).first;
     }
+    if (!it->second) return std::nullopt;
+    OFString out;
+    if (it->second->convertString(OFString(raw.data(), raw.size()), out, Delimiters(vr)).bad()) {
+      return std::nullopt;
+    }
+    return std::string(out.c_str(), out.length());
   }
-  for (DcmElement* element : charsets) element->putString("ISO_IR 192");
-  return common::Status::Ok();
+
+  std::map<std::string, std::unique_ptr<DcmSpecificCharacterSet>> dcmtk_;
+  std::vector<DcmElement*> charsets_;
+  bool converted_ = false;
+};
+
+}  // namespace
+
+common::Result<bool> ConvertDatasetToUtf8(DcmItem& dataset) {
+  Utf8Decoder decoder;
+  TSUNAGU_RETURN_IF_ERROR(decoder.Item(dataset, ""));
+  decoder.MarkUtf8();
+  return decoder.converted();
 }
 
 }  // namespace tsunagu::anonymizer::internal

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "tsunagu/common/result.h"
 #include "tsunagu/common/status.h"
 
 namespace tsunagu::anonymizer::internal {
@@ -23,10 +24,13 @@ bool IsIso2022Japanese(std::string_view specific_character_set);
 // the terms do not allow.
 std::optional<std::string> DecodeIso2022Japanese(std::string_view value, bool g1_katakana);
 
-// Converts every text element at any depth of `dataset` to UTF-8 and sets Specific Character Set
-// to ISO_IR 192. kDeidentificationRefused when a value cannot be decoded (a name that cannot be
-// read cannot be checked).
-common::Status ConvertDatasetToUtf8(DcmItem& dataset, const std::string& specific_character_set);
+// Converts every text element at any depth of `dataset` to UTF-8, each decoded with the
+// Specific Character Set in force in its own item (an item's own (0008,0005) overrides the one
+// of the enclosing item or dataset), and sets every Specific Character Set to ISO_IR 192.
+// Returns whether any value needed decoding (false when all text was ASCII or UTF-8 already).
+// kDeidentificationRefused when a value cannot be decoded (a name that cannot be read cannot
+// be checked).
+common::Result<bool> ConvertDatasetToUtf8(DcmItem& dataset);
 
 }  // namespace tsunagu::anonymizer::internal
 

@@ -17,6 +17,7 @@
 #include "engine.h"
 #include "identity.h"
 #include "nesting_guard.h"
+#include "pixel_copy.h"
 #include "pixel_mask.h"
 #include "profile.h"
 #include "tsunagu/common/crypto.h"
@@ -165,11 +166,9 @@ Result<PendingInstance> Deidentifier::Impl::Run(const std::filesystem::path& inp
   // Identity: raw bytes first (the original character set), then decoded to UTF-8.
   Identity identity;
   identity.Collect(ds, /*raw=*/true);
-  const std::string charset = GetString(ds, DCM_SpecificCharacterSet);
-  if (!charset.empty() && charset != "ISO_IR 192") {
-    TSUNAGU_RETURN_IF_ERROR(ConvertDatasetToUtf8(ds, charset));
-  }
-  identity.Collect(ds, /*raw=*/false);
+  TSUNAGU_ASSIGN_OR_RETURN(const bool decoded, ConvertDatasetToUtf8(ds));
+  // When nothing needed decoding the raw values were already the decoded ones.
+  if (decoded) identity.Collect(ds, /*raw=*/false);
   {
     std::set<std::string> kept;
     for (unsigned long i = 0; i < ds.card(); ++i) {
@@ -239,9 +238,23 @@ Result<PendingInstance> Deidentifier::Impl::Run(const std::filesystem::path& inp
   pending.temp_path_ =
       output_dir / ("." + summary.sop_instance_uid + ".dcm." + common::HexEncode(random) + ".tmp");
   pending.owned_ = true;
+  // Pixel data that needs no masking is copied bit for bit from the input file by the kernel
+  // when it is the last element there: DCMTK writes everything before it, then the element's
+  // bytes are appended. Otherwise DCMTK writes it too (still unchanged: same transfer syntax).
+  std::optional<PixelTail> tail;
+  std::unique_ptr<DcmElement> detached_pixels;
+  if (mask == nullptr && output_xfer == ds.getOriginalXfer()) {
+    tail = FindPixelTail(ds, input, output_xfer);
+    if (tail) detached_pixels.reset(ds.remove(DCM_PixelData));
+  }
   const OFCondition saved =
       output.saveFile(OFFilename(pending.temp_path_.c_str()), output_xfer, EET_ExplicitLength,
                       EGL_withoutGL, EPD_noChange, 0, 0, EWM_fileformat);
+  if (saved.good() && tail) {
+    if (Status appended = AppendPixelTail(input, *tail, pending.temp_path_); !appended.ok()) {
+      return appended;
+    }
+  }
   if (saved.bad()) {
     // DCMTK does not keep errno; a nearly full disk is the usual cause worth retrying.
     auto free = common::LocalFileSystem().FreeSpace(output_dir);
@@ -327,12 +340,13 @@ Result<InstanceSummary> Deidentifier::DeidentifyFile(
   return pending.summary_;
 }
 
-common::Status Deidentifier::Publish(std::vector<PendingInstance>& pending) {
+common::Status Deidentifier::Publish(std::vector<PendingInstance>& pending, Durability durability) {
   std::set<std::filesystem::path> dirs;
   for (PendingInstance& p : pending) {
     if (!p.owned_) continue;
     const std::filesystem::path dir = p.temp_path_.parent_path();
     if (!dirs.insert(dir).second) continue;
+    if (durability == Durability::kRenameOnly) continue;
     const int fd = ::open(p.temp_path_.c_str(), O_RDONLY | O_CLOEXEC);
     const int rc = fd < 0 ? -1 : ::syncfs(fd);
     const int err = errno;
@@ -351,6 +365,7 @@ common::Status Deidentifier::Publish(std::vector<PendingInstance>& pending) {
     }
     p.owned_ = false;
   }
+  if (durability == Durability::kRenameOnly) return common::Status::Ok();
   for (const std::filesystem::path& dir : dirs) {
     TSUNAGU_RETURN_IF_ERROR(common::SyncDirectory(dir.empty() ? "." : dir));
   }

@@ -20,18 +20,28 @@ std::size_t Utf8Length(std::string_view s) {
 
 bool IsWordChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
 
-char Lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
+// ASCII case folding by table: tolower() goes through the locale on every byte, and the verifier
+// folds every kept value. Bytes >= 0x80 are left alone, so positions match the original text.
+char Lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
-// Position of the next match of `token` in `text` at or after `from`, or npos.
-std::size_t FindToken(std::string_view text, const Token& token, std::size_t from) {
-  const std::string& t = token.bytes;
-  if (t.empty() || text.size() < t.size()) return std::string_view::npos;
-  for (std::size_t i = from; i + t.size() <= text.size(); ++i) {
-    bool equal = true;
-    for (std::size_t j = 0; j < t.size() && equal; ++j) {
-      equal = token.ascii ? Lower(text[i + j]) == Lower(t[j]) : text[i + j] == t[j];
-    }
-    if (!equal) continue;
+std::string LowerAscii(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = Lower(c);
+  return out;
+}
+
+// Position of the next match of `token` in `text` (whose ASCII-folded copy is `lower`) at or
+// after `from`, or npos.
+std::size_t FindToken(std::string_view text, std::string_view lower, const Token& token,
+                      std::size_t from) {
+  // A token built by hand (tests) may lack its folded copy.
+  std::string folded;
+  if (token.ascii && token.lower.empty()) folded = LowerAscii(token.bytes);
+  const std::string& t = token.ascii ? (token.lower.empty() ? folded : token.lower) : token.bytes;
+  const std::string_view haystack = token.ascii ? lower : text;
+  if (t.empty()) return std::string_view::npos;
+  for (std::size_t i = haystack.find(t, from); i != std::string_view::npos;
+       i = haystack.find(t, i + 1)) {
     if (token.ascii && t.size() < 4) {
       const bool left_ok = i == 0 || !IsWordChar(text[i - 1]);
       const bool right_ok = i + t.size() == text.size() || !IsWordChar(text[i + t.size()]);
@@ -112,10 +122,10 @@ void Identity::Add(std::string_view bytes, const std::string& source, bool exemp
   // A single character carries no identity on its own and would match everywhere; a single
   // non-ASCII character (a one-kanji family name such as 林) is still looked for.
   if (ascii ? bytes.size() < 2 : Utf8Length(bytes) < 1) return;
-  std::string key(bytes);
-  if (ascii) std::transform(key.begin(), key.end(), key.begin(), Lower);
+  std::string key = ascii ? LowerAscii(bytes) : std::string(bytes);
   if (!seen_.insert(key).second) return;
-  tokens_.push_back(Token{std::string(bytes), source, ascii, exempt_in_patient_id});
+  tokens_.push_back(Token{std::string(bytes), source, ascii, exempt_in_patient_id,
+                          ascii ? std::move(key) : std::string()});
 }
 
 void Identity::AddName(std::string_view value, const std::string& source, bool raw) {
@@ -145,7 +155,7 @@ void Identity::AddName(std::string_view value, const std::string& source, bool r
   // Raw ISO 2022 multi-byte payloads are 7-bit bytes: only two or more characters (4 bytes) are
   // specific enough to look for.
   for (const std::string& run : runs) {
-    if (run.size() >= 4) tokens_.push_back(Token{run, source, false, false});
+    if (run.size() >= 4) tokens_.push_back(Token{run, source, false, false, {}});
   }
 }
 
@@ -176,7 +186,8 @@ void Identity::Collect(DcmItem& dataset, bool raw) {
     } else if (tag == DCM_PatientBirthDate) {
       const std::string value = RawValue(*element);
       AddDate(value, TagLabel(tag));
-      if (top_level && !raw) birth_date_ = std::string(TrimPadding(value));
+      // DA is ASCII in every character set: the raw value is the decoded one.
+      if (top_level) birth_date_ = std::string(TrimPadding(value));
     } else if (tag == DCM_PatientID) {
       // The Patient ID is kept as its last characters on purpose; if the whole ID is that short,
       // it equals its suffix and may appear in the Patient ID element only.
@@ -204,8 +215,14 @@ void Identity::Exempt(const std::set<std::string>& kept_values) {
   });
 }
 
+SearchText::SearchText(std::string_view text) : text_(text), lower_(LowerAscii(text)) {}
+
+bool SearchText::Contains(const Token& token) const {
+  return FindToken(text_, lower_, token, 0) != std::string_view::npos;
+}
+
 bool ContainsToken(std::string_view text, const Token& token) {
-  return FindToken(text, token, 0) != std::string_view::npos;
+  return SearchText(text).Contains(token);
 }
 
 std::string RemoveTokens(std::string_view text, const std::vector<Token>& tokens) {
@@ -217,8 +234,10 @@ std::string RemoveTokens(std::string_view text, const std::vector<Token>& tokens
             [](const Token* a, const Token* b) { return a->bytes.size() > b->bytes.size(); });
   for (const Token* token : sorted) {
     std::size_t pos = 0;
-    while ((pos = FindToken(out, *token, pos)) != std::string::npos) {
+    std::string lower = LowerAscii(out);
+    while ((pos = FindToken(out, lower, *token, pos)) != std::string::npos) {
       out.erase(pos, token->bytes.size());
+      lower.erase(pos, token->bytes.size());
     }
   }
   std::string collapsed;

@@ -22,6 +22,7 @@ struct Token {
   // (so that "Li" does not match "Lipid" when verifying).
   bool ascii = false;
   bool exempt_in_patient_id = false;  // the Patient ID equal to its kept suffix (see verifier)
+  std::string lower;                  // ASCII tokens: `bytes` folded to lower case
 };
 
 class Identity {
@@ -50,6 +51,19 @@ class Identity {
   std::set<std::string> seen_;
   std::set<std::string> original_uids_;
   std::string birth_date_;
+};
+
+// A text prepared for many token searches: folded to lower case once, not once per token.
+// Keeps a view of `text`, which must outlive it.
+class SearchText {
+ public:
+  explicit SearchText(std::string_view text);
+  // Whether the text contains `token` under the matching rules above.
+  bool Contains(const Token& token) const;
+
+ private:
+  std::string_view text_;
+  std::string lower_;
 };
 
 // Whether `text` contains `token` under the matching rules above.

@@ -124,10 +124,11 @@ common::Status WalkItem(DcmItem& root, bool is_meta, const Identity& identity,
     const bool coded = IsCodedOrNumericVr(vr) || IsCodeAttribute(tag);
     const std::vector<std::string_view> values =
         coded ? SplitValues(value) : std::vector<std::string_view>{};
+    const SearchText text(coded ? std::string_view() : std::string_view(value));
     for (const Token& token : identity.tokens()) {
       const bool found = coded ? std::find(values.begin(), values.end(),
                                            std::string_view(token.bytes)) != values.end()
-                               : ContainsToken(value, token);
+                               : text.Contains(token);
       if (found && !IsAllowed(token, tag, top_level, value, profile)) {
         return Refuse("a value of " + token.source + " survived in " + TagLabel(tag) +
                       (is_meta ? " of the file meta header" : ""));
@@ -204,9 +205,10 @@ common::Status VerifyEncapsulatedHeaders(DcmDataset& ds, const Identity& identit
       continue;
     }
     const std::string_view frame(reinterpret_cast<const char*>(data), item->getLength());
-    for (std::string_view text : HeaderTexts(frame)) {
+    for (std::string_view header_text : HeaderTexts(frame)) {
+      const SearchText text(header_text);
       for (const Token& token : identity.tokens()) {
-        if (ContainsToken(text, token)) {
+        if (text.Contains(token)) {
           return Refuse("a value of " + token.source +
                         " survived in a comment or application segment of the compressed pixel "
                         "data");

@@ -116,11 +116,23 @@ class Deidentifier {
   common::Result<PendingInstance> DeidentifyToTemporary(
       const std::filesystem::path& input, const std::filesystem::path& output_dir) const;
 
-  // The second half: makes every pending output durable with one flush of its file system
-  // (syncfs), then renames each to <new SOP Instance UID>.dcm and fsyncs each directory once.
-  // After a crash at any point, a final name holds a complete, verified file or does not exist.
-  // On error the outputs not yet renamed are removed. Thread-safe for distinct vectors.
-  static common::Status Publish(std::vector<PendingInstance>& pending);
+  // How Publish makes outputs durable.
+  enum class Durability {
+    // One flush of each output file system (syncfs) before the renames, one fsync of each
+    // directory after: after a crash of the program or of the machine (power loss), a final
+    // name holds a complete, verified file or does not exist.
+    kFlushed,
+    // Renames only, no flush (like `cp`): a crash of the program still never leaves a partial
+    // file under a final name; after a power loss the file system may. For benchmarks and for
+    // outputs that are re-created from their inputs anyway.
+    kRenameOnly,
+  };
+
+  // The second half: makes every pending output durable as `durability` says, then renames
+  // each to <new SOP Instance UID>.dcm. On error the outputs not yet renamed are removed.
+  // Thread-safe for distinct vectors.
+  static common::Status Publish(std::vector<PendingInstance>& pending,
+                                Durability durability = Durability::kFlushed);
 
   // The HMAC-SHA-256 mapping of a UID (2.25.<decimal>), as applied to every U attribute. The same
   // secret always gives the same mapping; it cannot be reversed without the secret.
