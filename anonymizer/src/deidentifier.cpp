@@ -194,6 +194,10 @@ Result<PendingInstance> Deidentifier::Impl::Run(const std::filesystem::path& inp
   }
 
   if (mask != nullptr) TSUNAGU_RETURN_IF_ERROR(ApplyMask(ds, *mask, &output_xfer));
+  // Overlays in the pixel data's high bits go with the overlay groups the profile removes.
+  const std::vector<unsigned> overlay_bits = EmbeddedOverlayBits(ds);
+  TSUNAGU_RETURN_IF_ERROR(ClearEmbeddedOverlays(ds, overlay_bits, &output_xfer));
+  const bool pixels_edited = mask != nullptr || !overlay_bits.empty();
 
   std::set<std::string> original_uids;
   EngineContext context;
@@ -243,7 +247,7 @@ Result<PendingInstance> Deidentifier::Impl::Run(const std::filesystem::path& inp
   // bytes are appended. Otherwise DCMTK writes it too (still unchanged: same transfer syntax).
   std::optional<PixelTail> tail;
   std::unique_ptr<DcmElement> detached_pixels;
-  if (mask == nullptr && output_xfer == ds.getOriginalXfer()) {
+  if (!pixels_edited && output_xfer == ds.getOriginalXfer()) {
     tail = FindPixelTail(ds, input, output_xfer);
     if (tail) detached_pixels.reset(ds.remove(DCM_PixelData));
   }

@@ -96,7 +96,101 @@ common::Status DecodeJpeg2000InPlace(DcmDataset& dataset, DcmPixelData& pixels,
   return common::Status::Ok();
 }
 
+// Makes the pixel data native (decompressing it, see ApplyMask) so that it can be edited.
+common::Status DecompressForEditing(DcmDataset& dataset, DcmPixelData& pixels,
+                                    E_TransferSyntax* output_xfer) {
+  const DcmXfer original(dataset.getOriginalXfer());
+  if (!original.isEncapsulated()) return common::Status::Ok();
+  if (original.getXfer() == EXS_JPEG2000 || original.getXfer() == EXS_JPEG2000LosslessOnly) {
+    TSUNAGU_RETURN_IF_ERROR(DecodeJpeg2000InPlace(dataset, pixels, original.getXfer()));
+  } else {
+    EnsureCodecsRegistered();
+    if (dataset.chooseRepresentation(EXS_LittleEndianExplicit, nullptr).bad() ||
+        !dataset.canWriteXfer(EXS_LittleEndianExplicit)) {
+      return Refuse(std::string("cannot decompress ") + original.getXferName());
+    }
+    pixels.removeAllButCurrentRepresentations();
+  }
+  *output_xfer = EXS_LittleEndianExplicit;
+  return common::Status::Ok();
+}
+
+common::Status RefuseOverlay(const std::string& why) {
+  return common::DeidentificationRefusedError("overlay in the pixel data cannot be removed: " +
+                                              why);
+}
+
 }  // namespace
+
+std::vector<unsigned> EmbeddedOverlayBits(DcmItem& dataset) {
+  Uint16 bits_allocated = 0;
+  dataset.findAndGetUint16(DCM_BitsAllocated, bits_allocated);
+  std::vector<unsigned> bits;
+  for (Uint16 g = 0x6000; g <= 0x601E; g += 2) {
+    Uint16 overlay_bits_allocated = 0, bit_position = 0;
+    const bool has_allocated =
+        dataset.findAndGetUint16(DcmTagKey(g, 0x0100), overlay_bits_allocated).good();
+    const bool has_position = dataset.findAndGetUint16(DcmTagKey(g, 0x0102), bit_position).good();
+    if (!has_allocated && !has_position) continue;
+    // PS3.3 C.9.2 (retired usage, PS3.5 8.1.2): an overlay whose Overlay Bits Allocated is the
+    // pixel data's Bits Allocated lives in the pixel cells, at Overlay Bit Position, and has no
+    // Overlay Data (60xx,3000) of its own.
+    // Overlay Bits Allocated 1 is the standard form, one bit per pixel in Overlay Data.
+    bool embedded = false;
+    if (has_allocated) {
+      embedded = overlay_bits_allocated != 1 && overlay_bits_allocated == bits_allocated;
+    } else {
+      embedded = !dataset.tagExists(DcmTagKey(g, 0x3000));
+    }
+    if (embedded) bits.push_back(bit_position);
+  }
+  return bits;
+}
+
+common::Status ClearEmbeddedOverlays(DcmDataset& dataset, const std::vector<unsigned>& bits,
+                                     E_TransferSyntax* output_xfer) {
+  if (bits.empty()) return common::Status::Ok();
+  DcmElement* element = nullptr;
+  if (dataset.findAndGetElement(DCM_PixelData, element).bad() || element == nullptr) {
+    return RefuseOverlay("no pixel data");
+  }
+  if (element->ident() != EVR_PixelData) return RefuseOverlay("pixel data has an unexpected VR");
+  auto* pixels = static_cast<DcmPixelData*>(element);
+  TSUNAGU_RETURN_IF_ERROR(DecompressForEditing(dataset, *pixels, output_xfer));
+  Uint16 bits_allocated = 0, bits_stored = 0, high_bit = 0;
+  dataset.findAndGetUint16(DCM_BitsAllocated, bits_allocated);
+  dataset.findAndGetUint16(DCM_BitsStored, bits_stored);
+  dataset.findAndGetUint16(DCM_HighBit, high_bit);
+  if (bits_allocated != 8 && bits_allocated != 16) {
+    return RefuseOverlay("bits allocated not 8 or 16");
+  }
+  if (bits_stored == 0 || bits_stored > bits_allocated || high_bit >= bits_allocated ||
+      high_bit + 1 < bits_stored) {
+    return RefuseOverlay("inconsistent bits stored and high bit");
+  }
+  const unsigned low_stored = high_bit + 1u - bits_stored;
+  unsigned clear = 0;
+  for (unsigned bit : bits) {
+    if (bit >= bits_allocated) return RefuseOverlay("overlay bit position outside the pixel cell");
+    // A bit inside the stored range is image, not overlay: clearing it would change the image
+    // and leaving it would leave the overlay. Neither is safe.
+    if (bit >= low_stored && bit <= high_bit) {
+      return RefuseOverlay("overlay bit position inside the stored pixel bits");
+    }
+    clear |= 1u << bit;
+  }
+  const unsigned long count = pixels->getLength() / (bits_allocated / 8u);
+  if (bits_allocated == 8) {
+    Uint8* data = nullptr;
+    if (pixels->getUint8Array(data).bad() || data == nullptr) return RefuseOverlay("unreadable");
+    for (unsigned long i = 0; i < count; ++i) data[i] = static_cast<Uint8>(data[i] & ~clear);
+  } else {
+    Uint16* data = nullptr;
+    if (pixels->getUint16Array(data).bad() || data == nullptr) return RefuseOverlay("unreadable");
+    for (unsigned long i = 0; i < count; ++i) data[i] = static_cast<Uint16>(data[i] & ~clear);
+  }
+  return common::Status::Ok();
+}
 
 void EnsureCodecsRegistered() {
   // DCMTK's codec list is process-global; register once and clean up at exit
@@ -148,20 +242,7 @@ common::Status ApplyMask(DcmDataset& dataset, const PixelMaskRule& rule,
   // A (7FE0,0010) read with a wrong explicit VR (e.g. OV) is not a DcmPixelData.
   if (element->ident() != EVR_PixelData) return Refuse("pixel data has an unexpected VR");
   auto* pixels = static_cast<DcmPixelData*>(element);
-  const DcmXfer original(dataset.getOriginalXfer());
-  if (original.isEncapsulated()) {
-    if (original.getXfer() == EXS_JPEG2000 || original.getXfer() == EXS_JPEG2000LosslessOnly) {
-      TSUNAGU_RETURN_IF_ERROR(DecodeJpeg2000InPlace(dataset, *pixels, original.getXfer()));
-    } else {
-      EnsureCodecsRegistered();
-      if (dataset.chooseRepresentation(EXS_LittleEndianExplicit, nullptr).bad() ||
-          !dataset.canWriteXfer(EXS_LittleEndianExplicit)) {
-        return Refuse(std::string("cannot decompress ") + original.getXferName());
-      }
-      pixels->removeAllButCurrentRepresentations();
-    }
-    *output_xfer = EXS_LittleEndianExplicit;
-  }
+  TSUNAGU_RETURN_IF_ERROR(DecompressForEditing(dataset, *pixels, output_xfer));
   Uint16 rows = 0, columns = 0, spp = 1, bits_allocated = 0, bits_stored = 0, planar = 0;
   dataset.findAndGetUint16(DCM_Rows, rows);
   dataset.findAndGetUint16(DCM_Columns, columns);

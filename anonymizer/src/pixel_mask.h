@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "tsunagu/anonymizer/deidentifier.h"
 #include "tsunagu/common/status.h"
@@ -26,6 +27,18 @@ const PixelMaskRule* FindMaskRule(DcmItem& dataset, const std::vector<PixelMaskR
 // when the pixel data cannot be masked (fragmented JPEG 2000 frames, unsupported layout).
 common::Status ApplyMask(DcmDataset& dataset, const PixelMaskRule& rule,
                          E_TransferSyntax* output_xfer);
+
+// Bit positions of the overlays that live in the pixel data's unused high bits (PS3.3 C.9.2,
+// retired: Overlay Bits Allocated equal to Bits Allocated, no Overlay Data), one per overlay
+// group 60xx of `dataset`; empty when there are none.
+std::vector<unsigned> EmbeddedOverlayBits(DcmItem& dataset);
+
+// Clears `bits` in every pixel cell of every frame (Annex E removes overlays; PS3.15 Table
+// E.1-1 Overlay Data X). Compressed pixel data is decompressed first as in ApplyMask and
+// `*output_xfer` becomes Explicit VR Little Endian. kDeidentificationRefused when an overlay
+// bit lies inside the stored bits, or the pixel data cannot be edited.
+common::Status ClearEmbeddedOverlays(DcmDataset& dataset, const std::vector<unsigned>& bits,
+                                     E_TransferSyntax* output_xfer);
 
 // Registers DCMTK's decoders once per process (thread-safe, idempotent).
 void EnsureCodecsRegistered();

@@ -6,8 +6,10 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 
@@ -425,6 +427,123 @@ TEST_F(DeidentifierTest, CleansJapaneseNamesInIso2022Ir87) {
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(Get(Out(), DCM_StudyDescription), "CT chest");
   EXPECT_EQ(Get(Out(), DCM_SpecificCharacterSet), "ISO_IR 192");
+}
+
+// PS3.3 C.12.1.1.2: a sequence item may carry its own Specific Character Set, which then
+// applies inside that item instead of the dataset's.
+TEST_F(DeidentifierTest, HonoursSpecificCharacterSetInSequenceItems) {
+  auto file = BaseCt();
+  DcmDataset& ds = *file->getDataset();
+  ds.putAndInsertString(DCM_SpecificCharacterSet, "ISO_IR 100");
+  ds.putAndInsertString(DCM_PatientName, "M\xFCller^J\xFCrgen");  // Müller^Jürgen, Latin-1
+  ds.putAndInsertString(DCM_StudyDescription, "CT M\xFCller follow-up");  // Latin-1
+  DcmItem* japanese = nullptr;
+  ASSERT_TRUE(ds.findOrCreateSequenceItem(DCM_RequestAttributesSequence, japanese, -2).good());
+  japanese->putAndInsertString(DCM_SpecificCharacterSet, "\\ISO 2022 IR 87");
+  // Yamada^Tarou=山田^太郎 and "CT 山田 chest", both in ISO 2022 IR 87.
+  japanese->putAndInsertString(DCM_ScheduledPerformingPhysicianName,
+                               "Yamada^Tarou=\x1B$B;3ED\x1B(B^\x1B$BB@O:\x1B(B");
+  japanese->putAndInsertString(DCM_RequestedProcedureDescription, "CT \x1B$B;3ED\x1B(B chest");
+  DcmItem* inherits = nullptr;
+  ASSERT_TRUE(ds.findOrCreateSequenceItem(DCM_RequestAttributesSequence, inherits, -2).good());
+  // No character set of its own: the dataset's ISO_IR 100 applies.
+  inherits->putAndInsertString(DCM_RequestedProcedureDescription, "M\xFCller scan");
+  const fs::path input = Save(*file);
+  auto result = Run(input);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(Get(Out(), DCM_SpecificCharacterSet), "ISO_IR 192");
+  EXPECT_EQ(Get(Out(), DCM_StudyDescription), "CT follow-up");
+  DcmItem* out_japanese = nullptr;
+  ASSERT_TRUE(Out().findAndGetSequenceItem(DCM_RequestAttributesSequence, out_japanese, 0).good());
+  EXPECT_EQ(Get(*out_japanese, DCM_SpecificCharacterSet), "ISO_IR 192");
+  EXPECT_EQ(Get(*out_japanese, DCM_RequestedProcedureDescription), "CT chest");
+  EXPECT_FALSE(out_japanese->tagExists(DCM_ScheduledPerformingPhysicianName));
+  DcmItem* out_inherits = nullptr;
+  ASSERT_TRUE(Out().findAndGetSequenceItem(DCM_RequestAttributesSequence, out_inherits, 1).good());
+  EXPECT_EQ(Get(*out_inherits, DCM_RequestedProcedureDescription), "scan");
+  // Neither the decoded kanji nor their ISO 2022 bytes are anywhere in the written file.
+  std::ifstream in(dir_ / "out" / (result->sop_instance_uid + ".dcm"), std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(bytes.find(";3ED"), std::string::npos);
+  EXPECT_EQ(bytes.find("\xE5\xB1\xB1\xE7\x94\xB0"), std::string::npos);  // 山田 in UTF-8
+  EXPECT_EQ(bytes.find("\x1B$B"), std::string::npos);
+}
+
+TEST_F(DeidentifierTest, RefusesAnItemWhoseCharacterSetCannotBeDecoded) {
+  auto file = BaseCt();
+  DcmItem* item = nullptr;
+  ASSERT_TRUE(
+      file->getDataset()->findOrCreateSequenceItem(DCM_RequestAttributesSequence, item, -2).good());
+  item->putAndInsertString(DCM_SpecificCharacterSet, "\\ISO 2022 IR 87");
+  item->putAndInsertString(DCM_RequestedProcedureDescription, "CT \x1B$Zxx\x1B(B");  // no such code
+  auto result = Run(Save(*file));
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), common::ErrorCode::kDeidentificationRefused);
+  EXPECT_EQ(OutputCount(), 0u);
+}
+
+// Overlays in the unused high bits of the pixel cells (PS3.3 C.9.2, retired but still met):
+// the bits are cleared with the overlay group, the image bits are untouched.
+TEST_F(DeidentifierTest, ClearsOverlaysStoredInPixelDataHighBits) {
+  auto file = BaseCt();
+  DcmDataset& ds = *file->getDataset();
+  Uint16 pixels[16];
+  for (int i = 0; i < 16; ++i) {
+    pixels[i] = static_cast<Uint16>(i * 100 + 7) | (i % 3 == 0 ? 0x8000 : 0) | 0x2000;
+  }
+  ds.putAndInsertUint16Array(DCM_PixelData, pixels, 16);
+  for (Uint16 g : {Uint16{0x6000}, Uint16{0x6002}}) {
+    ds.putAndInsertUint16(DcmTagKey(g, 0x0010), 4);
+    ds.putAndInsertUint16(DcmTagKey(g, 0x0011), 4);
+    ds.putAndInsertUint16(DcmTagKey(g, 0x0100), 16);
+    ds.putAndInsertString(DcmTagKey(g, 0x0040), "G");
+  }
+  ds.putAndInsertUint16(DcmTagKey(0x6000, 0x0102), 15);
+  ds.putAndInsertUint16(DcmTagKey(0x6002, 0x0102), 13);
+  auto result = Run(Save(*file));
+  ASSERT_TRUE(result.ok()) << result.status();
+  const Uint16* out = nullptr;
+  unsigned long count = 0;
+  ASSERT_TRUE(Out().findAndGetUint16Array(DCM_PixelData, out, &count).good());
+  ASSERT_EQ(count, 16u);
+  for (int i = 0; i < 16; ++i) EXPECT_EQ(out[i], i * 100 + 7) << "pixel " << i;
+  EXPECT_FALSE(Out().tagExists(DcmTagKey(0x6000, 0x0100)));
+  EXPECT_FALSE(Out().tagExists(DcmTagKey(0x6002, 0x0102)));
+}
+
+TEST_F(DeidentifierTest, RefusesAnOverlayBitInsideTheStoredBits) {
+  auto file = BaseCt();
+  DcmDataset& ds = *file->getDataset();
+  ds.putAndInsertUint16(DcmTagKey(0x6000, 0x0010), 4);
+  ds.putAndInsertUint16(DcmTagKey(0x6000, 0x0011), 4);
+  ds.putAndInsertUint16(DcmTagKey(0x6000, 0x0100), 16);
+  ds.putAndInsertUint16(DcmTagKey(0x6000, 0x0102), 11);  // High Bit is 11: an image bit
+  auto result = Run(Save(*file));
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), common::ErrorCode::kDeidentificationRefused);
+  EXPECT_NE(result.status().message().find("overlay"), std::string::npos);
+}
+
+TEST_F(DeidentifierTest, StandardOverlayLeavesPixelDataBitForBit) {
+  auto file = BaseCt();
+  DcmDataset& ds = *file->getDataset();
+  Uint16 pixels[16];
+  for (int i = 0; i < 16; ++i) pixels[i] = static_cast<Uint16>(0xF000 | i);  // high bits set
+  ds.putAndInsertUint16Array(DCM_PixelData, pixels, 16);
+  ds.putAndInsertUint16(DcmTagKey(0x6000, 0x0010), 4);
+  ds.putAndInsertUint16(DcmTagKey(0x6000, 0x0011), 4);
+  ds.putAndInsertUint16(DcmTagKey(0x6000, 0x0100), 1);
+  ds.putAndInsertUint16(DcmTagKey(0x6000, 0x0102), 0);
+  const Uint16 overlay[1] = {0xFFFF};
+  ds.putAndInsertUint16Array(DcmTagKey(0x6000, 0x3000), overlay, 1);
+  auto result = Run(Save(*file));
+  ASSERT_TRUE(result.ok()) << result.status();
+  const Uint16* out = nullptr;
+  unsigned long count = 0;
+  ASSERT_TRUE(Out().findAndGetUint16Array(DCM_PixelData, out, &count).good());
+  ASSERT_EQ(count, 16u);
+  EXPECT_EQ(std::memcmp(out, pixels, sizeof(pixels)), 0);
+  EXPECT_FALSE(Out().tagExists(DcmTagKey(0x6000, 0x3000)));
 }
 
 TEST_F(DeidentifierTest, RefusesMissingSopInstanceUidAndUnreadableInput) {
