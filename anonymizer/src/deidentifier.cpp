@@ -204,7 +204,7 @@ Result<PendingInstance> Deidentifier::Impl::Run(const std::filesystem::path& inp
   context.profile = &profile;
   context.options = &options;
   context.map_uid = [this](std::string_view uid) { return MapUid(uid); };
-  context.iod = IodKindOf(sop_class);
+  context.iod = IodOf(sop_class);
   context.identity = &identity;
   context.original_uids = &original_uids;
   {

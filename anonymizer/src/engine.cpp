@@ -52,7 +52,8 @@ class Applier {
         PatientId(*element);
         continue;
       }
-      const Operation op = ShareProfile::Resolve(ShareProfile::EffectiveAction(*row), g, e, c_.iod);
+      const Operation op =
+          ShareProfile::Resolve(ShareProfile::EffectiveAction(*row), g, e, c_.iod, depth > 0);
       Apply(item, i, *element, op, depth);
     }
   }

@@ -19,7 +19,7 @@ struct EngineContext {
   const ShareProfile* profile = nullptr;
   const ProfileOptions* options = nullptr;
   std::function<std::string(std::string_view)> map_uid;
-  IodKind iod = IodKind::kUnknown;
+  const IodTypes* iod = nullptr;  // the instance's IOD; nullptr when not known
   const Identity* identity = nullptr;
   std::set<std::string>* original_uids = nullptr;  // every UID replaced, for the verifier
 };

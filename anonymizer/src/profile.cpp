@@ -8,30 +8,6 @@ namespace {
 
 std::uint32_t Key(std::uint16_t g, std::uint16_t e) { return (std::uint32_t{g} << 16) | e; }
 
-// Attribute types (PS3.3) of the attributes with conditional codes, in the modules shared by the
-// image IODs we know: General Equipment, General Series, General Study, General Image.
-// 0: not in these IODs (treated as unknown).
-int TypeIn(IodKind iod, std::uint16_t g, std::uint16_t e) {
-  if (iod == IodKind::kUnknown) return 0;
-  switch (Key(g, e)) {
-    case 0x00080080:  // Institution Name: General Equipment, Type 3
-    case 0x00080082:  // Institution Code Sequence: Type 3
-    case 0x00081010:  // Station Name: Type 3
-    case 0x00081070:  // Operators' Name: General Series, Type 3
-    case 0x00081072:  // Operator Identification Sequence: Type 3
-    case 0x00081111:  // Referenced Performed Procedure Step Sequence: Type 3
-    case 0x00081110:  // Referenced Study Sequence: General Study, Type 3
-    case 0x0018700A:  // Detector ID: DX Detector, Type 3
-    case 0x00081140:  // Referenced Image Sequence: General Image, Type 3
-    case 0x00082112:  // Source Image Sequence: General Image, Type 3
-      return 3;
-    case 0x00181000:  // Device Serial Number: General Equipment 3, Enhanced General Equipment 1
-      return iod == IodKind::kEnhancedImage ? 1 : 3;
-    default:
-      return 0;
-  }
-}
-
 // References a viewer uses (localizer lines, source images): kept with mapped UIDs even where
 // Type 3 would allow removal. Their contents are UIDs and codes, cleaned by the table.
 bool ViewerNeeds(std::uint16_t g, std::uint16_t e) {
@@ -39,37 +15,6 @@ bool ViewerNeeds(std::uint16_t g, std::uint16_t e) {
 }
 
 }  // namespace
-
-IodKind IodKindOf(std::string_view uid) {
-  static const char* const kEnhanced[] = {
-      "1.2.840.10008.5.1.4.1.1.2.1",    "1.2.840.10008.5.1.4.1.1.4.1",
-      "1.2.840.10008.5.1.4.1.1.4.3",    "1.2.840.10008.5.1.4.1.1.12.1.1",
-      "1.2.840.10008.5.1.4.1.1.12.2.1", "1.2.840.10008.5.1.4.1.1.6.2",
-      "1.2.840.10008.5.1.4.1.1.130",
-  };
-  static const char* const kClassic[] = {
-      "1.2.840.10008.5.1.4.1.1.1",        "1.2.840.10008.5.1.4.1.1.1.1",
-      "1.2.840.10008.5.1.4.1.1.1.1.1",    "1.2.840.10008.5.1.4.1.1.1.2",
-      "1.2.840.10008.5.1.4.1.1.1.2.1",    "1.2.840.10008.5.1.4.1.1.1.3",
-      "1.2.840.10008.5.1.4.1.1.1.3.1",    "1.2.840.10008.5.1.4.1.1.2",
-      "1.2.840.10008.5.1.4.1.1.3.1",      "1.2.840.10008.5.1.4.1.1.4",
-      "1.2.840.10008.5.1.4.1.1.6.1",      "1.2.840.10008.5.1.4.1.1.7",
-      "1.2.840.10008.5.1.4.1.1.7.1",      "1.2.840.10008.5.1.4.1.1.7.2",
-      "1.2.840.10008.5.1.4.1.1.7.3",      "1.2.840.10008.5.1.4.1.1.7.4",
-      "1.2.840.10008.5.1.4.1.1.12.1",     "1.2.840.10008.5.1.4.1.1.12.2",
-      "1.2.840.10008.5.1.4.1.1.20",       "1.2.840.10008.5.1.4.1.1.128",
-      "1.2.840.10008.5.1.4.1.1.481.1",    "1.2.840.10008.5.1.4.1.1.77.1.1",
-      "1.2.840.10008.5.1.4.1.1.77.1.2",   "1.2.840.10008.5.1.4.1.1.77.1.4",
-      "1.2.840.10008.5.1.4.1.1.77.1.4.1",
-  };
-  for (const char* u : kEnhanced) {
-    if (uid == u) return IodKind::kEnhancedImage;
-  }
-  for (const char* u : kClassic) {
-    if (uid == u) return IodKind::kClassicImage;
-  }
-  return IodKind::kUnknown;
-}
 
 ShareProfile::ShareProfile() {
   for (const ProfileRow& row : ProfileRows()) {
@@ -102,8 +47,9 @@ Action ShareProfile::EffectiveAction(const ProfileRow& row) {
   return row.basic;
 }
 
-Operation ShareProfile::Resolve(Action action, std::uint16_t g, std::uint16_t e, IodKind iod) {
-  const int type = TypeIn(iod, g, e);
+Operation ShareProfile::Resolve(Action action, std::uint16_t g, std::uint16_t e,
+                                const IodTypes* iod, bool nested) {
+  const int type = AttributeType(iod, g, e, nested);
   switch (action) {
     case Action::kNone:
     case Action::kK:

@@ -7,21 +7,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "iod_types.h"
 #include "profile_table.h"
 
 namespace tsunagu::anonymizer::internal {
 
 // What is done to one attribute, after options and IOD conditions are resolved.
 enum class Operation { kKeep, kRemove, kZero, kDummy, kClean, kMapUid };
-
-// The kind of IOD an instance belongs to, as far as the conditional codes need it.
-enum class IodKind {
-  kUnknown,        // not known: conditional codes take the choice that keeps any IOD valid
-  kClassicImage,   // CT, MR, CR, DX, MG, US, SC, XA, RF, NM, PET, VL, RT Image
-  kEnhancedImage,  // Enhanced CT/MR/XA/XRF/US Volume/PET (Enhanced General Equipment, Type 1)
-};
-
-IodKind IodKindOf(std::string_view sop_class_uid);
 
 class ShareProfile {
  public:
@@ -35,8 +27,13 @@ class ShareProfile {
   // Temporal Information with Full Dates, Retain Patient Characteristics and Clean Descriptors.
   static Action EffectiveAction(const ProfileRow& row);
 
-  // Resolves a (possibly conditional) action for `tag` in an instance of `iod`.
-  static Operation Resolve(Action action, std::uint16_t group, std::uint16_t element, IodKind iod);
+  // Resolves a (possibly conditional) action for `tag` in an instance of `iod` (nullptr when
+  // the IOD is not known), at the top level or inside a sequence (`nested`). The conditional
+  // codes follow the attribute's type there (PS3.15 E.1.1: Z or D where the IOD requires the
+  // attribute, X where it is Type 3); where the type is not known, the choice that keeps any
+  // IOD valid.
+  static Operation Resolve(Action action, std::uint16_t group, std::uint16_t element,
+                           const IodTypes* iod, bool nested = false);
 
  private:
   std::unordered_map<std::uint32_t, const ProfileRow*> exact_;

@@ -53,9 +53,9 @@ TEST(Identity, SplitsIso2022OnlyOutsideMultiByteRuns) {
 }
 
 TEST(Identity, RemoveTokensCleansDescriptors) {
-  std::vector<Token> tokens = {{"Yamada", "", true, false},
-                               {"\xE5\xB1\xB1\xE7\x94\xB0", "", false, false},  // 山田
-                               {"Li", "", true, false}};
+  std::vector<Token> tokens = {{"Yamada", "", true, false, {}},
+                               {"\xE5\xB1\xB1\xE7\x94\xB0", "", false, false, {}},  // 山田
+                               {"Li", "", true, false, {}}};
   EXPECT_EQ(RemoveTokens("CT chest YAMADA follow-up", tokens), "CT chest follow-up");
   EXPECT_EQ(RemoveTokens("\xE5\xB1\xB1\xE7\x94\xB0 CT", tokens), "CT");
   // Short ASCII tokens only as whole words.
