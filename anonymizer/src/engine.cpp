@@ -43,6 +43,10 @@ class Applier {
         Private(item, i, *element, depth);
         continue;
       }
+      if (IsRemovedOutsideTable(tag)) {
+        delete item.remove(i);
+        continue;
+      }
       const ProfileRow* row = c_.profile->Find(g, e);
       if (row == nullptr) {
         if (element->ident() == EVR_SQ) Sequence(*element, depth);
@@ -236,6 +240,14 @@ bool ParseDate(std::string_view da, std::chrono::year_month_day& out) {
 }
 
 }  // namespace
+
+bool IsRemovedOutsideTable(const DcmTagKey& tag) {
+  // Encrypted Attributes Sequence (0400,0500) holds original values encrypted for some
+  // recipient (PS3.15 E.1.1 and Annex C): Table E.1-1 does not list it, but the verifier cannot
+  // read it, so it is never released. MAC Parameters Sequence (4FFE,0001) only serves the
+  // Digital Signatures Sequence, which the table removes.
+  return tag == DCM_EncryptedAttributesSequence || tag == DCM_MACParametersSequence;
+}
 
 bool IsSafePrivate(const ProfileOptions& options, std::uint16_t group, std::string_view creator,
                    std::uint16_t element) {

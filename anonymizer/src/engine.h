@@ -28,6 +28,9 @@ struct EngineContext {
 // list, group lengths and overlay groups are removed.
 void ApplyProfile(DcmItem& dataset, const EngineContext& context);
 
+// Standard attributes removed although Table E.1-1 does not list them (see engine.cpp).
+bool IsRemovedOutsideTable(const DcmTagKey& tag);
+
 // Whether a private element (odd group, element >= 0x1000) with `creator` is on the safe list.
 bool IsSafePrivate(const ProfileOptions& options, std::uint16_t group, std::string_view creator,
                    std::uint16_t element);

@@ -96,6 +96,8 @@ common::Status WalkItem(DcmItem& root, bool is_meta, const Identity& identity,
                                IsSafePrivate(options, g, TrimPadding(owner), e));
       if (!safe) return Refuse("private attribute " + TagText(tag) + " survived");
     }
+    if (IsRemovedOutsideTable(tag))
+      return Refuse("removed attribute " + TagLabel(tag) + " survived");
     if (vr == EVR_SQ) {
       const ProfileRow* row = profile.Find(g, e);
       if (row != nullptr && ShareProfile::EffectiveAction(*row) == Action::kX &&

@@ -281,6 +281,29 @@ TEST_F(DeidentifierTest, RemovesOverlaysCurvesAndOriginalAttributes) {
   EXPECT_FALSE(Out().tagExists(DCM_OriginalAttributesSequence));
 }
 
+TEST_F(DeidentifierTest, RemovesEncryptedAttributesAndSignatures) {
+  auto file = BaseCt();
+  DcmDataset& ds = *file->getDataset();
+  DcmItem* encrypted = nullptr;
+  ASSERT_TRUE(ds.findOrCreateSequenceItem(DCM_EncryptedAttributesSequence, encrypted, -2).good());
+  encrypted->putAndInsertString(DCM_EncryptedContentTransferSyntaxUID,
+                                UID_LittleEndianExplicitTransferSyntax);
+  const Uint8 envelope[4] = {0x30, 0x82, 0x01, 0x00};  // the start of a CMS envelope
+  encrypted->putAndInsertUint8Array(DCM_EncryptedContent, envelope, 4);
+  DcmItem* mac = nullptr;
+  ASSERT_TRUE(ds.findOrCreateSequenceItem(DCM_MACParametersSequence, mac, -2).good());
+  mac->putAndInsertString(DCM_MACAlgorithm, "SHA256");
+  DcmItem* signature = nullptr;
+  ASSERT_TRUE(ds.findOrCreateSequenceItem(DCM_DigitalSignaturesSequence, signature, -2).good());
+  signature->putAndInsertString(DCM_DigitalSignatureUID, kStudy);
+  auto result = Run(Save(*file));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_FALSE(Out().tagExists(DCM_EncryptedAttributesSequence, OFTrue));
+  EXPECT_FALSE(Out().tagExists(DCM_EncryptedContent, OFTrue));
+  EXPECT_FALSE(Out().tagExists(DCM_MACParametersSequence, OFTrue));
+  EXPECT_FALSE(Out().tagExists(DCM_DigitalSignaturesSequence, OFTrue));
+}
+
 TEST_F(DeidentifierTest, CleansInsideNestedSequences) {
   auto file = BaseCt();
   DcmItem* request = nullptr;
