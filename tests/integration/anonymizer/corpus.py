@@ -33,6 +33,7 @@ PLANTED_JA = ["山田", "太郎", "やまだ", "たろう", "鈴木", "一郎", 
 STUDY_UID = ROOT + "1.1"
 SERIES_UID = ROOT + "1.2"
 FRAME_UID = ROOT + "1.3"
+OVERLAY_INSTANCE_NUMBER = 77  # marks the instance whose pixel data must change (overlay bits)
 
 
 def uid(n):
@@ -197,6 +198,37 @@ def make(out_dir):
     add_everything(deflated, ["Okonkwo^Chidinma", "Kowalski^Jaroslaw", "Nowakowska^Ewa"])
     write(deflated, os.path.join(out_dir, "ct_deflated.dcm"), DeflatedExplicitVRLittleEndian)
     expected["ct_deflated.dcm"] = "written"
+
+    # A sequence item with its own Specific Character Set (PS3.3 C.12.1.1.2): Japanese in an
+    # item of a Latin-1 dataset, decoded with the item's character set.
+    item_charset = base("ct_item_charset.dcm", CT, uid(10), "ISO_IR 100")
+    add_everything(item_charset, ["Müller^Jürgen", "Mueller^Juergen", "Kowalski^Jaroslaw"])
+    req = Dataset()
+    req.SpecificCharacterSet = ["", "ISO 2022 IR 87"]
+    req.RequestedProcedureDescription = "CT 山田 太郎 follow-up"
+    req.ScheduledPerformingPhysicianName = "Yamada^Tarou=山田^太郎=やまだ^たろう"
+    req.RequestingPhysician = "Suzuki^Ichiro=鈴木^一郎"
+    item_charset.RequestAttributesSequence.append(req)
+    write(item_charset, os.path.join(out_dir, "ct_item_charset.dcm"), ExplicitVRLittleEndian)
+    expected["ct_item_charset.dcm"] = "written"
+
+    # An overlay kept the retired way, in the unused high bits of the pixel cells (Overlay Bits
+    # Allocated = Bits Allocated, no Overlay Data): bit 15 draws a name-sized block.
+    overlay = base("ct_overlay_bits.dcm", CT, uid(11), None)
+    overlay.PatientName = "Kowalski^Jaroslaw"
+    overlay.StudyDescription = "CT chest overlay"
+    overlay.InstanceNumber = OVERLAY_INSTANCE_NUMBER
+    pixels = np.frombuffer(overlay.PixelData, dtype=np.uint16).copy()
+    pixels[:512] |= 0x8000
+    overlay.PixelData = pixels.tobytes()
+    overlay.add_new(0x60000010, "US", 64)
+    overlay.add_new(0x60000011, "US", 64)
+    overlay.add_new(0x60000040, "CS", "G")
+    overlay.add_new(0x60000050, "SS", [1, 1])
+    overlay.add_new(0x60000100, "US", 16)
+    overlay.add_new(0x60000102, "US", 15)
+    write(overlay, os.path.join(out_dir, "ct_overlay_bits.dcm"), ExplicitVRLittleEndian)
+    expected["ct_overlay_bits.dcm"] = "written"
 
     sr = base("sr.dcm", SR, uid(6), ["", "ISO 2022 IR 87"], modality="SR", rows=0)
     sr.PatientName = "Yamada^Tarou=山田^太郎"
