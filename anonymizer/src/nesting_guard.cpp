@@ -88,11 +88,16 @@ common::Status CheckNestingBound(const std::filesystem::path& path) {
     }
     items = CountInflated(file);
   } else if (size / 8 > kMaxItemTags) {  // an item tag takes at least 8 bytes
-    std::string carry;
-    for (ssize_t n; (n = ::read(fd, buffer.data(), buffer.size())) > 0 && items <= kMaxItemTags;) {
-      std::string chunk = carry + std::string(buffer.data(), static_cast<std::size_t>(n));
-      items += Count(chunk);
-      carry = chunk.substr(chunk.size() >= 3 ? chunk.size() - 3 : 0);
+    // Scanned in place: the last 3 bytes of a chunk move to the front of the buffer, so that a
+    // tag split across two reads is still seen, and nothing else is copied.
+    constexpr std::size_t kCarry = 3;
+    std::size_t carried = 0;
+    for (ssize_t n; (n = ::read(fd, buffer.data() + carried, buffer.size() - carried)) > 0 &&
+                    items <= kMaxItemTags;) {
+      const std::size_t filled = carried + static_cast<std::size_t>(n);
+      items += Count(std::string_view(buffer.data(), filled));
+      carried = std::min(filled, kCarry);
+      std::memmove(buffer.data(), buffer.data() + filled - carried, carried);
     }
   }
   ::close(fd);
