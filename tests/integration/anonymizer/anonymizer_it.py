@@ -348,6 +348,17 @@ def test_cli(tool):
         run(tool, ["--secret-file", other, "--output", out_c, good])
         check([os.path.basename(x) for x in outputs(out_c)] != [os.path.basename(x) for x in a],
               "another secret gives the same UIDs")
+        # --no-fsync skips the flush only: same bytes under the same name, no temporary left.
+        out_e = os.path.join(tmp, "out_e")
+        r = run(tool, ["--no-fsync", "--secret-file", sec, "--output", out_e, good])
+        check(r.returncode == 0, "--no-fsync: exit %d" % r.returncode)
+        e = outputs(out_e)
+        check([os.path.basename(x) for x in e] == [os.path.basename(x) for x in a],
+              "--no-fsync output name differs")
+        if e and a:
+            check(open(e[0], "rb").read() == open(a[0], "rb").read(),
+                  "--no-fsync output bytes differ")
+        check_no_partial_files(out_e)
         # Missing input: 3, and the others are written.
         out_d = os.path.join(tmp, "out_d")
         r = run(tool, ["--secret-file", sec, "--output", out_d, good, os.path.join(tmp, "nope")])
@@ -357,8 +368,8 @@ def test_cli(tool):
         # Help in both languages.
         en = run(tool, ["--help"], env={"TSUNAGU_LANG": "en"}).stdout.decode()
         ja = run(tool, ["--help"], env={"TSUNAGU_LANG": "ja"}).stdout.decode()
-        check("Usage: tsunagu-anonymize" in en and "--secret-file" in en, "English help")
-        check("使い方" in ja and "--secret-file" in ja, "Japanese help")
+        check("Usage: tsunagu-anonymize" in en and "--no-fsync" in en, "English help")
+        check("使い方" in ja and "--no-fsync" in ja, "Japanese help")
 
 
 def test_hostile(tool):
