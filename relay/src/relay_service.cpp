@@ -205,6 +205,7 @@ HttpResponse RelayService::HandleUpload(const HttpRequest& req) {
     }
     auto outcome = store.Commit(study, list, thread, code, retention);
     if (!outcome.ok()) return Error(outcome.status());
+    PrepareViewer(study, outcome->expires_at);
     json out = json::object();
     out["viewer_url"] = json::string(options_.public_url + "/v/" + outcome->link_token);
     out["dicomweb_root"] =
@@ -361,6 +362,7 @@ void RelayService::FlushAccessLog() {
     std::erase_if(instance_cache_order_,
                   [&](const std::string& k) { return !instance_cache_.count(k); });
     if (render_logged_.size() > 10000) render_logged_.clear();
+    render_cache_.DropExpired(now);
     for (auto it = answer_cache_.begin(); it != answer_cache_.end();) {
       if (it->second.expires_at <= now) {
         answer_cache_bytes_ -= it->second.response.body.size();

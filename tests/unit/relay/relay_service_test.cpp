@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "test_instances.h"
 #include "tsunagu/common/crypto.h"
 #include "tsunagu/common/logging.h"
@@ -197,6 +199,63 @@ TEST_F(RelayServiceTest, WebViewerSessionAndCachesEndWithTheStudy) {
   EXPECT_EQ(r.status, 410) << r.body;
   EXPECT_EQ(r.body, R"({"error":"expired"})");
   EXPECT_EQ(Get(base + "series/1/instances/1/frames/1/rendered", session).status, 410);
+}
+
+TEST_F(RelayServiceTest, RendersAreCachedEncryptedWithTheStudyAndGoWithIt) {
+  const std::string study = "1.2.8";
+  const std::string base = "/v/" + Publish(study) + "/";
+  const std::string frame = base + "series/1/instances/1/frames/1/rendered";
+  HttpResponse first = Get(frame);
+  ASSERT_EQ(first.status, 200) << first.body;
+  HttpResponse summary = Get(base + "summary.json");
+  ASSERT_EQ(summary.status, 200) << summary.body;
+  // Kept in the study's folder, encrypted: no JPEG and no summary text in the clear.
+  std::vector<std::filesystem::path> derived;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir_ / "studies")) {
+    if (e.is_regular_file() && e.path().parent_path().filename() == "derived") {
+      derived.push_back(e.path());
+      std::ifstream in(e.path(), std::ios::binary);
+      const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+      EXPECT_EQ(bytes.find(first.body.substr(0, 64)), std::string::npos) << e.path();
+      EXPECT_EQ(bytes.find("thumbnail_url"), std::string::npos) << e.path();
+    }
+  }
+  EXPECT_GE(derived.size(), 2u);
+
+  // A relay restarted on the same store answers from the cache, not by rendering again.
+  auto logger = common::MakeLogger("t2", {}, spdlog::level::off);
+  RelayServiceOptions o;
+  o.public_url = "https://relay.test";
+  RelayService restarted(o, RelayServiceDeps{store_, clock_, logger});
+  HttpRequest req;
+  req.method = "GET";
+  req.path = req.raw_path = frame;
+  req.client_address = "192.0.2.1";
+  HttpResponse again = restarted.HandleViewer(req);
+  ASSERT_EQ(again.status, 200);
+  EXPECT_EQ(again.body, first.body);
+  req.path = req.raw_path = base + "summary.json";
+  EXPECT_EQ(restarted.HandleViewer(req).body, summary.body);
+  auto c = restarted.RenderCacheCountersForTest();
+  EXPECT_EQ(c.store_hits, 2u);
+  EXPECT_EQ(c.misses, 0u);
+  // And from memory the next time.
+  req.path = req.raw_path = frame;
+  EXPECT_EQ(restarted.HandleViewer(req).body, first.body);
+  EXPECT_EQ(restarted.RenderCacheCountersForTest().memory_hits, 1u);
+
+  // Expiry: unreachable at once; the purge destroys the key and removes the cached renders, and
+  // the memory layer drops them at the next flush.
+  clock_->Advance(std::chrono::hours(73));
+  req.path = req.raw_path = frame;
+  EXPECT_EQ(restarted.HandleViewer(req).status, 410);
+  auto receipts = store_->Purge();
+  ASSERT_TRUE(receipts.ok());
+  ASSERT_EQ(receipts->size(), 1u);
+  for (const auto& p : derived) EXPECT_FALSE(std::filesystem::exists(p)) << p;
+  EXPECT_EQ(store_->StudyKeyForTest(study).status().code(), common::ErrorCode::kNotFound);
+  restarted.FlushAccessLog();
+  EXPECT_EQ(restarted.RenderCacheCountersForTest().entries, 0u);
 }
 
 }  // namespace
