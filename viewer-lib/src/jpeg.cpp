@@ -63,6 +63,13 @@ struct ThreadEncoder {
 
 }  // namespace
 
+Image8 FitWithin(Image8&& image, std::uint32_t max_size) {
+  if (max_size == 0 || (image.width <= max_size && image.height <= max_size)) {
+    return std::move(image);
+  }
+  return FitWithin(static_cast<const Image8&>(image), max_size);
+}
+
 common::Result<std::string> EncodeJpeg(const Image8& image, int quality) {
   if (quality < 1 || quality > 100) return common::InvalidArgumentError("quality must be 1..100");
   if (image.width == 0 || image.height == 0 || (image.channels != 1 && image.channels != 3) ||
