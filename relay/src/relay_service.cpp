@@ -482,6 +482,10 @@ HttpResponse RelayService::Content(const ReachableStudy& link, const HttpRequest
     return Json(200, json::array({s}));
   }
   if (rest.size() < 2 || rest[0] != "studies" || rest[1] != uid) return NotFound();
+  // WADO-RS rendered resources and thumbnails (web_viewer.cpp).
+  if (rest.back() == "rendered" || rest.back() == "thumbnail") {
+    return DicomwebRendered(*study, req, rest);
+  }
   const std::vector<std::string> tail(rest.begin() + 2, rest.end());
   std::optional<std::string> series_filter;
   if (tail.size() >= 2 && tail[0] == "series") series_filter = tail[1];

@@ -138,6 +138,11 @@ class RelayService {
   HttpResponse WebRender(const retention::ReachableStudy& study, const HttpRequest& request,
                          const StudyLayout& layout, std::size_t series, std::size_t instance,
                          std::optional<std::uint32_t> frame);
+  // PS3.18 rendered frames and thumbnails under the DICOMweb root: rest is studies/{uid}/...
+  HttpResponse DicomwebRendered(const retention::ReachableStudy& study, const HttpRequest& request,
+                                const std::vector<std::string>& rest);
+  // One access-log entry per link and client address per 10 s of renders.
+  void LogRendered(const retention::ReachableStudy& study, const HttpRequest& request);
   common::Result<std::shared_ptr<const StudyLayout>> LayoutOf(const retention::ReachableStudy& s);
   // The study-wide part of summary.json (its "series" array), computed once per study and kept
   // in the render cache.

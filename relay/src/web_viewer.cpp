@@ -281,22 +281,68 @@ HttpResponse RelayService::WebViewer(const HttpRequest& req) {
     frame = n - 1;
   }
   if (!instance) return State(404, "not_found");
-  {
-    // One access-log entry per batch of renders (a scroll through a stack), not per frame.
-    const std::string key = std::to_string(study->link_id) + '\0' + req.client_address;
-    const auto now = deps_.clock->SteadyNow();
-    bool log = false;
-    {
-      std::lock_guard lock(mu_);
-      auto [it, fresh] = render_logged_.try_emplace(key, now);
-      if (fresh || now - it->second >= kRenderLogInterval) {
-        it->second = now;
-        log = true;
-      }
-    }
-    if (log) Log(*study, req, "rendered");
-  }
+  LogRendered(*study, req);
   return WebRender(*study, req, **layout, s - 1, *instance, frame);
+}
+
+void RelayService::LogRendered(const ReachableStudy& study, const HttpRequest& req) {
+  // One access-log entry per batch of renders (a scroll through a stack), not per frame.
+  const std::string key = std::to_string(study.link_id) + '\0' + req.client_address;
+  const auto now = deps_.clock->SteadyNow();
+  bool log = false;
+  {
+    std::lock_guard lock(mu_);
+    auto [it, fresh] = render_logged_.try_emplace(key, now);
+    if (fresh || now - it->second >= kRenderLogInterval) {
+      it->second = now;
+      log = true;
+    }
+  }
+  if (log) Log(study, req, "rendered");
+}
+
+HttpResponse RelayService::DicomwebRendered(const ReachableStudy& study, const HttpRequest& req,
+                                            const std::vector<std::string>& rest) {
+  // studies/{st}/thumbnail
+  // studies/{st}/series/{se}/thumbnail
+  // studies/{st}/series/{se}/instances/{sop}/thumbnail
+  // studies/{st}/series/{se}/instances/{sop}/frames/{n}/rendered   (one frame, PS3.18 8.3.5.1)
+  // Study-, series- and instance-level rendered media (multi-part) are not offered.
+  auto layout = LayoutOf(study);
+  if (!layout.ok()) return State(common::InfoFor(layout.status().code()).http_status, "unavailable");
+  const auto& all = (*layout)->series;
+  if (all.empty()) return State(404, "not_found");
+  std::size_t si = 0;
+  if (rest.size() >= 4) {
+    if (rest[2] != "series") return State(404, "not_found");
+    auto it = std::find_if(all.begin(), all.end(), [&](const auto& x) { return x.uid == rest[3]; });
+    if (it == all.end()) return State(404, "not_found");
+    si = static_cast<std::size_t>(it - all.begin());
+  }
+  const auto& series = all[si];
+  std::size_t ii = series.sops.size() / 2;
+  if (rest.size() >= 6) {
+    if (rest[4] != "instances") return State(404, "not_found");
+    auto it = std::find(series.sops.begin(), series.sops.end(), rest[5]);
+    if (it == series.sops.end()) return State(404, "not_found");
+    ii = static_cast<std::size_t>(it - series.sops.begin());
+  }
+  std::optional<std::uint32_t> frame;
+  if (rest.size() == 9 && rest[6] == "frames" && rest[8] == "rendered") {
+    std::uint32_t n = 0;
+    if (!ParseUint(rest[7], n) || n < 1) {
+      json body = json::object();
+      body["error"] = json::string("bad_request");
+      body["message"] = json::string("one frame number (1-based) per rendered request");
+      return JsonAnswer(400, body);
+    }
+    frame = n - 1;
+  } else if (!(rest.back() == "thumbnail" && (rest.size() == 3 || rest.size() == 5 ||
+                                              rest.size() == 7))) {
+    return State(404, "not_found");
+  }
+  LogRendered(study, req);
+  return WebRender(study, req, **layout, si, ii, frame);
 }
 
 HttpResponse RelayService::WebAccessCode(const HttpRequest& req, const std::string& token) {

@@ -258,5 +258,40 @@ TEST_F(RelayServiceTest, RendersAreCachedEncryptedWithTheStudyAndGoWithIt) {
   EXPECT_EQ(restarted.RenderCacheCountersForTest().entries, 0u);
 }
 
+TEST_F(RelayServiceTest, DicomwebRenderedFramesAndThumbnailsUnderTheToken) {
+  const std::string study = "1.2.11";
+  const std::string root = "/t/" + Publish(study) + "/dicomweb/studies/" + study;
+  const std::string instance = root + "/series/" + study + ".1/instances/" + study + ".9";
+  HttpRequest req;
+  req.method = "GET";
+  req.client_address = "192.0.2.1";
+  auto get = [&](const std::string& path, std::map<std::string, std::string> query = {}) {
+    req.path = req.raw_path = path;
+    req.query = std::move(query);
+    return service_->HandleViewer(req);
+  };
+  HttpResponse r = get(instance + "/frames/1/rendered", {{"window", "8,16"}, {"quality", "80"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.content_type, "image/jpeg");
+  EXPECT_EQ(r.body.substr(0, 2), "\xFF\xD8");
+  EXPECT_FALSE(HeaderOf(r, "ETag").empty());
+  EXPECT_EQ(HeaderOf(r, "Cache-Control"), "no-store, private");
+  // Another window is another image.
+  EXPECT_NE(get(instance + "/frames/1/rendered", {{"window", "2,4"}}).body, r.body);
+  for (const std::string& path :
+       {root + "/thumbnail", root + "/series/" + study + ".1/thumbnail", instance + "/thumbnail"}) {
+    r = get(path);
+    EXPECT_EQ(r.status, 200) << path;
+    EXPECT_EQ(r.content_type, "image/jpeg") << path;
+  }
+  EXPECT_EQ(get(instance + "/frames/2/rendered").status, 404);  // one frame only
+  EXPECT_EQ(get(instance + "/frames/1,1/rendered").status, 400);
+  EXPECT_EQ(get(instance + "/frames/1/rendered", {{"window", "40"}}).status, 400);
+  EXPECT_EQ(get(root + "/series/" + study + ".1/instances/1.2.99/frames/1/rendered").status, 404);
+  EXPECT_EQ(get(root + "/series/1.2.99/thumbnail").status, 404);
+  EXPECT_EQ(get("/t/" + req.path.substr(3, 43) + "/dicomweb/studies/1.2.99/thumbnail").status,
+            404);
+}
+
 }  // namespace
 }  // namespace tsunagu::relay
