@@ -309,7 +309,8 @@ HttpResponse RelayService::DicomwebRendered(const ReachableStudy& study, const H
   // studies/{st}/series/{se}/instances/{sop}/frames/{n}/rendered   (one frame, PS3.18 8.3.5.1)
   // Study-, series- and instance-level rendered media (multi-part) are not offered.
   auto layout = LayoutOf(study);
-  if (!layout.ok()) return State(common::InfoFor(layout.status().code()).http_status, "unavailable");
+  if (!layout.ok())
+    return State(common::InfoFor(layout.status().code()).http_status, "unavailable");
   const auto& all = (*layout)->series;
   if (all.empty()) return State(404, "not_found");
   std::size_t si = 0;
@@ -337,8 +338,8 @@ HttpResponse RelayService::DicomwebRendered(const ReachableStudy& study, const H
       return JsonAnswer(400, body);
     }
     frame = n - 1;
-  } else if (!(rest.back() == "thumbnail" && (rest.size() == 3 || rest.size() == 5 ||
-                                              rest.size() == 7))) {
+  } else if (!(rest.back() == "thumbnail" &&
+               (rest.size() == 3 || rest.size() == 5 || rest.size() == 7))) {
     return State(404, "not_found");
   }
   LogRendered(study, req);
@@ -751,7 +752,12 @@ void RelayService::PrepareLoop() {
       study = std::move(prepare_queue_.front());
       prepare_queue_.pop_front();
     }
-    Prepare(study);
+    try {
+      Prepare(study);
+    } catch (const std::exception& e) {
+      // A failed preparation only means the first open computes what is missing.
+      deps_.logger->warn("viewer.prepare_failed error=\"{}\"", e.what());
+    }
   }
 }
 

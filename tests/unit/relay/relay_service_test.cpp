@@ -289,8 +289,7 @@ TEST_F(RelayServiceTest, DicomwebRenderedFramesAndThumbnailsUnderTheToken) {
   EXPECT_EQ(get(instance + "/frames/1/rendered", {{"window", "40"}}).status, 400);
   EXPECT_EQ(get(root + "/series/" + study + ".1/instances/1.2.99/frames/1/rendered").status, 404);
   EXPECT_EQ(get(root + "/series/1.2.99/thumbnail").status, 404);
-  EXPECT_EQ(get("/t/" + req.path.substr(3, 43) + "/dicomweb/studies/1.2.99/thumbnail").status,
-            404);
+  EXPECT_EQ(get("/t/" + req.path.substr(3, 43) + "/dicomweb/studies/1.2.99/thumbnail").status, 404);
 }
 
 }  // namespace

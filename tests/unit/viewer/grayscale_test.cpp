@@ -260,7 +260,9 @@ DcmtkComparison CompareSynthetic(const testing::SyntheticImage& image, const Win
     auto image = (*source)->Render8(0, params);
     auto jpeg = (*source)->RenderJpeg(0, params);
     EXPECT_TRUE(image.ok() && jpeg.ok());
-    if (image.ok() && jpeg.ok()) EXPECT_EQ(jpeg->jpeg, *EncodeJpeg(*image, params.quality));
+    if (image.ok() && jpeg.ok()) {
+      EXPECT_EQ(jpeg->jpeg, *EncodeJpeg(*image, params.quality));
+    }
   }
   std::filesystem::remove_all(dir);
   std::cout << "[ viewer   ] " << ::testing::UnitTest::GetInstance()->current_test_info()->name()
