@@ -13,8 +13,8 @@
 #     (Orthanc: window-center/window-width/quality; relay: window=C,W,linear&quality=90).
 # Phases:
 #   1. Orthanc 1.10.1 (Debian), files uploaded beforehand (its storage, its parsed-file cache).
-#   2. relay, every request a fresh render ("render"): the window centre moves by 0.001 on each
-#      pass over the slices, so no request repeats and the render cache cannot answer. This is
+#   2. relay, every request a fresh render ("render"): each run has its own window centre, moved
+#      by 0.001 on each pass over the slices, so no request repeats and the cache cannot answer. This is
 #      the pipeline: decrypted instance (kept in memory) -> parse -> decode the frame -> LUT ->
 #      TurboJPEG -> HTTPS.
 #   3. relay, the same URLs again and again ("cached"): what a viewer re-opening the study, or a
@@ -24,12 +24,14 @@
 # Ratios are of the same run. Target (issue 8): relay >= 3x Orthanc.
 #
 # Usage: tests/bench/viewer/run_render_bench.sh [BUILD_DIR]
-#   env: SLICES (40), BENCH_SECONDS (8), CONNECTIONS (4), KEEP=1 keeps the work directory.
+#   env: SLICES (40), BENCH_SECONDS (3, per phase and round), ROUNDS (3), CONNECTIONS (4),
+#        KEEP=1 keeps the work directory.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 build=$(cd "${1:-$repo/build}" && pwd)
 slices=${SLICES:-40}
-seconds=${BENCH_SECONDS:-8}
+seconds=${BENCH_SECONDS:-3}
+rounds=${ROUNDS:-3}
 connections=${CONNECTIONS:-4}
 bench="$build/tests/bench/viewer/tsunagu_viewer_render_bench"
 relay="$build/relay/tsunagu-relay"
@@ -204,15 +206,18 @@ end
 LUA
 } > orthanc.lua
 cat > relay_render.lua <<LUA
--- Every request a distinct render: the centre moves by 0.001 per pass over the slices (per
--- wrk thread), so the render cache never answers.
+-- Every request a distinct render: each wrk run gets its own window centre (40 + 10 * run, run
+-- from the command line), moved by 0.001 per pass over the slices and per wrk thread, so no
+-- request repeats one made before and the render cache cannot answer.
 local n = 0
 local t = 0
+local run = 1
 setup = function(thread) thread:set("t", t); t = t + 1 end
+init = function(args) run = tonumber(args[1]) or 1 end
 request = function()
   n = n + 1
   local slice = (n % $slices) + 1
-  local center = 40 + (math.floor(n / $slices) * 2 + t) * 0.001
+  local center = 40 + 10 * run + (math.floor(n / $slices) * 2 + t) * 0.001
   return wrk.format("GET", string.format(
     "/v/$token/series/1/instances/%d/frames/1/rendered?window=%.3f,400,linear&quality=90",
     slice, center))
@@ -228,25 +233,37 @@ request = function()
 end
 LUA
 rate() { awk '/Requests\/sec/ {print $2}' "$1"; }
-run_wrk() {  # name url script threads connections
-  wrk -t"$4" -c"$5" -d"${seconds}s" --latency -s "$3" "$2" > "wrk_$1.txt" 2>&1
+run=0
+run_wrk() {  # name round url script threads connections
+  run=$((run + 1))
+  local out="wrk_$1_$2.txt"
+  wrk -t"$5" -c"$6" -d"${seconds}s" --latency -s "$4" "$3" -- "$run" > "$out" 2>&1
   local non2xx
-  non2xx=$(awk '/Non-2xx/ {print $NF}' "wrk_$1.txt")
-  printf '   %-22s %8s req/s  p50 %-9s p99 %-9s non-2xx %s\n' "$1" "$(rate "wrk_$1.txt")" \
-    "$(awk '$1=="50%"{print $2}' "wrk_$1.txt")" "$(awk '$1=="99%"{print $2}' "wrk_$1.txt")" "${non2xx:-0}"
-  [ -z "$non2xx" ] || { echo "run_render_bench: $1 had non-2xx answers" >&2; exit 1; }
+  non2xx=$(awk '/Non-2xx/ {print $NF}' "$out")
+  printf '   round %s %-20s %8s req/s  p50 %-9s p99 %-9s\n' "$2" "$1" "$(rate "$out")" \
+    "$(awk '$1=="50%"{print $2}' "$out")" "$(awk '$1=="99%"{print $2}' "$out")"
+  [ -z "$non2xx" ] || { echo "run_render_bench: $1 had $non2xx non-2xx answers" >&2; exit 1; }
+}
+mean_rate() {  # name: the mean over the rounds (equal durations, so the overall rate)
+  local sum=0 r
+  for r in $(seq 1 "$rounds"); do sum=$(awk -v a="$sum" -v b="$(rate "wrk_$1_$r.txt")" 'BEGIN{print a+b}'); done
+  awk -v a="$sum" -v n="$rounds" 'BEGIN{printf "%.1f", a/n}'
 }
 # Warm-up: one pass each (page cache, Orthanc's parsed files, the relay's decrypted instances).
 wrk -t1 -c1 -d2s -s orthanc.lua "$obase" >/dev/null
 wrk -t1 -c1 -d2s -s relay_cached.lua "$vbase" >/dev/null
 
-echo "== ${seconds}s per phase; wrk keep-alive (relay HTTPS, Orthanc HTTP)"
-run_wrk orthanc_1c "$obase" orthanc.lua 1 1
-run_wrk relay_render_1c "$vbase" relay_render.lua 1 1
-run_wrk relay_cached_1c "$vbase" relay_cached.lua 1 1
-run_wrk orthanc_${connections}c "$obase" orthanc.lua 2 "$connections"
-run_wrk relay_render_${connections}c "$vbase" relay_render.lua 2 "$connections"
-run_wrk relay_cached_${connections}c "$vbase" relay_cached.lua 2 "$connections"
+# The phases alternate in rounds so that a neighbour's load on this shared machine falls on both
+# servers alike.
+echo "== $rounds rounds of ${seconds}s per phase; wrk keep-alive (relay HTTPS, Orthanc HTTP)"
+for round in $(seq 1 "$rounds"); do
+  run_wrk orthanc_1c "$round" "$obase" orthanc.lua 1 1
+  run_wrk relay_render_1c "$round" "$vbase" relay_render.lua 1 1
+  run_wrk relay_cached_1c "$round" "$vbase" relay_cached.lua 1 1
+  run_wrk orthanc_${connections}c "$round" "$obase" orthanc.lua 2 "$connections"
+  run_wrk relay_render_${connections}c "$round" "$vbase" relay_render.lua 2 "$connections"
+  run_wrk relay_cached_${connections}c "$round" "$vbase" relay_cached.lua 2 "$connections"
+done
 kill "$orthanc_pid" "$relay_pid"; wait "$orthanc_pid" "$relay_pid" 2>/dev/null || true
 orthanc_pid=""; relay_pid=""
 
@@ -257,12 +274,12 @@ echo "   $lib1"
 echo "   $lib2"
 fps() { sed -n 's/.*frames_per_s=\([0-9.]*\).*/\1/p' <<<"$1"; }
 
-o1=$(rate wrk_orthanc_1c.txt); on=$(rate "wrk_orthanc_${connections}c.txt")
-r1=$(rate wrk_relay_render_1c.txt); rn=$(rate "wrk_relay_render_${connections}c.txt")
-c1=$(rate wrk_relay_cached_1c.txt); cn=$(rate "wrk_relay_cached_${connections}c.txt")
+o1=$(mean_rate orthanc_1c); on=$(mean_rate "orthanc_${connections}c")
+r1=$(mean_rate relay_render_1c); rn=$(mean_rate "relay_render_${connections}c")
+c1=$(mean_rate relay_cached_1c); cn=$(mean_rate "relay_cached_${connections}c")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
 echo
-echo "RESULT rendered frames/s, 512x512 16-bit CT -> JPEG q90, window 40/400 ($slices slices, $(nproc) cores; relay HTTPS, Orthanc HTTP)"
+echo "RESULT rendered frames/s (mean of $rounds rounds), 512x512 16-bit CT -> JPEG q90, window 40/400 ($slices slices, $(nproc) cores; relay HTTPS, Orthanc HTTP)"
 printf '  %-34s %9s %9s\n' "" "1 conn" "$connections conn"
 printf '  %-34s %9.1f %9.1f\n' "Orthanc /frames/0/rendered" "$o1" "$on"
 printf '  %-34s %9.1f %9.1f   vs Orthanc %s / %s\n' "relay, fresh render every request" "$r1" "$rn" "$(ratio "$r1" "$o1")" "$(ratio "$rn" "$on")"
