@@ -205,6 +205,7 @@ HttpResponse RelayService::HandleUpload(const HttpRequest& req) {
     }
     auto outcome = store.Commit(study, list, thread, code, retention);
     if (!outcome.ok()) return Error(outcome.status());
+    PrepareViewer(study, outcome->expires_at);
     json out = json::object();
     out["viewer_url"] = json::string(options_.public_url + "/v/" + outcome->link_token);
     out["dicomweb_root"] =
@@ -361,6 +362,7 @@ void RelayService::FlushAccessLog() {
     std::erase_if(instance_cache_order_,
                   [&](const std::string& k) { return !instance_cache_.count(k); });
     if (render_logged_.size() > 10000) render_logged_.clear();
+    render_cache_.DropExpired(now);
     for (auto it = answer_cache_.begin(); it != answer_cache_.end();) {
       if (it->second.expires_at <= now) {
         answer_cache_bytes_ -= it->second.response.body.size();
@@ -480,6 +482,10 @@ HttpResponse RelayService::Content(const ReachableStudy& link, const HttpRequest
     return Json(200, json::array({s}));
   }
   if (rest.size() < 2 || rest[0] != "studies" || rest[1] != uid) return NotFound();
+  // WADO-RS rendered resources and thumbnails (web_viewer.cpp).
+  if (rest.back() == "rendered" || rest.back() == "thumbnail") {
+    return DicomwebRendered(*study, req, rest);
+  }
   const std::vector<std::string> tail(rest.begin() + 2, rest.end());
   std::optional<std::string> series_filter;
   if (tail.size() >= 2 && tail[0] == "series") series_filter = tail[1];

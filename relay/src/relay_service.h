@@ -5,18 +5,26 @@
 #define TSUNAGU_RELAY_SRC_RELAY_SERVICE_H_
 
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "http_server.h"
+#include "render_cache.h"
 #include "tsunagu/common/clock.h"
 #include "tsunagu/retention/study_store.h"
+
+namespace tsunagu::viewer {
+struct RenderParams;
+}
 
 namespace tsunagu::relay {
 
@@ -51,6 +59,9 @@ struct RelayServiceOptions {
   // A web viewer session (after a right access code) lasts at most this long, and never past the
   // study's expiry.
   std::chrono::milliseconds session_lifetime = std::chrono::hours(12);
+  // Rendered frames, thumbnails and summaries kept in memory (render_cache.h); those worth
+  // keeping are also stored encrypted with their study.
+  std::size_t rendered_cache_bytes = 128ULL << 20;
 };
 
 struct RelayServiceDeps {
@@ -62,6 +73,7 @@ struct RelayServiceDeps {
 class RelayService {
  public:
   RelayService(RelayServiceOptions options, RelayServiceDeps deps);
+  ~RelayService();  // web_viewer.cpp: stops the viewer preparation thread
 
   HttpResponse HandleUpload(const HttpRequest& request);
   HttpResponse HandleViewer(const HttpRequest& request);
@@ -69,6 +81,8 @@ class RelayService {
   // Writes the buffered access-log entries and drops cached frames of expired studies (called
   // every second and at shutdown).
   void FlushAccessLog();
+
+  RenderCache::Counters RenderCacheCountersForTest() const { return render_cache_.counters(); }
 
  private:
   struct CachedLink {
@@ -106,7 +120,8 @@ class RelayService {
       long number = 0;
       std::string modality;
       std::string description;
-      std::vector<std::string> sops;  // stack order
+      std::vector<std::string> sops;            // stack order
+      std::vector<std::uint32_t> longest_side;  // per instance, max(Rows, Columns) or 0
     };
     std::vector<Series> series;  // display order
     std::string patient_id_last4, study_date, description;
@@ -121,8 +136,27 @@ class RelayService {
   HttpResponse WebAccessCode(const HttpRequest& request, const std::string& token);
   HttpResponse WebSummary(const retention::ReachableStudy& study, const StudyLayout& layout);
   HttpResponse WebRender(const retention::ReachableStudy& study, const HttpRequest& request,
-                         const std::string& sop, std::optional<std::uint32_t> frame);
+                         const StudyLayout& layout, std::size_t series, std::size_t instance,
+                         std::optional<std::uint32_t> frame);
+  // PS3.18 rendered frames and thumbnails under the DICOMweb root: rest is studies/{uid}/...
+  HttpResponse DicomwebRendered(const retention::ReachableStudy& study, const HttpRequest& request,
+                                const std::vector<std::string>& rest);
+  // One access-log entry per link and client address per 10 s of renders.
+  void LogRendered(const retention::ReachableStudy& study, const HttpRequest& request);
   common::Result<std::shared_ptr<const StudyLayout>> LayoutOf(const retention::ReachableStudy& s);
+  // The study-wide part of summary.json (its "series" array), computed once per study and kept
+  // in the render cache.
+  common::Result<std::shared_ptr<const std::string>> SummarySeries(
+      const retention::ReachableStudy& study, const StudyLayout& layout);
+  // After a commit: computes the summary, the thumbnails and the first image of every series in
+  // the background, so that the first open of the link is served from the cache.
+  void PrepareViewer(const std::string& study_uid, std::chrono::system_clock::time_point expires);
+  void PrepareLoop();
+  void Prepare(const retention::ReachableStudy& study);
+  // A rendered frame (frame set) or the thumbnail of `sop`, through the render cache.
+  common::Result<std::shared_ptr<const std::string>> RenderCached(
+      const retention::ReachableStudy& study, const StudyLayout& layout, std::size_t series,
+      std::size_t instance, std::optional<std::uint32_t> frame, const viewer::RenderParams& params);
   common::Result<std::shared_ptr<const std::string>> InstanceBytes(
       const retention::ReachableStudy& s, const std::string& sop);
   bool Throttled(const std::string& client_address);
@@ -155,6 +189,13 @@ class RelayService {
   std::vector<std::string> instance_cache_order_;  // GUARDED_BY(mu_), oldest first
   std::size_t instance_cache_bytes_ = 0;           // GUARDED_BY(mu_)
   std::map<std::string, std::chrono::steady_clock::time_point> render_logged_;  // GUARDED_BY(mu_)
+  RenderCache render_cache_{deps_.store, options_.rendered_cache_bytes};
+  std::mutex summary_mu_;  // one summary computed at a time (a request waits for the preparation)
+  std::mutex prepare_mu_;
+  std::condition_variable prepare_cv_;
+  std::deque<retention::ReachableStudy> prepare_queue_;  // GUARDED_BY(prepare_mu_)
+  bool prepare_stop_ = false;                            // GUARDED_BY(prepare_mu_)
+  std::thread prepare_thread_;                           // started on the first commit
 };
 
 }  // namespace tsunagu::relay

@@ -270,33 +270,80 @@ HttpResponse RelayService::WebViewer(const HttpRequest& req) {
     return State(404, "not_found");
   }
   const auto& series = (*layout)->series[s - 1];
-  std::optional<std::string> sop;
+  std::optional<std::size_t> instance;
   std::optional<std::uint32_t> frame;
   if (seg.size() == 5 && seg[4] == "thumbnail") {
-    sop = series.sops[series.sops.size() / 2];
+    instance = series.sops.size() / 2;
   } else if (seg.size() == 9 && seg[4] == "instances" && ParseUint(seg[5], i) && i >= 1 &&
              i <= series.sops.size() && seg[6] == "frames" && ParseUint(seg[7], n) && n >= 1 &&
              seg[8] == "rendered") {
-    sop = series.sops[i - 1];
+    instance = i - 1;
     frame = n - 1;
   }
-  if (!sop) return State(404, "not_found");
+  if (!instance) return State(404, "not_found");
+  LogRendered(*study, req);
+  return WebRender(*study, req, **layout, s - 1, *instance, frame);
+}
+
+void RelayService::LogRendered(const ReachableStudy& study, const HttpRequest& req) {
+  // One access-log entry per batch of renders (a scroll through a stack), not per frame.
+  const std::string key = std::to_string(study.link_id) + '\0' + req.client_address;
+  const auto now = deps_.clock->SteadyNow();
+  bool log = false;
   {
-    // One access-log entry per batch of renders (a scroll through a stack), not per frame.
-    const std::string key = std::to_string(study->link_id) + '\0' + req.client_address;
-    const auto now = deps_.clock->SteadyNow();
-    bool log = false;
-    {
-      std::lock_guard lock(mu_);
-      auto [it, fresh] = render_logged_.try_emplace(key, now);
-      if (fresh || now - it->second >= kRenderLogInterval) {
-        it->second = now;
-        log = true;
-      }
+    std::lock_guard lock(mu_);
+    auto [it, fresh] = render_logged_.try_emplace(key, now);
+    if (fresh || now - it->second >= kRenderLogInterval) {
+      it->second = now;
+      log = true;
     }
-    if (log) Log(*study, req, "rendered");
   }
-  return WebRender(*study, req, *sop, frame);
+  if (log) Log(study, req, "rendered");
+}
+
+HttpResponse RelayService::DicomwebRendered(const ReachableStudy& study, const HttpRequest& req,
+                                            const std::vector<std::string>& rest) {
+  // studies/{st}/thumbnail
+  // studies/{st}/series/{se}/thumbnail
+  // studies/{st}/series/{se}/instances/{sop}/thumbnail
+  // studies/{st}/series/{se}/instances/{sop}/frames/{n}/rendered   (one frame, PS3.18 8.3.5.1)
+  // Study-, series- and instance-level rendered media (multi-part) are not offered.
+  auto layout = LayoutOf(study);
+  if (!layout.ok())
+    return State(common::InfoFor(layout.status().code()).http_status, "unavailable");
+  const auto& all = (*layout)->series;
+  if (all.empty()) return State(404, "not_found");
+  std::size_t si = 0;
+  if (rest.size() >= 4) {
+    if (rest[2] != "series") return State(404, "not_found");
+    auto it = std::find_if(all.begin(), all.end(), [&](const auto& x) { return x.uid == rest[3]; });
+    if (it == all.end()) return State(404, "not_found");
+    si = static_cast<std::size_t>(it - all.begin());
+  }
+  const auto& series = all[si];
+  std::size_t ii = series.sops.size() / 2;
+  if (rest.size() >= 6) {
+    if (rest[4] != "instances") return State(404, "not_found");
+    auto it = std::find(series.sops.begin(), series.sops.end(), rest[5]);
+    if (it == series.sops.end()) return State(404, "not_found");
+    ii = static_cast<std::size_t>(it - series.sops.begin());
+  }
+  std::optional<std::uint32_t> frame;
+  if (rest.size() == 9 && rest[6] == "frames" && rest[8] == "rendered") {
+    std::uint32_t n = 0;
+    if (!ParseUint(rest[7], n) || n < 1) {
+      json body = json::object();
+      body["error"] = json::string("bad_request");
+      body["message"] = json::string("one frame number (1-based) per rendered request");
+      return JsonAnswer(400, body);
+    }
+    frame = n - 1;
+  } else if (!(rest.back() == "thumbnail" &&
+               (rest.size() == 3 || rest.size() == 5 || rest.size() == 7))) {
+    return State(404, "not_found");
+  }
+  LogRendered(study, req);
+  return WebRender(study, req, **layout, si, ii, frame);
 }
 
 HttpResponse RelayService::WebAccessCode(const HttpRequest& req, const std::string& token) {
@@ -358,6 +405,7 @@ common::Result<std::shared_ptr<const RelayService::StudyLayout>> RelayService::L
   struct Entry {
     std::string sop;
     long number;
+    std::uint32_t longest_side;
   };
   std::map<std::string, std::vector<Entry>> stacks;
   std::map<std::string, StudyLayout::Series> by_uid;
@@ -378,14 +426,19 @@ common::Result<std::shared_ptr<const RelayService::StudyLayout>> RelayService::L
       series.modality = StringValue(m, "00080060");
       series.description = StringValue(m, "0008103E");
     }
-    stacks[inst.series_uid].push_back({inst.sop_uid, NumberValue(m, "00200013")});
+    const long side = std::max(NumberValue(m, "00280010"), NumberValue(m, "00280011"));
+    stacks[inst.series_uid].push_back(
+        {inst.sop_uid, NumberValue(m, "00200013"), static_cast<std::uint32_t>(std::max(side, 0L))});
   }
   for (auto& [uid, series] : by_uid) {
     auto& stack = stacks[uid];
     std::sort(stack.begin(), stack.end(), [](const Entry& a, const Entry& b) {
       return a.number != b.number ? a.number < b.number : a.sop < b.sop;
     });
-    for (const auto& e : stack) series.sops.push_back(e.sop);
+    for (const auto& e : stack) {
+      series.sops.push_back(e.sop);
+      series.longest_side.push_back(e.longest_side);
+    }
     layout->series.push_back(std::move(series));
   }
   std::sort(layout->series.begin(), layout->series.end(), [](const auto& a, const auto& b) {
@@ -427,20 +480,17 @@ common::Result<std::shared_ptr<const std::string>> RelayService::InstanceBytes(
 }
 
 HttpResponse RelayService::WebSummary(const ReachableStudy& study, const StudyLayout& layout) {
-  const std::string cache_key = std::string("\2summary\0", 9) + study.study_uid;
-  {
-    std::lock_guard lock(mu_);
-    auto it = answer_cache_.find(cache_key);
-    if (it != answer_cache_.end()) return it->second.response;
+  auto series = SummarySeries(study, layout);
+  if (!series.ok()) {
+    return State(common::InfoFor(series.status().code()).http_status, "unavailable");
   }
-  json out = json::object();
-  out["version"] = json::number(1);
+  // The link's expiry and the configured presets are added per request; the series list (the
+  // costly part: every instance opened) comes from the render cache.
   json s = json::object();
   s["patient_id_last4"] = json::string(layout.patient_id_last4);
   s["study_date"] = json::string(layout.study_date);
   s["description"] = json::string(layout.description);
   s["expires_at"] = json::string(Iso8601(study.expires_at));
-  out["study"] = s;
   json presets = json::object();
   for (const auto& [modality, list] : options_.window_presets) {
     json arr = json::array();
@@ -453,7 +503,21 @@ HttpResponse RelayService::WebSummary(const ReachableStudy& study, const StudyLa
     }
     presets[modality] = arr;
   }
-  out["presets"] = presets;
+  std::string body = "{\"version\":1,\"study\":" + s.serialize() +
+                     ",\"presets\":" + presets.serialize() + ",\"series\":";
+  body += **series;
+  body += '}';
+  return HttpResponse{200, {}, std::move(body)};
+}
+
+common::Result<std::shared_ptr<const std::string>> RelayService::SummarySeries(
+    const ReachableStudy& study, const StudyLayout& layout) {
+  constexpr char kName[] = "summary-series-v1";
+  if (auto hit = render_cache_.Get(study.study_uid, kName, study.expires_at)) return hit;
+  // One computation at a time: a request that arrives while the commit's preparation computes
+  // this study's summary waits for it and then finds it in the cache.
+  std::lock_guard serial(summary_mu_);
+  if (auto hit = render_cache_.Get(study.study_uid, kName, study.expires_at)) return hit;
   json series_list = json::array();
   for (std::size_t si = 0; si < layout.series.size(); ++si) {
     const auto& series = layout.series[si];
@@ -461,10 +525,8 @@ HttpResponse RelayService::WebSummary(const ReachableStudy& study, const StudyLa
     json images = json::array();
     std::uint64_t frame_count = 0;
     for (std::size_t ii = 0; ii < series.sops.size(); ++ii) {
-      auto bytes = InstanceBytes(study, series.sops[ii]);
-      if (!bytes.ok())
-        return State(common::InfoFor(bytes.status().code()).http_status, "unavailable");
-      auto source = viewer::FrameSource::Open(std::make_shared<viewer::MemoryDicomReader>(*bytes));
+      TSUNAGU_ASSIGN_OR_RETURN(auto bytes, InstanceBytes(study, series.sops[ii]));
+      auto source = viewer::FrameSource::Open(std::make_shared<viewer::MemoryDicomReader>(bytes));
       json img = json::object();
       img["url"] = json::string(series_url + "/instances/" + std::to_string(ii + 1));
       if (!source.ok()) {
@@ -511,8 +573,10 @@ HttpResponse RelayService::WebSummary(const ReachableStudy& study, const StudyLa
         std::optional<viewer::Window> window;
         if (!info.windows.empty()) {
           window = info.windows.front();
-        } else {
-          // No window in the file: the one the renderer computes (full range or histogram).
+        } else if (ii == 0) {
+          // No window in the file: the one the renderer computes (full range or histogram). The
+          // viewer uses the first image's window for the whole series, so only that one is
+          // computed (rendering every frame here would make the summary slow).
           viewer::RenderParams params;
           params.max_size = 64;
           auto first = (*source)->RenderJpeg(0, params);
@@ -537,18 +601,14 @@ HttpResponse RelayService::WebSummary(const ReachableStudy& study, const StudyLa
     j["images"] = images;
     series_list[series_list.size()] = j;
   }
-  out["series"] = series_list;
-  HttpResponse r = JsonAnswer(200, out);
-  std::lock_guard lock(mu_);
-  if (answer_cache_bytes_ + r.body.size() <= options_.answer_cache_bytes) {
-    answer_cache_bytes_ += r.body.size();
-    answer_cache_[cache_key] = CachedAnswer{r, study.expires_at};
-  }
-  return r;
+  auto out = std::make_shared<const std::string>(series_list.serialize());
+  render_cache_.Put(study.study_uid, kName, out, study.expires_at, /*persist=*/true);
+  return std::shared_ptr<const std::string>(out);
 }
 
 HttpResponse RelayService::WebRender(const ReachableStudy& study, const HttpRequest& req,
-                                     const std::string& sop, std::optional<std::uint32_t> frame) {
+                                     const StudyLayout& layout, std::size_t series,
+                                     std::size_t instance, std::optional<std::uint32_t> frame) {
   viewer::RenderParams params;
   if (frame) {
     const std::string error = ParseRenderParams(req, params);
@@ -559,34 +619,188 @@ HttpResponse RelayService::WebRender(const ReachableStudy& study, const HttpRequ
       return JsonAnswer(400, body);
     }
   }
-  auto bytes = InstanceBytes(study, sop);
-  if (!bytes.ok()) return State(common::InfoFor(bytes.status().code()).http_status, "unavailable");
-  auto source = viewer::FrameSource::Open(std::make_shared<viewer::MemoryDicomReader>(*bytes));
-  if (!source.ok()) return State(422, "not_renderable");
-  std::string jpeg;
-  if (frame) {
-    if (*frame >= (*source)->Describe().frames) return State(404, "not_found");
-    auto rendered = (*source)->RenderJpeg(*frame, params);
-    if (!rendered.ok()) {
-      deps_.logger->warn("viewer.render_failed link={} error=\"{}\"", study.link_id,
-                         rendered.status().message());
-      return State(422, "not_renderable");
+  auto jpeg = RenderCached(study, layout, series, instance, frame, params);
+  if (!jpeg.ok()) {
+    switch (jpeg.status().code()) {
+      case common::ErrorCode::kNotFound:
+        return State(404, "not_found");
+      case common::ErrorCode::kInvalidArgument:
+        return State(422, "not_renderable");
+      default:
+        return State(common::InfoFor(jpeg.status().code()).http_status, "unavailable");
     }
-    jpeg = std::move(rendered->jpeg);
-  } else {
-    auto thumbnail = (*source)->Thumbnail(128, 80);
-    if (!thumbnail.ok()) return State(422, "not_renderable");
-    jpeg = std::move(*thumbnail);
   }
-  const std::string etag = "\"" + common::HexEncode(common::Sha256(jpeg)).substr(0, 32) + "\"";
+  const std::string& bytes = **jpeg;
+  const std::string etag = "\"" + common::HexEncode(common::Sha256(bytes)).substr(0, 32) + "\"";
   if (req.Header("if-none-match") == etag) {
     HttpResponse r{304, {}, {}, "image/jpeg"};
     r.headers.emplace_back("ETag", etag);
     return r;
   }
-  HttpResponse r{200, {}, std::move(jpeg), "image/jpeg"};
+  HttpResponse r{200, {}, bytes, "image/jpeg"};
   r.headers.emplace_back("ETag", etag);
   return r;
+}
+
+namespace {
+
+std::string FormatNumber(double v) {
+  char buf[32];
+  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return ec == std::errc() ? std::string(buf, p) : std::to_string(v);
+}
+
+bool SameWindow(const viewer::Window& a, double center, double width) {
+  return std::abs(a.center - center) < 1e-6 && std::abs(a.width - width) < 1e-6;
+}
+
+}  // namespace
+
+common::Result<std::shared_ptr<const std::string>> RelayService::RenderCached(
+    const ReachableStudy& study, const StudyLayout& layout, std::size_t series,
+    std::size_t instance, std::optional<std::uint32_t> frame, const viewer::RenderParams& params) {
+  const auto& s = layout.series[series];
+  const std::string& sop = s.sops[instance];
+  // The cache name holds every parameter that changes the output. A viewport at least as large
+  // as the image changes nothing (images are only shrunk), so phones and desktops share renders.
+  std::string name;
+  viewer::RenderParams effective = params;
+  if (frame) {
+    const std::uint32_t side = s.longest_side[instance];
+    if (side != 0 && effective.max_size >= side) effective.max_size = 0;
+    name = "render-v1|" + sop + "|" + std::to_string(*frame) + "|q" +
+           std::to_string(effective.quality) + "|m" + std::to_string(effective.max_size);
+    if (effective.window) {
+      name += "|w" + FormatNumber(effective.window->center) + "," +
+              FormatNumber(effective.window->width);
+    }
+    if (effective.voi_function) {
+      name += "|f" + std::to_string(static_cast<int>(*effective.voi_function));
+    }
+  } else {
+    name = "thumbnail-v1|" + sop;
+  }
+  if (auto hit = render_cache_.Get(study.study_uid, name, study.expires_at)) return hit;
+
+  TSUNAGU_ASSIGN_OR_RETURN(auto bytes, InstanceBytes(study, sop));
+  TSUNAGU_ASSIGN_OR_RETURN(
+      auto source,
+      viewer::FrameSource::Open(std::make_shared<viewer::MemoryDicomReader>(std::move(bytes))));
+  std::string jpeg;
+  bool persist = true;
+  if (frame) {
+    const viewer::FrameInfo& info = source->Describe();
+    if (*frame >= info.frames) return common::NotFoundError("no such frame");
+    auto rendered = source->RenderJpeg(*frame, effective);
+    if (!rendered.ok()) {
+      deps_.logger->warn("viewer.render_failed link={} error=\"{}\"", study.link_id,
+                         rendered.status().message());
+      return common::InvalidArgumentError("not renderable");
+    }
+    jpeg = std::move(rendered->jpeg);
+    // Kept with the study: renders with the file's window or a configured preset (what every
+    // viewer of the study asks for). Windows from a drag stay in memory only.
+    if (effective.window) {
+      const double c = effective.window->center, w = effective.window->width;
+      persist = std::any_of(info.windows.begin(), info.windows.end(),
+                            [&](const viewer::Window& x) { return SameWindow(x, c, w); });
+      if (auto it = options_.window_presets.find(info.modality);
+          !persist && it != options_.window_presets.end()) {
+        persist = std::any_of(it->second.begin(), it->second.end(), [&](const ViewerPreset& p) {
+          return std::abs(static_cast<double>(p.center) - c) < 1e-6 &&
+                 std::abs(static_cast<double>(p.width) - w) < 1e-6;
+        });
+      }
+    }
+  } else {
+    auto thumbnail = source->Thumbnail(128, 80);
+    if (!thumbnail.ok()) return common::InvalidArgumentError("not renderable");
+    jpeg = std::move(*thumbnail);
+  }
+  auto out = std::make_shared<const std::string>(std::move(jpeg));
+  render_cache_.Put(study.study_uid, name, out, study.expires_at, persist);
+  return std::shared_ptr<const std::string>(out);
+}
+
+// ---------------------------------------------------------------- preparation after a commit
+
+RelayService::~RelayService() {
+  {
+    std::lock_guard lock(prepare_mu_);
+    prepare_stop_ = true;
+  }
+  prepare_cv_.notify_all();
+  if (prepare_thread_.joinable()) prepare_thread_.join();
+}
+
+void RelayService::PrepareViewer(const std::string& study_uid,
+                                 std::chrono::system_clock::time_point expires) {
+  std::lock_guard lock(prepare_mu_);
+  if (prepare_stop_ || prepare_queue_.size() >= 1000) return;
+  prepare_queue_.push_back(ReachableStudy{study_uid, expires, 0});
+  if (!prepare_thread_.joinable()) prepare_thread_ = std::thread([this] { PrepareLoop(); });
+  prepare_cv_.notify_one();
+}
+
+void RelayService::PrepareLoop() {
+  for (;;) {
+    ReachableStudy study;
+    {
+      std::unique_lock lock(prepare_mu_);
+      prepare_cv_.wait(lock, [&] { return prepare_stop_ || !prepare_queue_.empty(); });
+      if (prepare_stop_) return;
+      study = std::move(prepare_queue_.front());
+      prepare_queue_.pop_front();
+    }
+    try {
+      Prepare(study);
+    } catch (const std::exception& e) {
+      // A failed preparation only means the first open computes what is missing.
+      deps_.logger->warn("viewer.prepare_failed error=\"{}\"", e.what());
+    }
+  }
+}
+
+void RelayService::Prepare(const ReachableStudy& study) {
+  const auto started = std::chrono::steady_clock::now();
+  auto layout = LayoutOf(study);
+  if (!layout.ok()) return;  // expired or emptied meanwhile: nothing to prepare
+  auto series = SummarySeries(study, **layout);
+  if (!series.ok()) {
+    deps_.logger->warn("viewer.prepare_failed error=\"{}\"", series.status().ToString());
+    return;
+  }
+  // What the web viewer asks for first: every series' thumbnail, and the first image of every
+  // series with the window summary.json gives it (viewer.js: quality 90, the series' first window
+  // sent as CENTER,WIDTH,linear; a viewport at least the image's size).
+  json parsed;
+  try {
+    parsed = json::parse(**series);
+  } catch (const std::exception&) {
+    return;
+  }
+  int rendered = 0;
+  for (std::size_t si = 0; si < (*layout)->series.size() && si < parsed.size(); ++si) {
+    (void)RenderCached(study, **layout, si, (*layout)->series[si].sops.size() / 2, std::nullopt,
+                       viewer::RenderParams{});
+    const json& images = parsed.at(si).at("images");
+    if (images.size() == 0) continue;
+    const json& first = images.at(0);
+    viewer::RenderParams params;
+    params.quality = 90;
+    params.max_size = 8192;  // normalised to the native size for images up to 8192 pixels
+    if (first.has_field("window")) {
+      params.window = viewer::Window{first.at("window").at("center").as_double(),
+                                     first.at("window").at("width").as_double()};
+      params.voi_function = viewer::VoiFunction::kLinear;
+    }
+    if (RenderCached(study, **layout, si, 0, 0, params).ok()) ++rendered;
+  }
+  deps_.logger->info("viewer.prepared series={} first_images={} ms={}", (*layout)->series.size(),
+                     rendered,
+                     std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::steady_clock::now() - started)
+                         .count());
 }
 
 }  // namespace tsunagu::relay

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <set>
 
@@ -47,6 +48,10 @@ std::string RecordAad(std::string_view study, std::string_view sop, std::uint64_
 
 std::string MetadataAad(std::string_view study, std::string_view sop) {
   return "tsunagu-metadata-v1|" + std::string(study) + "|" + std::string(sop);
+}
+
+std::string DerivedAad(std::string_view study, std::string_view name) {
+  return "tsunagu-derived-v1|" + std::string(study) + "|" + std::string(name);
 }
 
 std::string HashAccessCode(std::string_view code, std::string_view salt) {
@@ -440,6 +445,93 @@ class SqliteStudyStore final : public StudyStore {
     return DecryptInstanceFile(key, study, sop, bytes);
   }
 
+  Status PutDerived(const std::string& study, std::string_view name,
+                    std::string_view bytes) override {
+    // Under the mutex throughout, so that a concurrent Purge cannot remove the directory between
+    // the check and the write (create_directory below never recreates a purged study's folder).
+    std::lock_guard lock(mu_);
+    TSUNAGU_ASSIGN_OR_RETURN(StudyRow row, ReachableLocked(study));
+    const auto dir = StudyDir(row.dir) / "derived";
+    const auto path = DerivedPath(row.dir, name);
+    auto used = derived_bytes_.find(study);
+    if (used == derived_bytes_.end()) {
+      std::uint64_t total = 0;
+      std::error_code ec;
+      for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+        std::error_code size_ec;
+        const auto n = e.file_size(size_ec);
+        if (!size_ec) total += n;
+      }
+      used = derived_bytes_.emplace(study, total).first;
+    }
+    std::error_code ec;
+    const std::uint64_t old_size =
+        std::filesystem::exists(path, ec) ? std::filesystem::file_size(path, ec) : 0;
+    const std::uint64_t size = bytes.size() + internal::kRecordOverhead;
+    if (used->second - std::min(used->second, old_size) + size > options_.derived_bytes_per_study) {
+      return common::ResourceExhaustedError("the study's derived data allowance is used up");
+    }
+    common::LocalFileSystem fs;
+    auto free = fs.FreeSpace(options_.data_directory);
+    if (free.ok() && *free < size + (64ULL << 20)) {
+      return common::DiskFullError("the relay's disk is nearly full");
+    }
+    TSUNAGU_ASSIGN_OR_RETURN(std::string record,
+                             internal::SealRecord(row.key, DerivedAad(study, name), bytes));
+    std::filesystem::create_directory(dir, ec);
+    if (ec) return common::StatusFromErrno(ec.value(), "create derived data directory");
+    // A cache: written atomically (a reader never sees half a file) but not synced.
+    const auto tmp = path.string() + ".tmp";
+    {
+      const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      if (fd < 0) return common::StatusFromErrno(errno, "open derived data file");
+      std::size_t done = 0;
+      while (done < record.size()) {
+        const ssize_t n = ::write(fd, record.data() + done, record.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+          const Status st = common::StatusFromErrno(errno, "write derived data file");
+          ::close(fd);
+          std::filesystem::remove(tmp, ec);
+          return st;
+        }
+        done += static_cast<std::size_t>(n);
+      }
+      ::close(fd);
+    }
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) {
+      std::error_code rm;
+      std::filesystem::remove(tmp, rm);
+      return common::StatusFromErrno(ec.value(), "rename derived data file");
+    }
+    used->second = used->second - std::min(used->second, old_size) + record.size();
+    return Status::Ok();
+  }
+
+  Result<std::string> GetDerived(const std::string& study, std::string_view name) override {
+    std::string key;
+    std::filesystem::path path;
+    {
+      std::lock_guard lock(mu_);
+      TSUNAGU_ASSIGN_OR_RETURN(StudyRow row, ReachableLocked(study));
+      key = row.key;
+      path = DerivedPath(row.dir, name);
+    }
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) return common::NotFoundError("no such derived data");
+      return common::StatusFromErrno(errno, "open derived data file");
+    }
+    ::close(fd);
+    TSUNAGU_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(path));
+    std::size_t used = 0;
+    TSUNAGU_ASSIGN_OR_RETURN(std::string plain,
+                             internal::OpenRecord(key, DerivedAad(study, name), bytes, used));
+    if (used != bytes.size()) return common::DataLossError("trailing bytes in derived data file");
+    return plain;
+  }
+
   Result<std::vector<DeletionReceipt>> Purge() override {
     std::lock_guard lock(mu_);
     const TimePoint now = deps_.clock->SystemNow();
@@ -500,7 +592,8 @@ class SqliteStudyStore final : public StudyStore {
       }
       TSUNAGU_RETURN_IF_ERROR(db_->Exec("COMMIT"));
       TSUNAGU_RETURN_IF_ERROR(db_->Exec("PRAGMA main.wal_checkpoint(TRUNCATE)"));
-      // 3. The files.
+      // 3. The files (derived data included).
+      derived_bytes_.erase(study);
       std::error_code ec;
       std::filesystem::remove_all(StudyDir(row->dir), ec);
       if (ec) {
@@ -598,6 +691,9 @@ class SqliteStudyStore final : public StudyStore {
   }
   std::filesystem::path FinalPath(const std::string& dir, const std::string& sop) const {
     return StudyDir(dir) / (ShortHash(sop) + ".enc");
+  }
+  std::filesystem::path DerivedPath(const std::string& dir, std::string_view name) const {
+    return StudyDir(dir) / "derived" / (ShortHash(name) + ".enc");
   }
 
   Result<std::optional<StudyRow>> StudyLocked(const std::string& study) {
@@ -799,6 +895,8 @@ class SqliteStudyStore final : public StudyStore {
   const StoreDeps deps_;
   std::mutex mu_;
   std::unique_ptr<Db> db_;  // GUARDED_BY(mu_)
+  // Bytes of derived data per study, counted from its directory on first use.
+  std::map<std::string, std::uint64_t> derived_bytes_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace

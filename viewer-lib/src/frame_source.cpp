@@ -165,6 +165,10 @@ struct FrameSource::Impl {
   Result<DecodedFrame> Unpack(const std::string& raw, const std::string& color_model,
                               bool decompressed) const;
   Result<DecodedFrame> DecodeJ2kFrame(std::uint32_t frame);
+  // Native 16-bit grayscale straight from the stored words; empty when this frame needs the
+  // general path (not native 16-bit grayscale, or a window from the histogram).
+  Result<std::optional<GrayscaleResult>> RenderNativeWords(std::uint32_t frame,
+                                                           const GrayscaleOptions& options);
   // The bytes of `frame`'s fragments, concatenated (frame_items must be built).
   Result<std::string> FrameBytes(DcmPixelSequence* seq, std::uint32_t frame);
 };
@@ -725,29 +729,68 @@ Result<Image8> FrameSource::Render8(std::uint32_t frame, const RenderParams& par
   return std::move(result.image);
 }
 
+Result<std::optional<GrayscaleResult>> FrameSource::Impl::RenderNativeWords(
+    std::uint32_t frame, const GrayscaleOptions& options) {
+  // The common case of CT and MR: native 16-bit grayscale. The frame's words go straight from the
+  // object into the LUT, without the 32-bit unpacked copy (and its zero-filled allocations).
+  if (!info.grayscale || palette || info.samples_per_pixel != 1 || info.bits_allocated != 16 ||
+      DcmXfer(xfer).isEncapsulated()) {
+    return std::optional<GrayscaleResult>();
+  }
+  const std::size_t pixels = static_cast<std::size_t>(info.rows) * info.columns;
+  // Default-initialised: no zero fill for a buffer that is overwritten at once.
+  std::unique_ptr<std::uint16_t[]> words(new std::uint16_t[pixels]);
+  const std::uint64_t frame_bytes = pixels * 2;
+  OFCondition cond = pixel_data->getPartialValue(
+      words.get(), static_cast<Uint32>(frame_bytes * frame), static_cast<Uint32>(frame_bytes));
+  TSUNAGU_RETURN_IF_ERROR(
+      internal::StatusFromOFCondition(cond, "read frame", common::ErrorCode::kDataLoss));
+  const StoredBits bits{high_bit + 1 - info.bits_stored, info.bits_stored, info.pixel_signed};
+  auto result = RenderGrayscaleWords(model, words.get(), info.rows, info.columns, bits, options);
+  if (!result.ok() && result.status().code() == common::ErrorCode::kFailedPrecondition) {
+    return std::optional<GrayscaleResult>();  // histogram window: the general path
+  }
+  TSUNAGU_RETURN_IF_ERROR(result.status());
+  return std::optional<GrayscaleResult>(std::move(*result));
+}
+
 Result<RenderedImage> FrameSource::RenderJpeg(std::uint32_t frame, const RenderParams& params) {
   if (params.quality < 1 || params.quality > 100) {
     return common::InvalidArgumentError("quality must be 1..100");
   }
-  TSUNAGU_ASSIGN_OR_RETURN(DecodedFrame decoded, DecodeFrame(frame));
+  if (frame >= impl_->info.frames) {
+    return common::InvalidArgumentError("frame " + std::to_string(frame) + " out of range (" +
+                                        std::to_string(impl_->info.frames) + " frames)");
+  }
+  GrayscaleOptions options;
+  options.window = params.window;
+  options.voi_function = params.voi_function;
+  options.arithmetic = params.arithmetic;
   RenderedImage out;
   Image8 image;
+  TSUNAGU_ASSIGN_OR_RETURN(std::optional<GrayscaleResult> fast,
+                           impl_->RenderNativeWords(frame, options));
+  if (fast) {
+    out.window = fast->window;
+    image = FitWithin(std::move(fast->image), params.max_size);
+    TSUNAGU_ASSIGN_OR_RETURN(out.jpeg, EncodeJpeg(image, params.quality));
+    out.width = image.width;
+    out.height = image.height;
+    return out;
+  }
+  TSUNAGU_ASSIGN_OR_RETURN(DecodedFrame decoded, DecodeFrame(frame));
   if (decoded.samples == 3) {
     image.width = decoded.columns;
     image.height = decoded.rows;
     image.channels = 3;
     image.pixels = std::move(decoded.rgb);
   } else {
-    GrayscaleOptions options;
-    options.window = params.window;
-    options.voi_function = params.voi_function;
-    options.arithmetic = params.arithmetic;
     TSUNAGU_ASSIGN_OR_RETURN(GrayscaleResult result,
                              RenderGrayscale(impl_->model, decoded, options));
     image = std::move(result.image);
     out.window = result.window;
   }
-  image = FitWithin(image, params.max_size);
+  image = FitWithin(std::move(image), params.max_size);
   TSUNAGU_ASSIGN_OR_RETURN(out.jpeg, EncodeJpeg(image, params.quality));
   out.width = image.width;
   out.height = image.height;

@@ -170,13 +170,14 @@ std::optional<Window> HistogramWindow(const GrayscaleModel& model, const Decoded
   return Window{(min + max) / 2 + 0.5, std::max(1.0, max - min + 1)};
 }
 
-Result<GrayscaleResult> RenderGrayscale(const GrayscaleModel& model, const DecodedFrame& frame,
-                                        const GrayscaleOptions& options) {
-  if (frame.samples != 1) return common::InvalidArgumentError("not a grayscale frame");
-  const std::size_t pixels = static_cast<std::size_t>(frame.rows) * frame.columns;
-  if (frame.gray.size() != pixels) return common::InvalidArgumentError("frame size mismatch");
+namespace {
 
-  GrayscaleResult result;
+// Picks the VOI of PS3.4 N.2.1.1's order: the request's window, the file's first window, its VOI
+// LUT, the full stored range (display-ready images), else `histogram()`.
+template <typename Histogram>
+Result<std::optional<Window>> ChooseVoi(const GrayscaleModel& model,
+                                        const GrayscaleOptions& options, GrayscaleResult& result,
+                                        Histogram histogram) {
   std::optional<Window> window;
   if (options.window) {
     window = options.window;
@@ -190,7 +191,7 @@ Result<GrayscaleResult> RenderGrayscale(const GrayscaleModel& model, const Decod
     window = model.full_range_window;
     result.voi_source = VoiSource::kFullRange;
   } else {
-    window = HistogramWindow(model, frame);
+    TSUNAGU_ASSIGN_OR_RETURN(window, histogram());
     if (!window) window = Window{0, 1};  // every pixel is padding: all black anyway
     result.voi_source = VoiSource::kHistogram;
   }
@@ -198,27 +199,26 @@ Result<GrayscaleResult> RenderGrayscale(const GrayscaleModel& model, const Decod
     return common::InvalidArgumentError("window width must be >= 1");
   }
   result.window = window;
+  return window;
+}
 
-  const Mapper mapper{model, window, options.voi_function.value_or(model.voi_function),
-                      options.arithmetic, model.monochrome1 || model.presentation_inverse};
-
-  Image8& image = result.image;
-  image.width = frame.columns;
-  image.height = frame.rows;
-  image.channels = 1;
-  image.pixels.resize(pixels);
-  if (pixels == 0) return result;
-  const std::int32_t* in = frame.gray.data();
-  std::uint8_t* out = image.pixels.data();
+// Maps `pixels` input samples to 8 bits: stored_of(in[i]) is the stored value of sample i. One
+// pass finds the stored range, a table maps every stored value in it once, and a second pass is a
+// table load per pixel.
+template <typename T, typename StoredOf>
+void MapPixels(const Mapper& mapper, const T* in, std::size_t pixels, StoredOf stored_of,
+               std::uint8_t* out) {
+  if (pixels == 0) return;
   // Eight independent lanes: GCC vectorizes this form with plain SSE2 (a single running min/max
   // stays a scalar cmov chain).
   std::int32_t lanes_lo[8], lanes_hi[8];
-  for (int k = 0; k < 8; ++k) lanes_lo[k] = lanes_hi[k] = in[0];
+  for (int k = 0; k < 8; ++k) lanes_lo[k] = lanes_hi[k] = stored_of(in[0]);
   std::size_t i = 0;
   for (; i + 8 <= pixels; i += 8) {
     for (int k = 0; k < 8; ++k) {
-      lanes_lo[k] = in[i + k] < lanes_lo[k] ? in[i + k] : lanes_lo[k];
-      lanes_hi[k] = in[i + k] > lanes_hi[k] ? in[i + k] : lanes_hi[k];
+      const std::int32_t v = stored_of(in[i + k]);
+      lanes_lo[k] = v < lanes_lo[k] ? v : lanes_lo[k];
+      lanes_hi[k] = v > lanes_hi[k] ? v : lanes_hi[k];
     }
   }
   std::int32_t lo = lanes_lo[0], hi = lanes_hi[0];
@@ -227,21 +227,96 @@ Result<GrayscaleResult> RenderGrayscale(const GrayscaleModel& model, const Decod
     hi = std::max(hi, lanes_hi[k]);
   }
   for (; i < pixels; ++i) {
-    lo = std::min(lo, in[i]);
-    hi = std::max(hi, in[i]);
+    lo = std::min(lo, stored_of(in[i]));
+    hi = std::max(hi, stored_of(in[i]));
   }
   const std::int64_t min = lo;
   const std::int64_t range = static_cast<std::int64_t>(hi) - lo + 1;
   if (range <= (1 << 20) && static_cast<std::size_t>(range) <= pixels * 4 + 65536) {
-    // One table entry per stored value present in the frame's range: the per-pixel work is a load.
+    // One table entry per stored value present in the frame's range (at most 64K for 16-bit
+    // data): the per-pixel work is a load.
     std::vector<std::uint8_t> table(static_cast<std::size_t>(range));
-    for (std::int64_t i = 0; i < range; ++i) {
-      table[static_cast<std::size_t>(i)] = mapper.Map(static_cast<std::int32_t>(min + i));
+    for (std::int64_t v = 0; v < range; ++v) {
+      table[static_cast<std::size_t>(v)] = mapper.Map(static_cast<std::int32_t>(min + v));
     }
     const std::uint8_t* t = table.data() - min;
-    for (std::size_t p = 0; p < pixels; ++p) out[p] = t[in[p]];
+    for (std::size_t p = 0; p < pixels; ++p) out[p] = t[stored_of(in[p])];
   } else {
-    for (std::size_t p = 0; p < pixels; ++p) out[p] = mapper.Map(in[p]);
+    for (std::size_t p = 0; p < pixels; ++p) out[p] = mapper.Map(stored_of(in[p]));
+  }
+}
+
+}  // namespace
+
+Result<GrayscaleResult> RenderGrayscale(const GrayscaleModel& model, const DecodedFrame& frame,
+                                        const GrayscaleOptions& options) {
+  if (frame.samples != 1) return common::InvalidArgumentError("not a grayscale frame");
+  const std::size_t pixels = static_cast<std::size_t>(frame.rows) * frame.columns;
+  if (frame.gray.size() != pixels) return common::InvalidArgumentError("frame size mismatch");
+
+  GrayscaleResult result;
+  TSUNAGU_ASSIGN_OR_RETURN(
+      std::optional<Window> window,
+      ChooseVoi(model, options, result,
+                [&]() -> Result<std::optional<Window>> { return HistogramWindow(model, frame); }));
+  const Mapper mapper{model, window, options.voi_function.value_or(model.voi_function),
+                      options.arithmetic, model.monochrome1 || model.presentation_inverse};
+  Image8& image = result.image;
+  image.width = frame.columns;
+  image.height = frame.rows;
+  image.channels = 1;
+  image.pixels.resize(pixels);
+  MapPixels(
+      mapper, frame.gray.data(), pixels, [](std::int32_t v) { return v; }, image.pixels.data());
+  return result;
+}
+
+Result<GrayscaleResult> RenderGrayscaleWords(const GrayscaleModel& model,
+                                             const std::uint16_t* words, std::uint32_t rows,
+                                             std::uint32_t columns, const StoredBits& bits,
+                                             const GrayscaleOptions& options) {
+  if (bits.bits_stored < 1 || bits.bits_stored > 16 || bits.shift < 0 ||
+      bits.shift + bits.bits_stored > 16) {
+    return common::InvalidArgumentError("inconsistent Bits Stored / High Bit");
+  }
+  GrayscaleResult result;
+  TSUNAGU_ASSIGN_OR_RETURN(
+      std::optional<Window> window,
+      ChooseVoi(model, options, result, []() -> Result<std::optional<Window>> {
+        return common::FailedPreconditionError("the window comes from the histogram");
+      }));
+  const Mapper mapper{model, window, options.voi_function.value_or(model.voi_function),
+                      options.arithmetic, model.monochrome1 || model.presentation_inverse};
+  const std::size_t pixels = static_cast<std::size_t>(rows) * columns;
+  Image8& image = result.image;
+  image.width = columns;
+  image.height = rows;
+  image.channels = 1;
+  image.pixels.resize(pixels);
+  const int shift = bits.shift;
+  const std::uint32_t mask = (1u << bits.bits_stored) - 1;
+  const std::uint32_t sign = bits.is_signed ? 1u << (bits.bits_stored - 1) : 0;
+  std::uint8_t* out = image.pixels.data();
+  // The two layouts of nearly every CT and MR get loops the compiler can keep short: signed 16 of
+  // 16 bits is a plain int16, unsigned from bit 0 is a mask.
+  if (shift == 0 && bits.bits_stored == 16 && bits.is_signed) {
+    MapPixels(
+        mapper, words, pixels,
+        [](std::uint16_t w) { return static_cast<std::int32_t>(static_cast<std::int16_t>(w)); },
+        out);
+  } else if (shift == 0 && !bits.is_signed) {
+    MapPixels(
+        mapper, words, pixels, [=](std::uint16_t w) { return static_cast<std::int32_t>(w & mask); },
+        out);
+  } else {
+    // Masking then sign extension by (v ^ sign) - sign, as FrameSource unpacks.
+    MapPixels(
+        mapper, words, pixels,
+        [=](std::uint16_t w) {
+          const std::uint32_t v = (static_cast<std::uint32_t>(w) >> shift) & mask;
+          return static_cast<std::int32_t>(v ^ sign) - static_cast<std::int32_t>(sign);
+        },
+        out);
   }
   return result;
 }

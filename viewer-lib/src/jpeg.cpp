@@ -43,6 +43,33 @@ Image8 FitWithin(const Image8& image, std::uint32_t max_size) {
   return out;
 }
 
+namespace {
+
+// One TurboJPEG compressor and output buffer per thread, reused across encodes: creating a
+// compressor allocates several hundred kilobytes of libjpeg state, which for a 512x512 frame costs
+// about as much as the encode itself.
+struct ThreadEncoder {
+  tjhandle handle = nullptr;
+  unsigned char* buffer = nullptr;
+  unsigned long capacity = 0;
+  ThreadEncoder() : handle(tjInitCompress()) {}
+  ~ThreadEncoder() {
+    if (buffer != nullptr) tjFree(buffer);
+    if (handle != nullptr) tjDestroy(handle);
+  }
+  ThreadEncoder(const ThreadEncoder&) = delete;
+  ThreadEncoder& operator=(const ThreadEncoder&) = delete;
+};
+
+}  // namespace
+
+Image8 FitWithin(Image8&& image, std::uint32_t max_size) {
+  if (max_size == 0 || (image.width <= max_size && image.height <= max_size)) {
+    return std::move(image);
+  }
+  return FitWithin(static_cast<const Image8&>(image), max_size);
+}
+
 common::Result<std::string> EncodeJpeg(const Image8& image, int quality) {
   if (quality < 1 || quality > 100) return common::InvalidArgumentError("quality must be 1..100");
   if (image.width == 0 || image.height == 0 || (image.channels != 1 && image.channels != 3) ||
@@ -50,22 +77,34 @@ common::Result<std::string> EncodeJpeg(const Image8& image, int quality) {
           static_cast<std::size_t>(image.width) * image.height * image.channels) {
     return common::InvalidArgumentError("empty or inconsistent image");
   }
-  struct HandleDeleter {
-    void operator()(void* h) const { tjDestroy(h); }
-  };
-  std::unique_ptr<void, HandleDeleter> handle(tjInitCompress());
-  if (!handle) return common::InternalError("TurboJPEG: cannot create a compressor");
-  unsigned char* buffer = nullptr;
-  unsigned long size = 0;
+  thread_local ThreadEncoder encoder;
+  if (encoder.handle == nullptr)
+    return common::InternalError("TurboJPEG: cannot create a compressor");
   const bool gray = image.channels == 1;
-  const int rc = tjCompress2(handle.get(), image.pixels.data(), static_cast<int>(image.width), 0,
-                             static_cast<int>(image.height), gray ? TJPF_GRAY : TJPF_RGB, &buffer,
-                             &size, gray ? TJSAMP_GRAY : TJSAMP_420, quality, 0);
-  std::unique_ptr<unsigned char, decltype(&tjFree)> owned(buffer, &tjFree);
-  if (rc != 0) {
-    return common::InternalError(std::string("TurboJPEG: ") + tjGetErrorStr2(handle.get()));
+  const int subsampling = gray ? TJSAMP_GRAY : TJSAMP_420;
+  const int width = static_cast<int>(image.width);
+  const int height = static_cast<int>(image.height);
+  // The worst case for these dimensions, so that TurboJPEG never reallocates (TJFLAG_NOREALLOC).
+  const unsigned long needed = tjBufSize(width, height, subsampling);
+  if (needed == static_cast<unsigned long>(-1))
+    return common::InvalidArgumentError("image too large");
+  if (encoder.capacity < needed) {
+    if (encoder.buffer != nullptr) tjFree(encoder.buffer);
+    encoder.buffer = tjAlloc(static_cast<int>(needed));
+    encoder.capacity = encoder.buffer != nullptr ? needed : 0;
+    if (encoder.buffer == nullptr) return common::InternalError("TurboJPEG: out of memory");
   }
-  return std::string(reinterpret_cast<const char*>(buffer), size);
+  unsigned char* out = encoder.buffer;
+  unsigned long size = encoder.capacity;
+  // The fast DCT (TurboJPEG's default for compression, said explicitly): its error is far below
+  // the quantisation's at the qualities a viewer uses.
+  const int rc = tjCompress2(encoder.handle, image.pixels.data(), width, 0, height,
+                             gray ? TJPF_GRAY : TJPF_RGB, &out, &size, subsampling, quality,
+                             TJFLAG_NOREALLOC | TJFLAG_FASTDCT);
+  if (rc != 0) {
+    return common::InternalError(std::string("TurboJPEG: ") + tjGetErrorStr2(encoder.handle));
+  }
+  return std::string(reinterpret_cast<const char*>(out), size);
 }
 
 }  // namespace tsunagu::viewer

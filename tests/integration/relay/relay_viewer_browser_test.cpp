@@ -33,5 +33,26 @@ TEST_F(RelayViewerTest, ChromiumOpensLinksFromTheRealRelay) {
   EXPECT_EQ(testing::Shell(command), 0) << relay_->Log();
 }
 
+TEST_F(RelayViewerTest, ChromiumShowsRevokedAndExpiredLinksFromTheRealRelay) {
+  const char* modules = std::getenv("TSUNAGU_NODE_MODULES");
+  const char* artifacts = std::getenv("TSUNAGU_ARTIFACTS");
+  ASSERT_TRUE(modules && artifacts) << "set TSUNAGU_NODE_MODULES and TSUNAGU_ARTIFACTS";
+  StartRelay();
+  // The study lives 8 s; its first link is revoked by the `revoke` command (another process), a
+  // second commit mints a live link that expires with the study.
+  const std::string revoked = UploadAndCommit(std::nullopt, std::chrono::seconds(8));
+  ASSERT_FALSE(revoked.empty());
+  const auto [rc, out] = relay_->Command("revoke " + instances_[0].study_uid);
+  ASSERT_EQ(rc, 0) << out;
+  const std::string expiring = UploadAndCommit();
+  ASSERT_FALSE(expiring.empty());
+  const std::string command =
+      "TSUNAGU_REVOKED_LINK=" + Quote(relay_->viewer_url() + "/v/" + revoked + "/") +
+      " TSUNAGU_EXPIRING_LINK=" + Quote(relay_->viewer_url() + "/v/" + expiring + "/") +
+      " TSUNAGU_NODE_MODULES=" + Quote(modules) + " TSUNAGU_ARTIFACTS=" + Quote(artifacts) +
+      " node --test " TSUNAGU_SOURCE_DIR "/tests/browser/relay/relay_link_states.test.mjs";
+  EXPECT_EQ(testing::Shell(command), 0) << relay_->Log();
+}
+
 }  // namespace
 }  // namespace tsunagu::relay

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "test_instances.h"
 #include "tsunagu/common/crypto.h"
 #include "tsunagu/common/logging.h"
@@ -197,6 +199,97 @@ TEST_F(RelayServiceTest, WebViewerSessionAndCachesEndWithTheStudy) {
   EXPECT_EQ(r.status, 410) << r.body;
   EXPECT_EQ(r.body, R"({"error":"expired"})");
   EXPECT_EQ(Get(base + "series/1/instances/1/frames/1/rendered", session).status, 410);
+}
+
+TEST_F(RelayServiceTest, RendersAreCachedEncryptedWithTheStudyAndGoWithIt) {
+  const std::string study = "1.2.8";
+  const std::string base = "/v/" + Publish(study) + "/";
+  const std::string frame = base + "series/1/instances/1/frames/1/rendered";
+  HttpResponse first = Get(frame);
+  ASSERT_EQ(first.status, 200) << first.body;
+  HttpResponse summary = Get(base + "summary.json");
+  ASSERT_EQ(summary.status, 200) << summary.body;
+  // Kept in the study's folder, encrypted: no JPEG and no summary text in the clear.
+  std::vector<std::filesystem::path> derived;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir_ / "studies")) {
+    if (e.is_regular_file() && e.path().parent_path().filename() == "derived") {
+      derived.push_back(e.path());
+      std::ifstream in(e.path(), std::ios::binary);
+      const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+      EXPECT_EQ(bytes.find(first.body.substr(0, 64)), std::string::npos) << e.path();
+      EXPECT_EQ(bytes.find("thumbnail_url"), std::string::npos) << e.path();
+    }
+  }
+  EXPECT_GE(derived.size(), 2u);
+
+  // A relay restarted on the same store answers from the cache, not by rendering again.
+  auto logger = common::MakeLogger("t2", {}, spdlog::level::off);
+  RelayServiceOptions o;
+  o.public_url = "https://relay.test";
+  RelayService restarted(o, RelayServiceDeps{store_, clock_, logger});
+  HttpRequest req;
+  req.method = "GET";
+  req.path = req.raw_path = frame;
+  req.client_address = "192.0.2.1";
+  HttpResponse again = restarted.HandleViewer(req);
+  ASSERT_EQ(again.status, 200);
+  EXPECT_EQ(again.body, first.body);
+  req.path = req.raw_path = base + "summary.json";
+  EXPECT_EQ(restarted.HandleViewer(req).body, summary.body);
+  auto c = restarted.RenderCacheCountersForTest();
+  EXPECT_EQ(c.store_hits, 2u);
+  EXPECT_EQ(c.misses, 0u);
+  // And from memory the next time.
+  req.path = req.raw_path = frame;
+  EXPECT_EQ(restarted.HandleViewer(req).body, first.body);
+  EXPECT_EQ(restarted.RenderCacheCountersForTest().memory_hits, 1u);
+
+  // Expiry: unreachable at once; the purge destroys the key and removes the cached renders, and
+  // the memory layer drops them at the next flush.
+  clock_->Advance(std::chrono::hours(73));
+  req.path = req.raw_path = frame;
+  EXPECT_EQ(restarted.HandleViewer(req).status, 410);
+  auto receipts = store_->Purge();
+  ASSERT_TRUE(receipts.ok());
+  ASSERT_EQ(receipts->size(), 1u);
+  for (const auto& p : derived) EXPECT_FALSE(std::filesystem::exists(p)) << p;
+  EXPECT_EQ(store_->StudyKeyForTest(study).status().code(), common::ErrorCode::kNotFound);
+  restarted.FlushAccessLog();
+  EXPECT_EQ(restarted.RenderCacheCountersForTest().entries, 0u);
+}
+
+TEST_F(RelayServiceTest, DicomwebRenderedFramesAndThumbnailsUnderTheToken) {
+  const std::string study = "1.2.11";
+  const std::string root = "/t/" + Publish(study) + "/dicomweb/studies/" + study;
+  const std::string instance = root + "/series/" + study + ".1/instances/" + study + ".9";
+  HttpRequest req;
+  req.method = "GET";
+  req.client_address = "192.0.2.1";
+  auto get = [&](const std::string& path, std::map<std::string, std::string> query = {}) {
+    req.path = req.raw_path = path;
+    req.query = std::move(query);
+    return service_->HandleViewer(req);
+  };
+  HttpResponse r = get(instance + "/frames/1/rendered", {{"window", "8,16"}, {"quality", "80"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.content_type, "image/jpeg");
+  EXPECT_EQ(r.body.substr(0, 2), "\xFF\xD8");
+  EXPECT_FALSE(HeaderOf(r, "ETag").empty());
+  EXPECT_EQ(HeaderOf(r, "Cache-Control"), "no-store, private");
+  // Another window is another image.
+  EXPECT_NE(get(instance + "/frames/1/rendered", {{"window", "2,4"}}).body, r.body);
+  for (const std::string& path :
+       {root + "/thumbnail", root + "/series/" + study + ".1/thumbnail", instance + "/thumbnail"}) {
+    r = get(path);
+    EXPECT_EQ(r.status, 200) << path;
+    EXPECT_EQ(r.content_type, "image/jpeg") << path;
+  }
+  EXPECT_EQ(get(instance + "/frames/2/rendered").status, 404);  // one frame only
+  EXPECT_EQ(get(instance + "/frames/1,1/rendered").status, 400);
+  EXPECT_EQ(get(instance + "/frames/1/rendered", {{"window", "40"}}).status, 400);
+  EXPECT_EQ(get(root + "/series/" + study + ".1/instances/1.2.99/frames/1/rendered").status, 404);
+  EXPECT_EQ(get(root + "/series/1.2.99/thumbnail").status, 404);
+  EXPECT_EQ(get("/t/" + req.path.substr(3, 43) + "/dicomweb/studies/1.2.99/thumbnail").status, 404);
 }
 
 }  // namespace

@@ -321,5 +321,68 @@ TEST_F(StudyStoreTest, AccessLogRoundTrips) {
   EXPECT_EQ((*log)[0].user_agent, "Weasis");
 }
 
+TEST_F(StudyStoreTest, DerivedDataIsEncryptedWithTheStudyAndDestroyedByPurge) {
+  UploadWhole("1.2", "1.2.1");
+  const std::string render = "RENDERED-JPEG-BYTES-" + payload_.substr(0, 100);
+  // Not before the study is committed (nothing to view yet).
+  EXPECT_EQ(store_->PutDerived("1.2", "render|a", render).code(), common::ErrorCode::kNotFound);
+  ASSERT_TRUE(store_->Commit("1.2", List("1.2.1"), "t", std::nullopt, std::nullopt).ok());
+  ASSERT_TRUE(store_->PutDerived("1.2", "render|a", render).ok());
+  auto back = store_->GetDerived("1.2", "render|a");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, render);
+  EXPECT_EQ(store_->GetDerived("1.2", "render|b").status().code(), common::ErrorCode::kNotFound);
+  // Replacing keeps one file; the file is in the study's folder and is not the plaintext.
+  ASSERT_TRUE(store_->PutDerived("1.2", "render|a", render + "2").ok());
+  EXPECT_EQ(*store_->GetDerived("1.2", "render|a"), render + "2");
+  std::vector<std::filesystem::path> derived;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir_ / "studies")) {
+    if (e.is_regular_file() && e.path().parent_path().filename() == "derived") {
+      derived.push_back(e.path());
+    }
+  }
+  ASSERT_EQ(derived.size(), 1u);
+  const std::string on_disk = ReadAll(derived[0]);
+  EXPECT_EQ(on_disk.find("RENDERED-JPEG-BYTES"), std::string::npos);
+  // Bound to its name: copied to another name's place it does not open.
+  std::filesystem::copy_file(
+      derived[0], derived[0].parent_path() /
+                      (common::HexEncode(common::Sha256("render|c")).substr(0, 32) + ".enc"));
+  EXPECT_EQ(store_->GetDerived("1.2", "render|c").status().code(), common::ErrorCode::kDataLoss);
+  const std::string key = *store_->StudyKeyForTest("1.2");
+  // After expiry it is unreachable at once, and the purge destroys the key and the file.
+  clock_->Advance(hours(72));
+  EXPECT_EQ(store_->GetDerived("1.2", "render|a").status().code(), common::ErrorCode::kNotFound);
+  auto receipts = store_->Purge();
+  ASSERT_TRUE(receipts.ok()) << receipts.status();
+  ASSERT_EQ(receipts->size(), 1u);
+  EXPECT_FALSE(std::filesystem::exists(derived[0]));
+  EXPECT_TRUE(std::filesystem::is_empty(dir_ / "studies"));
+  EXPECT_EQ(store_->StudyKeyForTest("1.2").status().code(), common::ErrorCode::kNotFound);
+  // A copy taken before the purge is ciphertext that needed that (now destroyed) key.
+  EXPECT_FALSE(key.empty());
+  EXPECT_EQ(on_disk.find(render), std::string::npos);
+}
+
+TEST_F(StudyStoreTest, DerivedDataIsCappedPerStudy) {
+  store_.reset();
+  StoreOptions o;
+  o.data_directory = dir_;
+  o.derived_bytes_per_study = 1000;
+  auto logger = common::MakeLogger("test", {std::make_shared<spdlog::sinks::null_sink_mt>()},
+                                   spdlog::level::info);
+  auto s = StudyStore::Open(o, {clock_, logger});
+  ASSERT_TRUE(s.ok()) << s.status();
+  store_ = std::move(*s);
+  UploadWhole("1.2", "1.2.1");
+  ASSERT_TRUE(store_->Commit("1.2", List("1.2.1"), "t", std::nullopt, std::nullopt).ok());
+  ASSERT_TRUE(store_->PutDerived("1.2", "a", std::string(600, 'x')).ok());
+  EXPECT_EQ(store_->PutDerived("1.2", "b", std::string(600, 'y')).code(),
+            common::ErrorCode::kResourceExhausted);
+  // Replacing an entry counts its old size back.
+  EXPECT_TRUE(store_->PutDerived("1.2", "a", std::string(700, 'z')).ok());
+  EXPECT_EQ(*store_->GetDerived("1.2", "a"), std::string(700, 'z'));
+}
+
 }  // namespace
 }  // namespace tsunagu::retention

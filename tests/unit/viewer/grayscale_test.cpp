@@ -12,6 +12,7 @@
 #include "dcmtk_reference.h"
 #include "synthetic_image.h"
 #include "tsunagu/viewer/frame_source.h"
+#include "tsunagu/viewer/jpeg.h"
 
 namespace tsunagu::viewer {
 namespace {
@@ -162,6 +163,50 @@ TEST(Grayscale, HistogramWindowIgnoresOutliers) {
   EXPECT_LT(window->center + window->width / 2, 210);
 }
 
+// The packed path equals the unpacked one for every layout of a 16-bit word: stored value at bit
+// 0 or shifted, signed or not, other bits set to garbage (they must be masked off).
+TEST(Grayscale, PackedWordsRenderAsTheUnpackedFrame) {
+  struct Layout {
+    int shift, bits;
+    bool is_signed;
+  };
+  for (const Layout l : {Layout{0, 16, true}, Layout{0, 16, false}, Layout{0, 12, false},
+                         Layout{0, 12, true}, Layout{4, 12, true}, Layout{2, 10, false}}) {
+    std::vector<std::uint16_t> words;
+    DecodedFrame frame;
+    frame.rows = 16;
+    frame.columns = 64;
+    frame.samples = 1;
+    std::uint32_t x = 12345;
+    for (int i = 0; i < 16 * 64; ++i) {
+      x = x * 1103515245u + 12345u;
+      const auto w = static_cast<std::uint16_t>(x >> 8);
+      words.push_back(w);
+      const std::uint32_t v = (static_cast<std::uint32_t>(w) >> l.shift) & ((1u << l.bits) - 1);
+      const std::uint32_t sign = l.is_signed ? 1u << (l.bits - 1) : 0;
+      frame.gray.push_back(static_cast<std::int32_t>(v ^ sign) - static_cast<std::int32_t>(sign));
+    }
+    GrayscaleModel model;
+    model.rescale_slope = 0.5;
+    model.rescale_intercept = -100;
+    model.padding_value = frame.gray[3];
+    model.monochrome1 = l.shift == 4;
+    GrayscaleOptions options;
+    options.window = Window{40, 700};
+    options.voi_function = l.bits == 10 ? VoiFunction::kSigmoid : VoiFunction::kLinear;
+    auto unpacked = RenderGrayscale(model, frame, options);
+    auto packed = RenderGrayscaleWords(model, words.data(), frame.rows, frame.columns,
+                                       StoredBits{l.shift, l.bits, l.is_signed}, options);
+    ASSERT_TRUE(unpacked.ok() && packed.ok());
+    EXPECT_EQ(packed->image.pixels, unpacked->image.pixels) << l.shift << "/" << l.bits;
+    EXPECT_EQ(packed->window, unpacked->window);
+  }
+  // Without any window the histogram is needed: the packed path declines.
+  std::vector<std::uint16_t> words(4, 7);
+  EXPECT_EQ(RenderGrayscaleWords({}, words.data(), 2, 2, StoredBits{}, {}).status().code(),
+            common::ErrorCode::kFailedPrecondition);
+}
+
 TEST(Grayscale, RejectsBadInput) {
   GrayscaleOptions options;
   options.window = Window{0, 0.5};
@@ -208,6 +253,17 @@ DcmtkComparison CompareSynthetic(const testing::SyntheticImage& image, const Win
   auto exact = (*source)->Render8(0, params);
   EXPECT_TRUE(exact.ok()) << exact.status();
   if (exact.ok()) out.exact = testing::MaxDifference(*exact, ref.image, mask);
+  // RenderJpeg takes the packed 16-bit path (RenderGrayscaleWords): it must encode exactly the
+  // image that Render8 makes through the unpacked path.
+  for (const auto arithmetic : {Arithmetic::kDcmtkCompatible, Arithmetic::kExact}) {
+    params.arithmetic = arithmetic;
+    auto image = (*source)->Render8(0, params);
+    auto jpeg = (*source)->RenderJpeg(0, params);
+    EXPECT_TRUE(image.ok() && jpeg.ok());
+    if (image.ok() && jpeg.ok()) {
+      EXPECT_EQ(jpeg->jpeg, *EncodeJpeg(*image, params.quality));
+    }
+  }
   std::filesystem::remove_all(dir);
   std::cout << "[ viewer   ] " << ::testing::UnitTest::GetInstance()->current_test_info()->name()
             << ": max_diff_compatible=" << out.compatible << " max_diff_exact=" << out.exact

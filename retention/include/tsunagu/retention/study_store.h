@@ -8,6 +8,8 @@
 //   keys.sqlite (+ -wal, -shm)    the per-study keys (attached to the index connection)
 //   studies/<h(study)>/<h(sop)>.enc    finished instance, encrypted
 //   studies/<h(study)>/<h(sop)>.part   upload in progress, encrypted
+//   studies/<h(study)>/derived/<h(name)>.enc   derived data (the viewer's renders and summary),
+//                                              encrypted with the study's key
 // where h() is a truncated SHA-256, so no UID and no client-chosen text becomes a path.
 //
 // Every study has its own random 256-bit key. A file is a sequence of records, one per uploaded
@@ -72,6 +74,8 @@ struct StoreOptions {
   int access_code_max_failures = 5;
   // After a wrong access code, further attempts on that link are refused for this long.
   std::chrono::milliseconds access_code_delay = std::chrono::seconds(1);
+  // Derived data (PutDerived) held per study, on top of the quota.
+  std::uint64_t derived_bytes_per_study = 256ULL << 20;
 };
 
 struct StoreDeps {
@@ -192,6 +196,21 @@ class StudyStore {
   // instance; kDataLoss when decryption fails.
   virtual common::Result<std::string> ReadInstance(const std::string& study_uid,
                                                    const std::string& sop_uid) = 0;
+
+  // ---- Derived data of a study (the web viewer's renders and summary) ----
+
+  // Stores `bytes` as `name` with the study, encrypted with the study's key (AES-256-GCM, bound
+  // to study and name), replacing an earlier value. It lives in the study's directory, so it is
+  // unreadable from the moment Purge destroys the key and removed with the study's files. Not
+  // counted against the quota, but at most StoreOptions::derived_bytes_per_study per study.
+  // kNotFound when the study is unreachable; kResourceExhausted when the study's allowance is
+  // used up; kDiskFull when the disk is nearly full.
+  virtual common::Status PutDerived(const std::string& study_uid, std::string_view name,
+                                    std::string_view bytes) = 0;
+  // The bytes stored as `name`. kNotFound when there are none or the study is unreachable;
+  // kDataLoss when the file does not decrypt.
+  virtual common::Result<std::string> GetDerived(const std::string& study_uid,
+                                                 std::string_view name) = 0;
 
   // ---- Retention ----
 

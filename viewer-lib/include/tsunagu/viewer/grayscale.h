@@ -91,6 +91,23 @@ common::Result<GrayscaleResult> RenderGrayscale(const GrayscaleModel& model,
                                                 const DecodedFrame& frame,
                                                 const GrayscaleOptions& options);
 
+// Where the stored value sits in a 16-bit word: (word >> shift) masked to bits_stored bits, sign
+// extended when is_signed (PS3.5 8.1.1: High Bit = shift + bits_stored - 1).
+struct StoredBits {
+  int shift = 0;
+  int bits_stored = 16;
+  bool is_signed = false;
+};
+
+// RenderGrayscale on a native 16-bit frame as it is stored (host byte order), without unpacking it
+// to 32-bit values first; the output is identical. kFailedPrecondition when the VOI would come
+// from the frame's histogram (then unpack and call RenderGrayscale); kInvalidArgument for
+// inconsistent bits or window.
+common::Result<GrayscaleResult> RenderGrayscaleWords(const GrayscaleModel& model,
+                                                     const std::uint16_t* words, std::uint32_t rows,
+                                                     std::uint32_t columns, const StoredBits& bits,
+                                                     const GrayscaleOptions& options);
+
 }  // namespace tsunagu::viewer
 
 #endif  // TSUNAGU_VIEWER_GRAYSCALE_H_
