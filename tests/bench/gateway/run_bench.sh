@@ -16,6 +16,8 @@ here=$top/tests/integration/gateway
 source "$top/tests/integration/lib/testlib.sh"
 source "$here/lib.sh"
 now() { date +%s.%N; }
+# CPU seconds (user + system, with reaped children) a process has used so far.
+cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15 + $16 + $17) / hz}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 echo "== generating a ${slices}-slice CT (512x512, 16-bit)"
 /usr/bin/python3 "$top/samples/generate_study.py" --kind ct --out "$tmp/ct" --slices "$slices" \
@@ -33,11 +35,14 @@ load_pacs "$pacs_port" "$tmp/ct"
 echo "== peer: movescu -> storescp, $runs runs"
 mkdir -p "$tmp/scp"
 TCP_NODELAY=1 storescp -aet STORESCP -od "$tmp/scp" "$scp_port" > "$tmp/storescp.log" 2>&1 &
-pids+=($!)
+scp_pid=$!
+pids+=($scp_pid)
+pacs_pid=${pgroups[-1]}
 wait_until 10 echoscu -aec STORESCP 127.0.0.1 "$scp_port"
 peer=()
 for i in $(seq "$runs"); do
   find "$tmp/scp" -type f -delete
+  c_pacs=$(cpu_of "$pacs_pid"); c_scp=$(cpu_of "$scp_pid")
   t0=$(now)
   TCP_NODELAY=1 movescu -S -aet LOADER -aec PACS -aem STORESCP -k QueryRetrieveLevel=STUDY \
     -k StudyInstanceUID="$study_uid" 127.0.0.1 "$pacs_port" > "$tmp/movescu.log" 2>&1
@@ -45,7 +50,8 @@ for i in $(seq "$runs"); do
   got=$(find "$tmp/scp" -type f | wc -l)
   [ "$got" -eq "$n" ] || { echo "movescu moved $got of $n"; exit 1; }
   peer+=("$(awk "BEGIN{print $t1 - $t0}")")
-  printf "   run %d: %.2f s\n" "$i" "${peer[-1]}"
+  printf "   run %d: %.2f s  (cpu: dcmqrscp %.2f s, storescp %.2f s)\n" "$i" "${peer[-1]}" \
+    "$(awk "BEGIN{print $(cpu_of "$pacs_pid") - $c_pacs}")" "$(awk "BEGIN{print $(cpu_of "$scp_pid") - $c_scp}")"
 done
 
 echo "== tsunagu: send until relay-committed, $runs runs"
@@ -62,12 +68,16 @@ for i in $(seq "$runs"); do
   sed -i "s/^name = \"\(cardio\|bench[0-9]*\)\"/name = \"bench$i\"/" "$cfg"
   kill -TERM "$gw_pid"; wait "$gw_pid"
   start_gateway "$cfg" "$tmp/gateway.log"; gw_pid=$last_pid
+  c_pacs=$(cpu_of "$pacs_pid"); c_gw=$(cpu_of "$gw_pid"); c_relay=$(cpu_of "$relay_pid")
   t0=$(now)
   "$gateway" send --config "$cfg" --study-uid "$study_uid" --thread "bench$i" --timeout 10m \
     > "$tmp/send$i.out" 2> "$tmp/send$i.err" || { echo "send failed:"; cat "$tmp/send$i.err"; exit 1; }
   t1=$(now)
   ours+=("$(awk "BEGIN{print $t1 - $t0}")")
-  printf "   run %d: %.2f s\n" "$i" "${ours[-1]}"
+  printf "   run %d: %.2f s  (cpu: dcmqrscp %.2f s, gateway %.2f s, relay %.2f s)\n" "$i" "${ours[-1]}" \
+    "$(awk "BEGIN{print $(cpu_of "$pacs_pid") - $c_pacs}")" \
+    "$(awk "BEGIN{print $(cpu_of "$gw_pid") - $c_gw}")" \
+    "$(awk "BEGIN{print $(cpu_of "$relay_pid") - $c_relay}")"
 done
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
