@@ -280,6 +280,7 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
   gw::DicomNodeOptions nopts;
   nopts.ae_title = options.dicom.ae_title;
   nopts.extra_called_ae_titles = extra_aes;
+  nopts.bind_address = options.dicom.bind_address;
   nopts.port = options.dicom.port;
   nopts.max_associations = options.dicom.max_associations;
   nopts.acse_timeout = options.dicom.acse_timeout;
