@@ -1,5 +1,8 @@
 #include "instance_stream.h"
 
+#include <pthread.h>
+#include <time.h>
+
 #include <algorithm>
 #include <fstream>
 
@@ -12,6 +15,14 @@ using common::Status;
 namespace fs = std::filesystem;
 
 namespace {
+// CPU time the calling thread has used.
+std::chrono::milliseconds ThreadCpu() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return std::chrono::milliseconds(static_cast<std::int64_t>(ts.tv_sec) * 1000 +
+                                   ts.tv_nsec / 1000000);
+}
+
 // Upper bound on how long the coordinator sleeps when nobody wakes it (a missed wake-up costs at
 // most this much latency, never a hang).
 constexpr auto kPollEvery = std::chrono::milliseconds(50);
@@ -48,10 +59,25 @@ InstanceStream::~InstanceStream() { (void)Finish(false); }
 void InstanceStream::Start() {
   const int n = std::max(1, options_.parallelism);
   for (int i = 0; i < n; ++i) {
-    threads_.emplace_back([this] { DeidentifyWorker(); });
-    threads_.emplace_back([this] { UploadWorker(); });
+    threads_.emplace_back([this] {
+      ::pthread_setname_np(::pthread_self(), "tsu-deidentify");
+      DeidentifyWorker();
+      const auto cpu = ThreadCpu();
+      std::lock_guard<std::mutex> lock(mu_);
+      counts_.deidentify_cpu += cpu;
+    });
+    threads_.emplace_back([this] {
+      ::pthread_setname_np(::pthread_self(), "tsu-upload");
+      UploadWorker();
+      const auto cpu = ThreadCpu();
+      std::lock_guard<std::mutex> lock(mu_);
+      counts_.upload_cpu += cpu;
+    });
   }
-  coordinator_ = std::thread([this] { Coordinate(); });
+  coordinator_ = std::thread([this] {
+    ::pthread_setname_np(::pthread_self(), "tsu-stream");
+    Coordinate();
+  });
 }
 
 void InstanceStream::Poke() {
@@ -142,7 +168,8 @@ bool InstanceStream::Record() {
       st = deps_.store->SetStudyInfo(job_.id, first.study_uid, first.patient_id_suffix,
                                      first.modality);
     }
-    if (st.ok()) st = deps_.store->SetDeidentifiedMany(job_.id, updates);
+    // Not waiting for the disk: a lost row only repeats idempotent work (see JobStore).
+    if (st.ok()) st = deps_.store->SetDeidentifiedMany(job_.id, updates, /*durable=*/false);
     if (st.ok()) {
       have_study_info_ = true;
       deps_.metrics->instances_deidentified += deid.size();
@@ -157,7 +184,7 @@ bool InstanceStream::Record() {
     forget(keys);
   }
   if (!uploaded.empty()) {
-    Status st = deps_.store->SetUploadedMany(job_.id, uploaded);
+    Status st = deps_.store->SetUploadedMany(job_.id, uploaded, /*durable=*/false);
     if (st.ok()) {
       deps_.metrics->instances_uploaded += uploaded.size();
       std::lock_guard<std::mutex> lock(mu_);

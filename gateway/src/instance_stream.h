@@ -15,6 +15,7 @@
 #ifndef TSUNAGU_GATEWAY_SRC_INSTANCE_STREAM_H_
 #define TSUNAGU_GATEWAY_SRC_INSTANCE_STREAM_H_
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -36,6 +37,9 @@ class InstanceStream {
   struct Counts {
     int deidentified = 0;
     int uploaded = 0;
+    // CPU time of the stream's own threads (the relay client's I/O threads are not included).
+    std::chrono::milliseconds deidentify_cpu{0};
+    std::chrono::milliseconds upload_cpu{0};
   };
   // `job` as read when the step began; `out_dir` exists. Starts no thread yet.
   InstanceStream(const PipelineOptions& options, const StudyPipeline::Deps& deps,

@@ -73,6 +73,10 @@ for i in $(seq "$runs"); do
   "$gateway" send --config "$cfg" --study-uid "$study_uid" --thread "bench$i" --timeout 10m \
     > "$tmp/send$i.out" 2> "$tmp/send$i.err" || { echo "send failed:"; cat "$tmp/send$i.err"; exit 1; }
   t1=$(now)
+  # CPU of the gateway's threads that outlive the send (engine, relay client I/O, web, ...).
+  for t in /proc/"$gw_pid"/task/*; do
+    awk -v hz="$(getconf CLK_TCK)" '{c=$2; gsub(/[()]/, "", c); print c, ($14 + $15) / hz}' "$t/stat"
+  done | awk '{s[$1] += $2} END {for (k in s) printf "%s=%.2fs ", k, s[k]; print ""}' > "$tmp/threads$i"
   ours+=("$(awk "BEGIN{print $t1 - $t0}")")
   printf "   run %d: %.2f s  (cpu: dcmqrscp %.2f s, gateway %.2f s, relay %.2f s)\n" "$i" "${ours[-1]}" \
     "$(awk "BEGIN{print $(cpu_of "$pacs_pid") - $c_pacs}")" \
@@ -88,9 +92,24 @@ printf "   tsunagu send->committed median: %.2f s (%.0f instances/s)\n" "$mo" "$
 printf "   ratio tsunagu/peer: %.2f (target <= 2.0)\n" "$(awk "BEGIN{print $mo / $mp}")"
 cp "$tmp/gateway.log" "${BENCH_KEEP_LOG:-/dev/null}" 2>/dev/null
 echo "== where the gateway's time went (last run, from its log)"
+echo "   CPU of long-lived gateway threads: $(cat "$tmp/threads$runs")"
 /usr/bin/python3 - "$tmp/gateway.log" <<'PY'
 import re, sys, datetime
 events = {}
+cpu = {}
+for line in open(sys.argv[1]):
+    # The last run's per-association and per-stream CPU (both logged at their end).
+    if " retrieve.listed " in line:
+        cpu = {}
+    m = re.search(r"dicom.association_end .* stores=(\d+) cpu_ms=(\d+)", line)
+    if m and int(m.group(1)) > 0:
+        cpu["receive (C-STORE SCP threads)"] = cpu.get("receive (C-STORE SCP threads)", 0) + int(m.group(2))
+    m = re.search(r"retrieve.streamed .* deidentify_cpu_ms=(\d+) upload_cpu_ms=(\d+)", line)
+    if m:
+        cpu["de-identify + hash (stream workers)"] = int(m.group(1))
+        cpu["upload calls (stream workers)"] = int(m.group(2))
+for k, v in cpu.items():
+    print(f"   cpu {k:<36} {v / 1000:6.2f} s")
 for line in open(sys.argv[1]):
     m = re.match(r'\[?(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)', line)
     if not m:
