@@ -77,6 +77,9 @@ void InstanceStream::Start() {
   coordinator_ = std::thread([this] {
     ::pthread_setname_np(::pthread_self(), "tsu-stream");
     Coordinate();
+    const auto cpu = ThreadCpu();
+    std::lock_guard<std::mutex> lock(mu_);
+    counts_.coordinator_cpu += cpu;
   });
 }
 
@@ -208,7 +211,8 @@ size_t InstanceStream::Feed() {
   }
   std::vector<InstanceRecord> all;
   if (feed) {
-    auto listed = deps_.store->ListInstances(job_.id);
+    auto listed = deps_.store->ListInstancesInStates(job_.id, instance_state::kReceived,
+                                                     instance_state::kDeidentified);
     if (!listed.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
       stopping_ = true;

@@ -40,6 +40,7 @@ class InstanceStream {
     // CPU time of the stream's own threads (the relay client's I/O threads are not included).
     std::chrono::milliseconds deidentify_cpu{0};
     std::chrono::milliseconds upload_cpu{0};
+    std::chrono::milliseconds coordinator_cpu{0};  // reading and recording in the job store
   };
   // `job` as read when the step began; `out_dir` exists. Starts no thread yet.
   InstanceStream(const PipelineOptions& options, const StudyPipeline::Deps& deps,

@@ -440,6 +440,25 @@ Result<std::vector<InstanceRecord>> JobStore::ListInstances(JobId id) {
   return out;
 }
 
+Result<std::vector<InstanceRecord>> JobStore::ListInstancesInStates(JobId id, const std::string& a,
+                                                                    const std::string& b) {
+  // A read: on the second connection when there is one, so that it does not queue behind the
+  // first connection's transactions.
+  Impl& m = fast_ ? *fast_ : *impl_;
+  std::lock_guard<std::mutex> lock(m.mu);
+  const std::string sql = std::string("SELECT ") + kInstanceColumns +
+                          " FROM instances WHERE job_id = ? AND state IN (?, ?) ORDER BY sop_key";
+  Stmt s(m.db, sql.c_str());
+  s.Bind(1, id.value()).Bind(2, a).Bind(3, b);
+  std::vector<InstanceRecord> out;
+  for (;;) {
+    TSUNAGU_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(ReadInstance(s));
+  }
+  return out;
+}
+
 Result<JobProgress> JobStore::Progress(JobId id) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   Stmt s(impl_->db, "SELECT state, COUNT(*) FROM instances WHERE job_id = ? GROUP BY state");

@@ -288,9 +288,9 @@ StepResult StudyPipeline::Retrieve(const JobRecord& job) {
     const InstanceStream::Counts c = stream->Finish(drain);
     deps_.log->info(
         "retrieve.streamed job={} deidentified={} uploaded={} drained={} deidentify_cpu_ms={} "
-        "upload_cpu_ms={}",
+        "upload_cpu_ms={} store_cpu_ms={}",
         job.id.value(), c.deidentified, c.uploaded, drain, c.deidentify_cpu.count(),
-        c.upload_cpu.count());
+        c.upload_cpu.count(), c.coordinator_cpu.count());
     stream.reset();
   };
   auto last_write = deps_.clock->SteadyNow();

@@ -104,10 +104,11 @@ for line in open(sys.argv[1]):
     m = re.search(r"dicom.association_end .* stores=(\d+) cpu_ms=(\d+)", line)
     if m and int(m.group(1)) > 0:
         cpu["receive (C-STORE SCP threads)"] = cpu.get("receive (C-STORE SCP threads)", 0) + int(m.group(2))
-    m = re.search(r"retrieve.streamed .* deidentify_cpu_ms=(\d+) upload_cpu_ms=(\d+)", line)
+    m = re.search(r"retrieve.streamed .* deidentify_cpu_ms=(\d+) upload_cpu_ms=(\d+) store_cpu_ms=(\d+)", line)
     if m:
         cpu["de-identify + hash (stream workers)"] = int(m.group(1))
         cpu["upload calls (stream workers)"] = int(m.group(2))
+        cpu["job store reads/records (stream)"] = int(m.group(3))
 for k, v in cpu.items():
     print(f"   cpu {k:<36} {v / 1000:6.2f} s")
 for line in open(sys.argv[1]):

@@ -150,6 +150,10 @@ class JobStore final : public jobs::JobQueue {
   // Newest first; at most `limit`.
   common::Result<std::vector<JobRecord>> ListJobs(int limit);
   common::Result<std::vector<InstanceRecord>> ListInstances(JobId id);
+  // The job's instances in state `a` or `b` (the streamed pipeline's work; cheaper than
+  // ListInstances when most instances are still expected or already uploaded).
+  common::Result<std::vector<InstanceRecord>> ListInstancesInStates(JobId id, const std::string& a,
+                                                                    const std::string& b);
   common::Result<JobProgress> Progress(JobId id);
   // Number of jobs per stage.
   common::Result<std::vector<std::pair<std::string, int>>> CountByStage();
