@@ -26,6 +26,9 @@ std::chrono::milliseconds ThreadCpu() {
 // Upper bound on how long the coordinator sleeps when nobody wakes it (a missed wake-up costs at
 // most this much latency, never a hang).
 constexpr auto kPollEvery = std::chrono::milliseconds(50);
+// How long the coordinator lets events gather after a wake-up (short next to an instance's
+// de-identification or upload, long next to a C-STORE).
+constexpr auto kGather = std::chrono::milliseconds(5);
 }  // namespace
 
 Result<std::pair<std::string, std::int64_t>> HashFile(const fs::path& path) {
@@ -126,6 +129,11 @@ void InstanceStream::Coordinate() {
     {
       std::unique_lock<std::mutex> lock(mu_);
       coordinator_cv_.wait_for(lock, kPollEvery, [this] { return wake_; });
+      // Let a few more arrivals and results gather: one read and one record per few events
+      // instead of one per event (each is a query or a transaction).
+      if (!stopping_ && !draining_) {
+        coordinator_cv_.wait_for(lock, kGather, [this] { return stopping_ || draining_; });
+      }
       wake_ = false;
     }
     const bool store_ok = Record();

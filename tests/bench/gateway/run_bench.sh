@@ -121,9 +121,12 @@ for line in open(sys.argv[1]):
         if " " + ev + " " in line:
             events[ev] = t  # the last occurrence: the last run
 order = ["retrieve.move", "retrieve.complete", "deidentify.done", "upload.done", "commit.done"]
-names = {"retrieve.complete": "C-FIND list + C-MOVE into the spool",
-         "deidentify.done": "de-identification", "upload.done": "TLS upload",
-         "commit.done": "relay commit"}
+# De-identification and upload stream alongside the C-MOVE, so the phases are: the move (with
+# the streamed work), what was left of the streamed work when the move ended, the upload step's
+# leftovers, and the commit.
+names = {"retrieve.complete": "C-FIND list + C-MOVE (+ streamed work)",
+         "deidentify.done": "streamed work left after the move",
+         "upload.done": "upload step (leftovers)", "commit.done": "relay commit"}
 start = events.get("retrieve.listed")
 prev = start
 for ev in order[1:]:
