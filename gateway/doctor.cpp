@@ -3,6 +3,7 @@
 #include "tsunagu/common/clock.h"
 #include "tsunagu/common/doctor.h"
 #include "tsunagu/config/gateway_options.h"
+#include "tsunagu/gateway/spool_volume.h"
 #include "tsunagu/ipsec/doctor_check.h"
 
 namespace tsunagu::gateway {
@@ -42,6 +43,29 @@ int RunDoctor(const std::string& config_path, common::Language fallback, std::os
        [&] {
          return common::CheckFreeSpace(o.storage.spool_directory, o.storage.spool_min_free_bytes,
                                        lang);
+       }},
+      {label("スプールの暗号化", "spool encryption"),
+       [&] {
+         auto v = SpoolVolumeEncryption(o.storage.spool_directory);
+         if (!v.ok()) {
+           return CheckResult{CheckLevel::kWarning,
+                              label("スプールのディレクトリがありません: ",
+                                    "the spool directory does not exist: ") +
+                                  o.storage.spool_directory.string(),
+                              ""};
+         }
+         if (v->encrypted) {
+           return CheckResult{CheckLevel::kOk,
+                              label("暗号化ボリューム上: ", "on an encrypted volume: ") + v->device,
+                              ""};
+         }
+         return CheckResult{
+             CheckLevel::kWarning,
+             label("識別情報を含むスプールが暗号化されていないデバイス上にあります: ",
+                   "the spool (identified data) is not on an encrypted volume: ") +
+                 v->device,
+             label("spool_directory を dm-crypt/LUKS で暗号化したボリュームに置いてください",
+                   "put spool_directory on a dm-crypt/LUKS encrypted volume")};
        }},
       {label("IPsecトンネル", "IPsec tunnel"),
        [&] { return ipsec::CheckTunnel(o.ipsec, o.transport.require_ipsec, lang); }},

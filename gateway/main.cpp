@@ -273,10 +273,14 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
     if (!r.called_ae_title.empty()) extra_aes.push_back(r.called_ae_title);
   }
   gw::Intake intake(spool, options.storage.spool_min_free_bytes, routes,
-                    {store->get(), &local_fs, &keyer, &metrics, log, [&engine] { engine.Wake(); }});
+                    {store->get(), &local_fs, &keyer, &metrics, log, [&engine, &pipeline] {
+                       engine.Wake();
+                       pipeline.NotifyArrival();
+                     }});
   gw::DicomNodeOptions nopts;
   nopts.ae_title = options.dicom.ae_title;
   nopts.extra_called_ae_titles = extra_aes;
+  nopts.bind_address = options.dicom.bind_address;
   nopts.port = options.dicom.port;
   nopts.max_associations = options.dicom.max_associations;
   nopts.acse_timeout = options.dicom.acse_timeout;

@@ -2,6 +2,7 @@
 // blocking with a 1 s poll so Stop() is prompt), one thread per association.
 #include <dcmtk/config/osconfig.h>
 // osconfig.h first.
+#include <arpa/inet.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcdict.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
@@ -9,10 +10,18 @@
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmnet/assoc.h>
 #include <dcmtk/dcmnet/dimse.h>
+#include <dcmtk/dcmnet/dulstruc.h>
 #include <dcmtk/oflog/oflog.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <list>
 #include <mutex>
 #include <set>
@@ -65,6 +74,33 @@ std::string Get(DcmItem* item, const DcmTagKey& tag) {
   return "";
 }
 
+// A listening TCP socket (SO_REUSEADDR, close-on-exec) on address:port; the caller owns it.
+Result<int> BindListenSocket(const std::string& address, std::uint16_t port) {
+  const std::string host = address.empty() ? "0.0.0.0" : address;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0 ||
+      found == nullptr) {
+    return common::InvalidArgumentError("dicom.bind_address: \"" + host +
+                                        "\" is not an IP address (e.g. 0.0.0.0, 10.1.2.3, ::)");
+  }
+  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> owner(found, &::freeaddrinfo);
+  const int fd = ::socket(found->ai_family, found->ai_socktype | SOCK_CLOEXEC, found->ai_protocol);
+  if (fd < 0) return common::StatusFromErrno(errno, "create the DICOM listening socket");
+  const int one = 1;
+  (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (::bind(fd, found->ai_addr, found->ai_addrlen) != 0 || ::listen(fd, SOMAXCONN) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return common::UnavailableError("cannot listen on DICOM address " + host + " port " +
+                                    std::to_string(port) + ": " + std::strerror(err));
+  }
+  return fd;
+}
+
 class Node final : public DicomNode {
  public:
   Node(DicomNodeOptions options, StoreHandler* handler, std::shared_ptr<spdlog::logger> log)
@@ -74,20 +110,42 @@ class Node final : public DicomNode {
   }
   ~Node() override { Stop(); }
 
+  // DCMTK 3.6.7 binds its listening socket to the wildcard address and has no setting to choose
+  // another (dcmnet/libsrc/dul.cc, initializeNetworkTCP). So the node binds its own socket to
+  // bind_address and hands it to DCMTK in place of DCMTK's: the network is initialised on an
+  // ephemeral port, whose socket is closed at once, and networkSpecific.TCP.listenSocket
+  // (dcmnet/dulstruc.h, installed with the headers) is the only thing ASC_receiveAssociation uses
+  // to select() and accept(). ASC_dropNetwork closes ours as it would have closed its own.
   Status Listen() {
+    TSUNAGU_ASSIGN_OR_RETURN(int fd, BindListenSocket(options_.bind_address, options_.port));
     T_ASC_Network* net = nullptr;
-    OFCondition cond =
-        ASC_initializeNetwork(NET_ACCEPTOR, options_.port, Seconds(options_.acse_timeout), &net);
+    OFCondition cond = ASC_initializeNetwork(NET_ACCEPTOR, 0, Seconds(options_.acse_timeout), &net);
     if (cond.bad()) {
-      return common::UnavailableError("cannot listen on DICOM port " +
-                                      std::to_string(options_.port) + ": " + cond.text());
+      ::close(fd);
+      return common::UnavailableError(std::string("cannot set up the DICOM network: ") +
+                                      cond.text());
     }
     net_.reset(net);
+    auto* key = reinterpret_cast<PRIVATE_NETWORKKEY*>(net->network);
+    if (key->networkSpecific.TCP.listenSocket != DCMNET_INVALID_SOCKET) {
+      ::close(key->networkSpecific.TCP.listenSocket);
+    }
+    key->networkSpecific.TCP.listenSocket = fd;
+    sockaddr_storage bound{};
+    socklen_t len = sizeof(bound);
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len) == 0) {
+      port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                                : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+    }
+    key->networkSpecific.TCP.port = port_;
+    net->acceptorPort = port_;
     accept_thread_ = std::thread([this] { AcceptLoop(); });
-    log_->info("dicom.listen ae_title={} port={} max_associations={}", options_.ae_title,
-               options_.port, options_.max_associations);
+    log_->info("dicom.listen ae_title={} address={} port={} max_associations={}", options_.ae_title,
+               options_.bind_address, port_, options_.max_associations);
     return Status();
   }
+
+  std::uint16_t port() const override { return port_; }
 
   void Stop() override {
     if (stopping_.exchange(true)) return;
@@ -190,7 +248,20 @@ class Node final : public DicomNode {
   }
 
   void Serve(AssociationPtr assoc, const std::string& called, const std::string& calling) {
+    ::pthread_setname_np(::pthread_self(), "tsu-dicom");
     log_->debug("dicom.association_start calling={} called={}", calling, called);
+    // One line per association with the thread's CPU time: where the receiving time goes.
+    struct EndLog {
+      Node* node;
+      const std::string& calling;
+      int stores = 0;
+      ~EndLog() {
+        timespec ts{};
+        ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        node->log_->info("dicom.association_end calling={} stores={} cpu_ms={}", calling, stores,
+                         ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+      }
+    } end_log{this, calling};
     for (;;) {
       T_DIMSE_Message msg;
       T_ASC_PresentationContextID pres_id = 0;
@@ -215,6 +286,7 @@ class Node final : public DicomNode {
         cond =
             DIMSE_sendEchoResponse(assoc.get(), pres_id, &msg.msg.CEchoRQ, STATUS_Success, nullptr);
       } else if (msg.CommandField == DIMSE_C_STORE_RQ) {
+        ++end_log.stores;
         cond = HandleStore(assoc.get(), pres_id, msg.msg.CStoreRQ, called, calling);
       } else {
         log_->warn("dicom.unsupported_command command={}", static_cast<unsigned>(msg.CommandField));
@@ -356,6 +428,7 @@ class Node final : public DicomNode {
   std::thread accept_thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<int> active_{0};
+  std::uint16_t port_ = 0;
   std::mutex mu_;
   struct Worker {
     std::thread thread;

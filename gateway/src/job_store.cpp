@@ -396,8 +396,11 @@ Result<Attachment> JobStore::AttachArrived(const ArrivedInstance& in,
 }
 
 Result<bool> JobStore::IsRetrieving(const std::string& study_key) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  Stmt s(impl_->db, "SELECT 1 FROM jobs WHERE study_key = ? AND stage = 'retrieving' LIMIT 1");
+  // On the second connection when there is one: a read that must not wait behind the pipeline's
+  // transactions on the first (it is on the path of every C-STORE response).
+  Impl& m = fast_ ? *fast_ : *impl_;
+  std::lock_guard<std::mutex> lock(m.mu);
+  Stmt s(m.db, "SELECT 1 FROM jobs WHERE study_key = ? AND stage = 'retrieving' LIMIT 1");
   s.Bind(1, study_key);
   return s.Step();
 }
@@ -428,6 +431,25 @@ Result<std::vector<InstanceRecord>> JobStore::ListInstances(JobId id) {
                           " FROM instances WHERE job_id = ? ORDER BY sop_key";
   Stmt s(impl_->db, sql.c_str());
   s.Bind(1, id.value());
+  std::vector<InstanceRecord> out;
+  for (;;) {
+    TSUNAGU_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(ReadInstance(s));
+  }
+  return out;
+}
+
+Result<std::vector<InstanceRecord>> JobStore::ListInstancesInStates(JobId id, const std::string& a,
+                                                                    const std::string& b) {
+  // A read: on the second connection when there is one, so that it does not queue behind the
+  // first connection's transactions.
+  Impl& m = fast_ ? *fast_ : *impl_;
+  std::lock_guard<std::mutex> lock(m.mu);
+  const std::string sql = std::string("SELECT ") + kInstanceColumns +
+                          " FROM instances WHERE job_id = ? AND state IN (?, ?) ORDER BY sop_key";
+  Stmt s(m.db, sql.c_str());
+  s.Bind(1, id.value()).Bind(2, a).Bind(3, b);
   std::vector<InstanceRecord> out;
   for (;;) {
     TSUNAGU_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -520,8 +542,9 @@ Status JobStore::SetDeidentified(JobId id, const std::string& sop_key,
   return SetDeidentifiedMany(id, {{sop_key, deid_sop_uid, deid_path, sha256_hex, size}});
 }
 
-Status JobStore::SetDeidentifiedMany(JobId id, const std::vector<DeidentifiedUpdate>& updates) {
-  Impl& m = *impl_;
+Status JobStore::SetDeidentifiedMany(JobId id, const std::vector<DeidentifiedUpdate>& updates,
+                                     bool durable) {
+  Impl& m = durable || !fast_ ? *impl_ : *fast_;
   return m.Tx([&]() -> Status {
     for (const DeidentifiedUpdate& u : updates) {
       Stmt s(m.db,
@@ -539,8 +562,8 @@ Status JobStore::SetDeidentifiedMany(JobId id, const std::vector<DeidentifiedUpd
   });
 }
 
-Status JobStore::SetUploadedMany(JobId id, const std::vector<std::string>& sop_keys) {
-  Impl& m = *impl_;
+Status JobStore::SetUploadedMany(JobId id, const std::vector<std::string>& sop_keys, bool durable) {
+  Impl& m = durable || !fast_ ? *impl_ : *fast_;
   return m.Tx([&]() -> Status {
     for (const std::string& key : sop_keys) {
       Stmt s(m.db,

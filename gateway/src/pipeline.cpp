@@ -3,12 +3,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
 #include <thread>
 
+#include "instance_stream.h"
 #include "tsunagu/common/crypto.h"
 
 namespace tsunagu::gateway {
@@ -19,23 +19,6 @@ using jobs::StepResult;
 namespace fs = std::filesystem;
 
 namespace {
-
-Result<std::pair<std::string, std::int64_t>> HashFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return common::NotFoundError("cannot open a de-identified file");
-  common::Sha256Hasher hasher;
-  std::string buf(1 << 20, '\0');
-  std::int64_t total = 0;
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    const auto n = in.gcount();
-    if (n <= 0) break;
-    hasher.Update(std::string_view(buf.data(), static_cast<size_t>(n)));
-    total += n;
-  }
-  if (in.bad()) return common::DataLossError("cannot read a de-identified file");
-  return std::make_pair(common::HexEncode(hasher.Finish()), total);
-}
 
 Status SyncFile(const fs::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -195,6 +178,27 @@ Status Intake::OnReceived(const ReceivedInstance& in) {
 StudyPipeline::StudyPipeline(PipelineOptions options, Deps deps)
     : options_(std::move(options)), deps_(std::move(deps)) {}
 
+void StudyPipeline::NotifyArrival() {
+  std::lock_guard<std::mutex> lock(streams_mu_);
+  for (InstanceStream* s : streams_) s->Poke();
+}
+
+std::unique_ptr<InstanceStream> StudyPipeline::StartStream(const JobRecord& job) {
+  if (!options_.stream) return nullptr;
+  const fs::path out_dir = options_.outbox_dir / std::to_string(job.id.value());
+  if (!deps_.fs->CreateDirectories(out_dir).ok()) return nullptr;  // the stage steps report it
+  auto stream = std::make_unique<InstanceStream>(options_, deps_, job, out_dir);
+  stream->Start();
+  std::lock_guard<std::mutex> lock(streams_mu_);
+  streams_.insert(stream.get());
+  return stream;
+}
+
+void StudyPipeline::StopStream(InstanceStream* stream) {
+  std::lock_guard<std::mutex> lock(streams_mu_);
+  streams_.erase(stream);
+}
+
 StepResult StudyPipeline::RunStep(const jobs::Lease& lease) {
   auto job = deps_.store->GetJob(lease.id);
   if (!job.ok()) return StepResult::FromStatus(job.status());
@@ -276,6 +280,19 @@ StepResult StudyPipeline::Retrieve(const JobRecord& job) {
   }
   deps_.log->info("retrieve.move job={} round={} missing={} requests={}", job.id.value(), round,
                   missing->size(), requests.size());
+  // De-identify and upload what arrives while the moves run.
+  std::unique_ptr<InstanceStream> stream = StartStream(job);
+  auto end_stream = [&](bool drain) {
+    if (!stream) return;
+    StopStream(stream.get());
+    const InstanceStream::Counts c = stream->Finish(drain);
+    deps_.log->info(
+        "retrieve.streamed job={} deidentified={} uploaded={} drained={} deidentify_cpu_ms={} "
+        "upload_cpu_ms={} store_cpu_ms={}",
+        job.id.value(), c.deidentified, c.uploaded, drain, c.deidentify_cpu.count(),
+        c.upload_cpu.count(), c.coordinator_cpu.count());
+    stream.reset();
+  };
   auto last_write = deps_.clock->SteadyNow();
   int last_completed = 0;
   int last_remaining = 0;
@@ -292,20 +309,30 @@ StepResult StudyPipeline::Retrieve(const JobRecord& job) {
                       round, common::ErrorCodeName(moved.status().code()),
                       moved.status().message());
       // A refused or broken C-MOVE is not a round: the next attempt repeats the same request.
+      end_stream(false);
       return StepResult::FromStatus(moved.status().WithContext("C-MOVE"));
     }
     last_completed = moved->last.completed;
     last_remaining = std::max(0, moved->last.remaining);
   }
   st = deps_.store->SetMoveCounters(job.id, round, last_completed, last_remaining);
-  if (!st.ok()) return StepResult::FromStatus(st);
-  missing = missing_of();
-  if (!missing.ok()) return StepResult::FromStatus(missing.status());
+  if (st.ok()) {
+    missing = missing_of();
+    if (!missing.ok()) st = missing.status();
+  }
+  if (!st.ok()) {
+    end_stream(false);
+    return StepResult::FromStatus(st);
+  }
   if (missing->empty()) {
     deps_.log->info("retrieve.complete job={} instances={} moves={}", job.id.value(), total, round);
     st = deps_.store->SetStage(job.id, stage::kReceived);
+    // The study is complete: finish streaming what is left under this lease (the de-identify and
+    // upload steps then find little or nothing to do).
+    end_stream(st.ok());
     return st.ok() ? StepResult::Done() : StepResult::FromStatus(st);
   }
+  end_stream(false);
   deps_.log->warn("retrieve.incomplete job={} round={} missing={} of={}", job.id.value(), round,
                   missing->size(), total);
   // Some PACS answer before their C-STOREs finish: give late instances time, then re-request.
@@ -356,6 +383,14 @@ StepResult StudyPipeline::Deidentify(const JobRecord& job) {
   const fs::path out_dir = options_.outbox_dir / std::to_string(job.id.value());
   Status st = deps_.fs->CreateDirectories(out_dir);
   if (!st.ok()) return StepResult::FromStatus(st);
+  // A pushed study, or a send resumed after a restart: de-identify and upload together. What the
+  // stream leaves (a lost spool file, an error) is handled below exactly as without it.
+  if (std::unique_ptr<InstanceStream> stream = StartStream(job)) {
+    StopStream(stream.get());
+    const InstanceStream::Counts c = stream->Finish(/*drain=*/true);
+    deps_.log->info("deidentify.streamed job={} deidentified={} uploaded={}", job.id.value(),
+                    c.deidentified, c.uploaded);
+  }
   auto all = deps_.store->ListInstances(job.id);
   if (!all.ok()) return StepResult::FromStatus(all.status());
   std::vector<InstanceRecord> todo;

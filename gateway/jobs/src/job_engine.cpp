@@ -1,5 +1,7 @@
 #include "tsunagu/jobs/job_engine.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -26,7 +28,12 @@ JobEngine::~JobEngine() { Stop(); }
 void JobEngine::Start() {
   std::lock_guard<std::mutex> lock(mu_);
   stop_ = false;
-  for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { WorkerLoop(); });
+  for (int i = 0; i < options_.workers; ++i) {
+    threads_.emplace_back([this] {
+      ::pthread_setname_np(::pthread_self(), "tsu-engine");
+      WorkerLoop();
+    });
+  }
 }
 
 void JobEngine::Stop() {

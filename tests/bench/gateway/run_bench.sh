@@ -16,6 +16,8 @@ here=$top/tests/integration/gateway
 source "$top/tests/integration/lib/testlib.sh"
 source "$here/lib.sh"
 now() { date +%s.%N; }
+# CPU seconds (user + system, with reaped children) a process has used so far.
+cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15 + $16 + $17) / hz}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 echo "== generating a ${slices}-slice CT (512x512, 16-bit)"
 /usr/bin/python3 "$top/samples/generate_study.py" --kind ct --out "$tmp/ct" --slices "$slices" \
@@ -33,11 +35,14 @@ load_pacs "$pacs_port" "$tmp/ct"
 echo "== peer: movescu -> storescp, $runs runs"
 mkdir -p "$tmp/scp"
 TCP_NODELAY=1 storescp -aet STORESCP -od "$tmp/scp" "$scp_port" > "$tmp/storescp.log" 2>&1 &
-pids+=($!)
+scp_pid=$!
+pids+=($scp_pid)
+pacs_pid=${pgroups[-1]}
 wait_until 10 echoscu -aec STORESCP 127.0.0.1 "$scp_port"
 peer=()
 for i in $(seq "$runs"); do
   find "$tmp/scp" -type f -delete
+  c_pacs=$(cpu_of "$pacs_pid"); c_scp=$(cpu_of "$scp_pid")
   t0=$(now)
   TCP_NODELAY=1 movescu -S -aet LOADER -aec PACS -aem STORESCP -k QueryRetrieveLevel=STUDY \
     -k StudyInstanceUID="$study_uid" 127.0.0.1 "$pacs_port" > "$tmp/movescu.log" 2>&1
@@ -45,7 +50,8 @@ for i in $(seq "$runs"); do
   got=$(find "$tmp/scp" -type f | wc -l)
   [ "$got" -eq "$n" ] || { echo "movescu moved $got of $n"; exit 1; }
   peer+=("$(awk "BEGIN{print $t1 - $t0}")")
-  printf "   run %d: %.2f s\n" "$i" "${peer[-1]}"
+  printf "   run %d: %.2f s  (cpu: dcmqrscp %.2f s, storescp %.2f s)\n" "$i" "${peer[-1]}" \
+    "$(awk "BEGIN{print $(cpu_of "$pacs_pid") - $c_pacs}")" "$(awk "BEGIN{print $(cpu_of "$scp_pid") - $c_scp}")"
 done
 
 echo "== tsunagu: send until relay-committed, $runs runs"
@@ -61,13 +67,27 @@ for i in $(seq "$runs"); do
   # A new thread each run: a repeated send of the same study to the same thread is one job.
   sed -i "s/^name = \"\(cardio\|bench[0-9]*\)\"/name = \"bench$i\"/" "$cfg"
   kill -TERM "$gw_pid"; wait "$gw_pid"
+  # A fresh relay store each run: the study de-identifies to the same UIDs every time, and a
+  # relay that already holds it does less work than a first send.
+  if [ "$i" -gt 1 ]; then
+    kill -TERM "$relay_pid"; wait "$relay_pid"
+    start_relay "$relay" "$tmp/relay$i" "$tmp/relay.log"
+  fi
   start_gateway "$cfg" "$tmp/gateway.log"; gw_pid=$last_pid
+  c_pacs=$(cpu_of "$pacs_pid"); c_gw=$(cpu_of "$gw_pid"); c_relay=$(cpu_of "$relay_pid")
   t0=$(now)
   "$gateway" send --config "$cfg" --study-uid "$study_uid" --thread "bench$i" --timeout 10m \
     > "$tmp/send$i.out" 2> "$tmp/send$i.err" || { echo "send failed:"; cat "$tmp/send$i.err"; exit 1; }
   t1=$(now)
+  # CPU of the gateway's threads that outlive the send (engine, relay client I/O, web, ...).
+  for t in /proc/"$gw_pid"/task/*; do
+    awk -v hz="$(getconf CLK_TCK)" '{c=$2; gsub(/[()]/, "", c); print c, ($14 + $15) / hz}' "$t/stat"
+  done | awk '{s[$1] += $2} END {for (k in s) printf "%s=%.2fs ", k, s[k]; print ""}' > "$tmp/threads$i"
   ours+=("$(awk "BEGIN{print $t1 - $t0}")")
-  printf "   run %d: %.2f s\n" "$i" "${ours[-1]}"
+  printf "   run %d: %.2f s  (cpu: dcmqrscp %.2f s, gateway %.2f s, relay %.2f s)\n" "$i" "${ours[-1]}" \
+    "$(awk "BEGIN{print $(cpu_of "$pacs_pid") - $c_pacs}")" \
+    "$(awk "BEGIN{print $(cpu_of "$gw_pid") - $c_gw}")" \
+    "$(awk "BEGIN{print $(cpu_of "$relay_pid") - $c_relay}")"
 done
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
@@ -78,9 +98,25 @@ printf "   tsunagu send->committed median: %.2f s (%.0f instances/s)\n" "$mo" "$
 printf "   ratio tsunagu/peer: %.2f (target <= 2.0)\n" "$(awk "BEGIN{print $mo / $mp}")"
 cp "$tmp/gateway.log" "${BENCH_KEEP_LOG:-/dev/null}" 2>/dev/null
 echo "== where the gateway's time went (last run, from its log)"
+echo "   CPU of long-lived gateway threads: $(cat "$tmp/threads$runs")"
 /usr/bin/python3 - "$tmp/gateway.log" <<'PY'
 import re, sys, datetime
 events = {}
+cpu = {}
+for line in open(sys.argv[1]):
+    # The last run's per-association and per-stream CPU (both logged at their end).
+    if " retrieve.listed " in line:
+        cpu = {}
+    m = re.search(r"dicom.association_end .* stores=(\d+) cpu_ms=(\d+)", line)
+    if m and int(m.group(1)) > 0:
+        cpu["receive (C-STORE SCP threads)"] = cpu.get("receive (C-STORE SCP threads)", 0) + int(m.group(2))
+    m = re.search(r"retrieve.streamed .* deidentify_cpu_ms=(\d+) upload_cpu_ms=(\d+) store_cpu_ms=(\d+)", line)
+    if m:
+        cpu["de-identify + hash (stream workers)"] = int(m.group(1))
+        cpu["upload calls (stream workers)"] = int(m.group(2))
+        cpu["job store reads/records (stream)"] = int(m.group(3))
+for k, v in cpu.items():
+    print(f"   cpu {k:<36} {v / 1000:6.2f} s")
 for line in open(sys.argv[1]):
     m = re.match(r'\[?(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)', line)
     if not m:
@@ -91,9 +127,12 @@ for line in open(sys.argv[1]):
         if " " + ev + " " in line:
             events[ev] = t  # the last occurrence: the last run
 order = ["retrieve.move", "retrieve.complete", "deidentify.done", "upload.done", "commit.done"]
-names = {"retrieve.complete": "C-FIND list + C-MOVE into the spool",
-         "deidentify.done": "de-identification", "upload.done": "TLS upload",
-         "commit.done": "relay commit"}
+# De-identification and upload stream alongside the C-MOVE, so the phases are: the move (with
+# the streamed work), what was left of the streamed work when the move ended, the upload step's
+# leftovers, and the commit.
+names = {"retrieve.complete": "C-FIND list + C-MOVE (+ streamed work)",
+         "deidentify.done": "streamed work left after the move",
+         "upload.done": "upload step (leftovers)", "commit.done": "relay commit"}
 start = events.get("retrieve.listed")
 prev = start
 for ev in order[1:]:

@@ -152,6 +152,23 @@ expect_eq "nothing was spooled" 0 "$spooled"
 kill -TERM "$gw_pid"; wait "$gw_pid"; rc=$?
 expect_eq "the gateway stops cleanly on SIGTERM" 0 "$rc"
 
+echo "== dicom.bind_address"
+bcfg=$tmp/gw-bind.toml
+b_port=$(free_port)
+write_config "$bcfg" "$tmp/gw-bind" "$pacs_port" "$b_port" "$(free_port)" "64MiB"
+sed -i 's/^\[dicom\]$/[dicom]\nbind_address = "127.0.0.2"/' "$bcfg"
+start_gateway "$bcfg" "$tmp/gateway-bind.log"; gw_pid=$last_pid
+check "the node answers on its bind address" echoscu -aet MODALITY -aec TSUNAGU 127.0.0.2 "$b_port"
+check "and not on another address of the host" \
+  bash -c "! echoscu -to 5 -aet MODALITY -aec TSUNAGU 127.0.0.1 $b_port"
+check "nothing listens on the wildcard address" \
+  bash -c "! ss -Hltn | grep -Eq '(0\.0\.0\.0|\*|\[::\]):$b_port '"
+kill -TERM "$gw_pid"; wait "$gw_pid"
+sed -i 's/^bind_address = "127.0.0.2"$/bind_address = "pacs-gw.local"/' "$bcfg"
+out=$(timeout 20 "$gateway" --config "$bcfg" 2>&1); rc=$?
+check "a bind address that is not an IP address stops the gateway" test "$rc" -ne 0 -a "$rc" -ne 124
+expect_contains "with a clear reason" 'dicom.bind_address: "pacs-gw.local" is not an IP address' "$out"
+
 echo "== privacy"
 for f in "$tmp"/gateway*.log; do
   for canary in "$PID" CANARY "$ACC" "$BIRTH"; do

@@ -213,3 +213,42 @@ TEST_F(JobStoreTest, ForgetIdentifiersClearsOriginalUids) {
 
 }  // namespace
 }  // namespace tsunagu::gateway
+
+namespace tsunagu::gateway {
+namespace {
+
+TEST_F(JobStoreTest, ListInstancesInStatesReturnsOnlyTheWorkOfTheStream) {
+  auto id = store_->CreateSend("S", "k-S", "cardio", "");
+  ASSERT_TRUE(id.ok());
+  std::vector<InstanceRecord> expected;
+  for (const char* sop : {"I1", "I2", "I3", "I4"}) {
+    InstanceRecord r;
+    r.sop_key = std::string("k-") + sop;
+    r.sop_uid = sop;
+    r.series_uid = "series-1";
+    expected.push_back(r);
+  }
+  ASSERT_TRUE(store_->SetExpected(*id, expected).ok());
+  for (const char* sop : {"I1", "I2", "I3"}) {
+    ASSERT_TRUE(store_->AttachArrived(Arrived("S", sop), std::nullopt).ok());
+  }
+  ASSERT_TRUE(store_
+                  ->SetDeidentifiedMany(
+                      *id,
+                      {{"k-I2", "2.25.2", "/o/2", "ab", 2}, {"k-I3", "2.25.3", "/o/3", "cd", 3}},
+                      /*durable=*/false)
+                  .ok());
+  ASSERT_TRUE(store_->SetUploadedMany(*id, {"k-I3"}, /*durable=*/false).ok());
+  auto work =
+      store_->ListInstancesInStates(*id, instance_state::kReceived, instance_state::kDeidentified);
+  ASSERT_TRUE(work.ok()) << work.status();
+  ASSERT_EQ(work->size(), 2u);
+  EXPECT_EQ((*work)[0].sop_key, "k-I1");
+  EXPECT_EQ((*work)[0].state, instance_state::kReceived);
+  EXPECT_EQ((*work)[1].sop_key, "k-I2");
+  EXPECT_EQ((*work)[1].state, instance_state::kDeidentified);
+  EXPECT_EQ((*work)[1].deid_path, "/o/2");
+}
+
+}  // namespace
+}  // namespace tsunagu::gateway

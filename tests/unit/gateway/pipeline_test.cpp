@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "test_util.h"
 #include "tsunagu/common/crypto.h"
@@ -55,6 +56,7 @@ class FakePacs final : public PacsClient {
   int moves = 0;
   Intake* intake = nullptr;
   fs::path incoming;
+  std::function<void(int delivered)> after_each;  // runs inside the C-MOVE, after each C-STORE
 
   common::Status Echo() override { return common::Status(); }
   common::Result<std::vector<FindMatch>> Find(const FindQuery& q) override {
@@ -113,6 +115,7 @@ class FakePacs final : public PacsClient {
       common::Status st = intake->OnReceived(in);
       if (!st.ok()) return st;
       ++done;
+      if (after_each) after_each(done);
       progress(MoveProgress{done, static_cast<int>(todo.size()) - done, 0, 0});
     }
     outcome.last.completed = done;
@@ -233,7 +236,9 @@ class PipelineTest : public ::testing::Test {
   void Build() {
     intake_ = std::make_unique<Intake>(
         spool_, 1ULL << 30, routes_,
-        Intake::Deps{store_.get(), &fs_, &keyer_, &metrics_, log_.logger, {}});
+        Intake::Deps{store_.get(), &fs_, &keyer_, &metrics_, log_.logger, [this] {
+                       if (pipeline_) pipeline_->NotifyArrival();
+                     }});
     pacs_.intake = intake_.get();
     PipelineOptions o;
     o.own_ae_title = "GW";
@@ -245,6 +250,8 @@ class PipelineTest : public ::testing::Test {
     o.spool_max_age = 24h;
     o.parallelism = 3;
     o.batch_size = 2;
+    o.stream = stream_;
+    pipeline_.reset();
     pipeline_ = std::make_unique<StudyPipeline>(
         o, StudyPipeline::Deps{store_.get(), &pacs_, &deid_, &relay_, &poster_, &fs_, &clock_,
                                &metrics_, &keyer_, log_.logger});
@@ -289,6 +296,7 @@ class PipelineTest : public ::testing::Test {
   testing::CapturedLog log_;
   jobs::SeededRandom random_{7};
   std::vector<Route> routes_;
+  bool stream_ = true;
   std::unique_ptr<JobStore> store_;
   FakePacs pacs_;
   FakeDeidentifier deid_;
@@ -320,6 +328,32 @@ TEST_F(PipelineTest, SendFetchesDeidentifiesUploadsCommitsPostsAndCleans) {
   EXPECT_EQ(logs.find("1.2.826.0.1.3680043.99"), std::string::npos) << logs;
 }
 
+TEST_F(PipelineTest, InstancesAreDeidentifiedAndUploadedWhileTheMoveIsRunning) {
+  // The PACS sends the next instance only once the relay holds the previous ones: without
+  // streaming each wait would time out and nothing would be at the relay before the move ends.
+  int seen_at_relay_during_move = 0;
+  pacs_.after_each = [&](int delivered) {
+    const auto until = std::chrono::steady_clock::now() + 5s;
+    while (std::chrono::steady_clock::now() < until) {
+      {
+        std::lock_guard<std::mutex> lock(relay_.mu);
+        if (static_cast<int>(relay_.stored.size()) >= delivered) {
+          seen_at_relay_during_move = delivered;
+          return;
+        }
+      }
+      std::this_thread::sleep_for(5ms);
+    }
+  };
+  const JobRecord job = RunToEnd(Send());
+  EXPECT_EQ(job.stage, stage::kCleaned) << job.last_error;
+  EXPECT_EQ(seen_at_relay_during_move, 5);
+  EXPECT_EQ(deid_.calls, 5);
+  EXPECT_EQ(relay_.upload_calls, 5);
+  EXPECT_EQ(relay_.commit_calls, 1);
+  ASSERT_EQ(poster_.posts.size(), 1u);
+}
+
 TEST_F(PipelineTest, PartialMoveReRequestsOnlyTheMissingInstances) {
   pacs_.skip_first_move = {"1.2.826.0.1.3680043.99.1.1.2", "1.2.826.0.1.3680043.99.1.2.1"};
   const JobRecord job = RunToEnd(Send());
@@ -336,7 +370,9 @@ TEST_F(PipelineTest, InstancesThePacsNeverSendsFailTheJobWithACount) {
   EXPECT_EQ(job.last_error,
             "not_found: 2 of 5 instances still missing after 3 C-MOVE requests (the PACS listed "
             "them but did not send them)");
-  EXPECT_EQ(relay_.upload_calls, 0);
+  // What did arrive was streamed (de-identified, maybe uploaded) but never committed: the relay
+  // deletes such uploads as abandoned.
+  EXPECT_EQ(relay_.commit_calls, 0);
   EXPECT_TRUE(poster_.posts.empty());
 }
 
@@ -395,7 +431,13 @@ TEST_F(PipelineTest, RefusedDeidentificationFailsTheJobAndUploadsNothing) {
   EXPECT_EQ(job.stage, stage::kFailed);
   EXPECT_EQ(job.failed_stage, stage::kReceived);
   EXPECT_NE(job.last_error.find("deidentification_refused"), std::string::npos) << job.last_error;
-  EXPECT_EQ(relay_.upload_calls, 0);
+  // The refused instance itself never leaves; the others may have been uploaded while it was
+  // refused, but the study is never committed and no link is posted.
+  for (const auto& [sop, content] : relay_.stored) {
+    EXPECT_EQ(content.find("1.2.826.0.1.3680043.99.1.2.1"), std::string::npos);
+  }
+  EXPECT_EQ(relay_.commit_calls, 0);
+  EXPECT_TRUE(poster_.posts.empty());
 }
 
 TEST_F(PipelineTest, PushedStudyWaitsForTheQuietPeriodThenIsSent) {
@@ -506,6 +548,10 @@ namespace tsunagu::gateway {
 namespace {
 
 TEST_F(PipelineTest, LostSpoolFilesOfASendAreFetchedAgain) {
+  // Without streaming, so that the instances are still waiting for de-identification when the
+  // power cut hits (as after a crash that stopped the stream).
+  stream_ = false;
+  Build();
   const JobId id = Send();
   for (int i = 0; i < 100 && store_->GetJob(id)->stage != stage::kReceived; ++i) {
     ASSERT_TRUE(engine_->RunOnceForTest().ok());

@@ -57,7 +57,10 @@ class StoreHandler {
 struct DicomNodeOptions {
   std::string ae_title;
   std::vector<std::string> extra_called_ae_titles;  // also accepted (routing by called AE)
-  std::uint16_t port = 11112;
+  // IP address to listen on: "0.0.0.0" every IPv4 address, "::" every address, or one address
+  // of this host (e.g. the interface towards the modalities).
+  std::string bind_address = "0.0.0.0";
+  std::uint16_t port = 11112;  // 0: any free port (see DicomNode::port())
   int max_associations = 8;
   std::chrono::milliseconds acse_timeout = std::chrono::seconds(30);
   std::chrono::milliseconds dimse_timeout = std::chrono::seconds(60);
@@ -79,9 +82,12 @@ class DicomNode {
   // Stops accepting, waits for running associations to end (bounded by the DIMSE timeout).
   virtual void Stop() = 0;
   virtual DicomNodeCounters counters() const = 0;
+  // The port the node listens on.
+  virtual std::uint16_t port() const = 0;
 };
 
-// Binds the port and starts the listener thread. kUnavailable when the port cannot be bound.
+// Binds bind_address:port and starts the listener thread. kInvalidArgument when bind_address is
+// not an IP address; kUnavailable when it cannot be bound (in use, not an address of this host).
 // `handler` must outlive the node.
 common::Result<std::unique_ptr<DicomNode>> StartDicomNode(DicomNodeOptions options,
                                                           StoreHandler* handler,

@@ -150,6 +150,10 @@ class JobStore final : public jobs::JobQueue {
   // Newest first; at most `limit`.
   common::Result<std::vector<JobRecord>> ListJobs(int limit);
   common::Result<std::vector<InstanceRecord>> ListInstances(JobId id);
+  // The job's instances in state `a` or `b` (the streamed pipeline's work; cheaper than
+  // ListInstances when most instances are still expected or already uploaded).
+  common::Result<std::vector<InstanceRecord>> ListInstancesInStates(JobId id, const std::string& a,
+                                                                    const std::string& b);
   common::Result<JobProgress> Progress(JobId id);
   // Number of jobs per stage.
   common::Result<std::vector<std::pair<std::string, int>>> CountByStage();
@@ -169,8 +173,14 @@ class JobStore final : public jobs::JobQueue {
     std::int64_t size = 0;
   };
   // Several SetDeidentified / SetUploaded in one transaction (one fsync instead of many).
-  common::Status SetDeidentifiedMany(JobId id, const std::vector<DeidentifiedUpdate>& updates);
-  common::Status SetUploadedMany(JobId id, const std::vector<std::string>& sop_keys);
+  // `durable` false commits without waiting for the disk, as for AttachArrived: a row lost in a
+  // power cut only means the instance is de-identified (same output) or uploaded (idempotent at
+  // the relay) again; the next durable commit (e.g. the stage change) syncs these rows too, since
+  // both connections append to the same write-ahead log.
+  common::Status SetDeidentifiedMany(JobId id, const std::vector<DeidentifiedUpdate>& updates,
+                                     bool durable = true);
+  common::Status SetUploadedMany(JobId id, const std::vector<std::string>& sop_keys,
+                                 bool durable = true);
   common::Status SetStudyInfo(JobId id, const std::string& deid_study_uid,
                               const std::string& patient_id_suffix, const std::string& modality);
   common::Status SetUploaded(JobId id, const std::string& sop_key);

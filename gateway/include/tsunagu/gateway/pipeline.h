@@ -20,7 +20,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -33,6 +35,8 @@
 #include "tsunagu/jobs/job_engine.h"
 
 namespace tsunagu::gateway {
+
+class InstanceStream;
 
 // What the de-identifier made of one instance.
 struct DeidentifiedInstance {
@@ -179,6 +183,13 @@ struct PipelineOptions {
   // thread-safe); results are recorded in batches of `batch_size` per transaction.
   int parallelism = 4;
   int batch_size = 16;
+  // Overlap the stages: de-identify each instance as soon as the C-MOVE (or a push) has put it in
+  // the spool, and upload each one as soon as its de-identification is recorded, instead of
+  // de-identifying only after the whole study has arrived. The job store stays the record of
+  // every instance's state, so a crash loses only work in flight. Instances of a study that
+  // later fails may then already be at the relay uncommitted; they are de-identified, and the
+  // relay deletes them as abandoned (relay/PROTOCOL.md, receipts).
+  bool stream = true;
   // Per-thread retention overrides sent with the commit.
   std::map<std::string, std::chrono::milliseconds> thread_retention;
 };
@@ -203,6 +214,10 @@ class StudyPipeline final : public jobs::JobRunner {
 
   jobs::StepResult RunStep(const jobs::Lease& lease) override;
 
+  // New instances are in the spool (called by the intake): wakes the streams of running steps.
+  // Thread-safe; cheap when no stream runs.
+  void NotifyArrival();
+
   // Deletes spool files older than spool_max_age whatever their job's state, and fails the
   // unfinished jobs that still needed them. Returns how many files were deleted.
   common::Result<int> SweepSpool();
@@ -216,9 +231,16 @@ class StudyPipeline final : public jobs::JobRunner {
   jobs::StepResult Post(const JobRecord& job);
   jobs::StepResult Clean(const JobRecord& job);
   common::Status DeleteSpoolFiles(const JobRecord& job);
+  // Starts streaming `job`'s instances through de-identification and upload; null when
+  // options_.stream is off or the outbox cannot be created. Registered for NotifyArrival until
+  // StopStream.
+  std::unique_ptr<InstanceStream> StartStream(const JobRecord& job);
+  void StopStream(InstanceStream* stream);
 
   PipelineOptions options_;
   Deps deps_;
+  std::mutex streams_mu_;
+  std::set<InstanceStream*> streams_;  // GUARDED_BY(streams_mu_)
 };
 
 }  // namespace tsunagu::gateway
