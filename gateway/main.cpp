@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "backup.h"
 #include "doctor.h"
 #include "tsunagu/chat/chat_service.h"
 #include "tsunagu/chat/patient_threads.h"
@@ -71,6 +72,8 @@ void PrintHelp(Language lang) {
       "  ipsec status   IPsecトンネルの状態を表示\n"
       "  doctor         設定・証明書・ディスク・トンネル等を点検 (0 正常, 1 警告, 2 異常)\n"
       "  chat list | chat test THREAD  チャットのスレッド一覧 / テストカードを投稿\n"
+      "  backup FILE    ジョブDBを FILE にコピー (稼働中でも安全)\n"
+      "  restore FILE   バックアップを戻す (先にサービスを停止)\n"
       "  --version      バージョンを表示\n"
       "  --help         このヘルプを表示\n"
       "\n"
@@ -98,6 +101,8 @@ void PrintHelp(Language lang) {
       "  ipsec status   show the IPsec tunnel state\n"
       "  doctor         check config, certificates, disk, tunnel... (0 ok, 1 warn, 2 failed)\n"
       "  chat list | chat test THREAD  list chat threads / post a test card\n"
+      "  backup FILE    copy the job store to FILE (safe while running)\n"
+      "  restore FILE   put a backup back (stop the service first)\n"
       "  --version      print the version\n"
       "  --help         print this help\n"
       "\n"
@@ -583,6 +588,11 @@ int Run(const std::vector<std::string>& argv) {
   }
   if (!argv.empty() && argv[0] == "ipsec") {
     return RunIpsec(std::vector<std::string>(argv.begin() + 1, argv.end()));
+  }
+  if (!argv.empty() && (argv[0] == "backup" || argv[0] == "restore")) {
+    return gw::RunBackupCommand(argv[0] == "restore",
+                                std::vector<std::string>(argv.begin() + 1, argv.end()),
+                                kDefaultConfig, std::cout, std::cerr);
   }
   tsunagu::common::CliSpec spec{{"--help", "--version", "--check", "--no-wait"},
                                 {"--config", "--study-uid", "--accession", "--patient-id", "--date",

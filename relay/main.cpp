@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "backup.h"
 #include "doctor.h"
 #include "http_server.h"
 #include "relay_service.h"
@@ -49,6 +50,8 @@ void PrintHelp(Language lang) {
       "  purge --now    期限切れの検査を今すぐ削除 (鍵を先に破棄) し、削除記録を表示\n"
       "  revoke STUDY   検査のリンクをすべて無効化\n"
       "  audit STUDY    検査のアクセス記録を表示\n"
+      "  backup FILE    検査インデックスを FILE にコピー (稼働中でも安全、鍵は含まない)\n"
+      "  restore FILE   バックアップを戻す (先にサービスを停止、期限切れの検査は戻らない)\n"
       "  ipsec render [--out DIR] [--check]  strongSwan設定を生成\n"
       "  ipsec status   IPsecトンネルの状態を表示\n"
       "  doctor         設定・証明書・ディスク・トンネル等を点検 (0 正常, 1 警告, 2 異常)\n"
@@ -70,6 +73,8 @@ void PrintHelp(Language lang) {
       "  purge --now    delete expired studies now (key first) and print the receipts\n"
       "  revoke STUDY   revoke every link of a study\n"
       "  audit STUDY    print the access log of a study\n"
+      "  backup FILE    copy the study index to FILE (safe while running; no keys)\n"
+      "  restore FILE   put a backup back (stop the service first; expired studies stay gone)\n"
       "  ipsec render [--out DIR] [--check]  write the strongSwan configuration\n"
       "  ipsec status   show the IPsec tunnel state\n"
       "  doctor         check config, certificates, disk, tunnel... (0 ok, 1 warn, 2 failed)\n"
@@ -297,6 +302,11 @@ int Run(const std::vector<std::string>& argv) {
   }
   if (!argv.empty() && argv[0] == "ipsec") {
     return RunIpsec(std::vector<std::string>(argv.begin() + 1, argv.end()));
+  }
+  if (!argv.empty() && (argv[0] == "backup" || argv[0] == "restore")) {
+    return tsunagu::relay::RunBackupCommand(argv[0] == "restore",
+                                            std::vector<std::string>(argv.begin() + 1, argv.end()),
+                                            kDefaultConfig, std::cout, std::cerr);
   }
   tsunagu::common::CliSpec spec{{"--help", "--version", "--check", "--now"}, {"--config"}, {}};
   auto args = tsunagu::common::CliArgs::Parse(argv, spec);
