@@ -86,6 +86,28 @@ CheckResult CheckRelay(const RelayProbeResult& probe, const std::string& url,
   return {CheckLevel::kFailed, f.detail, fix};
 }
 
+// One connector's credential files: present and private. No platform call: the only call every
+// platform has is posting, which would put a card in a real thread.
+CheckResult CheckChatCredentials(const config::ChatConnectorOptions& c, common::Language lang) {
+  int files = 0;
+  for (const std::filesystem::path* p :
+       {&c.url_file, &c.secret_file, &c.access_token_file, &c.client_secret_file,
+        &c.private_key_file, &c.token_file, &c.password_file}) {
+    if (p->empty()) continue;
+    ++files;
+    CheckResult r = common::CheckSecret(*p, lang);
+    if (r.level != CheckLevel::kOk) return r;
+  }
+  return {CheckLevel::kOk,
+          std::to_string(files) +
+              S(lang,
+                " 個の認証情報ファイル (他のユーザーは読めません)。投稿の確認: tsunagu-gateway "
+                "chat test スレッド名",
+                " credential file(s), not readable by others; to try a post: tsunagu-gateway "
+                "chat test THREAD"),
+          ""};
+}
+
 }  // namespace
 
 int RunDoctor(const std::string& config_path, common::Language fallback, std::ostream& out) {
@@ -164,6 +186,10 @@ int RunDoctor(const std::string& config_path, common::Language fallback, std::os
                                          lang);
        }},
   };
+  for (const config::ChatConnectorOptions& c : o.chat.connectors) {
+    checks.push_back({label("チャット認証情報: ", "chat credentials: ") + c.name,
+                      [&c, lang] { return CheckChatCredentials(c, lang); }});
+  }
   return common::RunDoctor(checks, lang, out);
 }
 

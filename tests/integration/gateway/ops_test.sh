@@ -104,7 +104,23 @@ use_relay "$cfg"
 doc=$("$gateway" doctor --config "$cfg")
 check "relay down: connect failure" grep -qE "^relay reachable +FAILED +cannot connect to 127.0.0.1:$relay_upload_port" <<< "$doc"
 check "clock skew not measured is a warning" grep -qE "^clock skew with the relay +WARNING" <<< "$doc"
+# Chat credentials: files present and private (no post is made).
+head -c 32 /dev/urandom > "$tmp/chat-secret"; chmod 600 "$tmp/chat-secret"
+cat >> "$cfg" <<TOML
+[[chat.connectors]]
+name = "webhook"
+type = "webhook"
+url = "https://127.0.0.1:9/hook"
+secret_file = "$tmp/chat-secret"
+TOML
+doc=$("$gateway" doctor --config "$cfg")
+check "chat credential row ok" grep -qE '^chat credentials: webhook +ok +1 credential file' <<< "$doc"
+chmod 644 "$tmp/chat-secret"
+doc=$("$gateway" doctor --config "$cfg")
+check "a readable chat secret fails its row" grep -qE '^chat credentials: webhook +FAILED' <<< "$doc"
+check "and says how to fix it" grep -q "chmod 600 $tmp/chat-secret" <<< "$doc"
 for canary in OPSCANARY55 OPSACC77 CANARY; do
   check "no $canary in doctor output" bash -c "! grep -q '$canary' <<< '$doc$rdoc'"
 done
+
 finish
