@@ -16,6 +16,7 @@
 #include "doctor.h"
 #include "http_server.h"
 #include "relay_service.h"
+#include "reloadable_certificate.h"
 #include "tsunagu/common/cli.h"
 #include "tsunagu/common/clock.h"
 #include "tsunagu/common/language.h"
@@ -211,7 +212,18 @@ int Serve(const std::string& config_path, const tsunagu::config::RelayOptions& o
   auto service = std::make_shared<tsunagu::relay::RelayService>(
       so, tsunagu::relay::RelayServiceDeps{*store, clock, log});
 
+  // Server certificates are re-read on SIGHUP (renewal without a restart).
+  auto upload_cert = tsunagu::relay::ReloadableCertificate::Load(options.upload.cert_file,
+                                                                 options.upload.key_file);
+  auto viewer_cert = tsunagu::relay::ReloadableCertificate::Load(options.viewer.cert_file,
+                                                                 options.viewer.key_file);
+  if (!upload_cert.ok() || !viewer_cert.ok()) {
+    log->error("relay.certificate_failed error=\"{}\"",
+               (upload_cert.ok() ? viewer_cert.status() : upload_cert.status()).ToString());
+    return kExitFailure;
+  }
   tsunagu::relay::TlsListenerOptions up;
+  up.certificate = *upload_cert;
   up.bind_address = options.upload.bind_address;
   up.port = options.upload.port;
   up.cert_file = options.upload.cert_file;
@@ -224,6 +236,7 @@ int Serve(const std::string& config_path, const tsunagu::config::RelayOptions& o
   view.port = options.viewer.port;
   view.cert_file = options.viewer.cert_file;
   view.key_file = options.viewer.key_file;
+  view.certificate = *viewer_cert;
   view.max_body_bytes = 64 << 10;
   auto upload_server = tsunagu::relay::MakeHttpsServer(
       up, [service](const auto& r) { return service->HandleUpload(r); }, log);
@@ -259,7 +272,16 @@ int Serve(const std::string& config_path, const tsunagu::config::RelayOptions& o
     auto sig = tsunagu::common::WaitForSignal(wait);
     if (!sig) continue;
     if (*sig == SIGHUP) {
-      log->info("relay.reload_ignored reason=not_supported_yet");
+      for (const auto& [name, cert] :
+           {std::pair{"upload", *upload_cert}, std::pair{"viewer", *viewer_cert}}) {
+        const auto st = cert->Reload();
+        if (st.ok()) {
+          log->info("relay.certificate_reloaded listener={} {}", name, cert->Describe());
+        } else {
+          log->error("relay.certificate_reload_failed listener={} kept=\"{}\" error=\"{}\"", name,
+                     cert->Describe(), st.message());
+        }
+      }
       continue;
     }
     log->info("relay.stop signal={}", *sig);

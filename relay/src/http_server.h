@@ -21,6 +21,8 @@ class logger;
 
 namespace tsunagu::relay {
 
+class ReloadableCertificate;
+
 struct HttpRequest {
   std::string method;  // "GET", "PUT", ...
   std::string path;    // percent-decoded, without the query
@@ -56,6 +58,8 @@ struct TlsListenerOptions {
   std::filesystem::path client_ca_file;
   std::vector<std::string> allowed_clients;
   std::uint64_t max_body_bytes = 64ULL << 20;  // larger requests get 413 before the handler
+  // When set, served instead of cert_file/key_file and replaceable while running (SIGHUP).
+  std::shared_ptr<ReloadableCertificate> certificate;
 };
 
 class HttpServer {
