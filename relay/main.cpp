@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "admin.h"
 #include "backup.h"
 #include "doctor.h"
 #include "http_server.h"
@@ -51,6 +52,7 @@ void PrintHelp(Language lang) {
       "  purge --now    期限切れの検査を今すぐ削除 (鍵を先に破棄) し、削除記録を表示\n"
       "  revoke STUDY   検査のリンクをすべて無効化\n"
       "  audit STUDY    検査のアクセス記録を表示\n"
+      "  studies        使用量・検査 (期限順)・削除記録を表示\n"
       "  backup FILE    検査インデックスを FILE にコピー (稼働中でも安全、鍵は含まない)\n"
       "  restore FILE   バックアップを戻す (先にサービスを停止、期限切れの検査は戻らない)\n"
       "  ipsec render [--out DIR] [--check]  strongSwan設定を生成\n"
@@ -74,6 +76,7 @@ void PrintHelp(Language lang) {
       "  purge --now    delete expired studies now (key first) and print the receipts\n"
       "  revoke STUDY   revoke every link of a study\n"
       "  audit STUDY    print the access log of a study\n"
+      "  studies        show quota use, studies by expiry and deletion receipts\n"
       "  backup FILE    copy the study index to FILE (safe while running; no keys)\n"
       "  restore FILE   put a backup back (stop the service first; expired studies stay gone)\n"
       "  ipsec render [--out DIR] [--check]  write the strongSwan configuration\n"
@@ -324,6 +327,10 @@ int Run(const std::vector<std::string>& argv) {
   }
   if (!argv.empty() && argv[0] == "ipsec") {
     return RunIpsec(std::vector<std::string>(argv.begin() + 1, argv.end()));
+  }
+  if (!argv.empty() && argv[0] == "studies") {
+    return tsunagu::relay::RunStudiesCommand(std::vector<std::string>(argv.begin() + 1, argv.end()),
+                                             kDefaultConfig, std::cout, std::cerr);
   }
   if (!argv.empty() && (argv[0] == "backup" || argv[0] == "restore")) {
     return tsunagu::relay::RunBackupCommand(argv[0] == "restore",

@@ -48,6 +48,15 @@ rdoc=$("$relay" doctor --config "$tmp/relay.toml")
 expect_contains "relay index row ok" "index.sqlite (schema 2)" "$(row "$rdoc" 'study index \(SQLite\)')"
 check "relay key store row ok" grep -qE '^key store \(SQLite\) +ok ' <<< "$rdoc"
 
+# --- the relay's operator view
+rs=$("$relay" studies --config "$tmp/relay.toml"); rc=$?
+expect_eq "relay studies exits 0" 0 "$rc"
+expect_contains "it shows quota use" "quota: " "$rs"
+expect_contains "it lists the enrolled gateways" "enrolled gateways: test-gateway" "$rs"
+check "the sent study is committed with its 4 images and a live link" \
+  grep -qE '^2\.25\.[0-9]+ +committed +[0-9-]+ [0-9:]+ +4 +[0-9.]+ [KMG]?i?B +1 ' <<< "$rs"
+expect_contains "one study" "studies: 1" "$rs"
+
 # --- backups while both services run
 "$gateway" backup --config "$cfg" "$tmp/jobs.bak" > "$tmp/backup.out" 2>&1; rc=$?
 expect_eq "gateway backup while running exits 0" 0 "$rc"
@@ -120,7 +129,7 @@ doc=$("$gateway" doctor --config "$cfg")
 check "a readable chat secret fails its row" grep -qE '^chat credentials: webhook +FAILED' <<< "$doc"
 check "and says how to fix it" grep -q "chmod 600 $tmp/chat-secret" <<< "$doc"
 for canary in OPSCANARY55 OPSACC77 CANARY; do
-  check "no $canary in doctor output" bash -c "! grep -q '$canary' <<< '$doc$rdoc'"
+  check "no $canary in doctor or studies output" bash -c "! grep -q '$canary' <<< '$doc$rdoc$rs'"
 done
 
 finish

@@ -11,6 +11,7 @@
 #include "tsunagu/common/crypto.h"
 #include "tsunagu/common/logging.h"
 #include "tsunagu/common/sqlite_backup.h"
+#include "tsunagu/retention/index_report.h"
 #include "tsunagu/retention/study_store.h"
 
 namespace tsunagu::retention {
@@ -222,6 +223,51 @@ TEST_F(OpsIndexTest, RestoredIndexKeepsLiveStudiesReadable) {
   auto bytes = store_->ReadInstance("1.2", "1.2.1");
   ASSERT_TRUE(bytes.ok()) << bytes.status();
   EXPECT_EQ(*bytes, payload_);
+}
+
+// The operator's view (tsunagu-relay studies): by expiry, sizes that add up to the quota's
+// count, live links, last access, and receipts newest first.
+TEST_F(OpsIndexTest, IndexReportListsStudiesByExpiryAndReceipts) {
+  ASSERT_TRUE(Open().ok());
+  UploadAndCommit("1.2", "1.2.1");
+  clock_->Advance(hours(1));
+  UploadAndCommit("1.3", "1.3.1");
+  InstanceValidator accept = [](std::string_view, std::string_view,
+                                std::string_view) -> common::Result<InstanceInfo> {
+    return InstanceInfo{"1.2.3.4", "{}"};
+  };
+  ASSERT_TRUE(store_
+                  ->AppendChunk("1.4", "1.4.1", 0, payload_.size(), hash_,
+                                std::string_view(payload_).substr(0, 1000), accept)
+                  .ok());
+  ASSERT_TRUE(
+      store_->RecordAccess({{"1.3", AccessEntry{clock_->SystemNow(), 0, "open", "", ""}}}).ok());
+  auto report = ReadIndexReport(dir_ / "data", clock_->SystemNow());
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->studies.size(), 3u);
+  EXPECT_EQ(report->studies[0].study_uid, "1.2");
+  EXPECT_EQ(report->studies[1].study_uid, "1.3");
+  EXPECT_EQ(report->studies[2].study_uid, "1.4");
+  EXPECT_EQ(report->studies[2].state, "uploading");
+  EXPECT_FALSE(report->studies[2].expires_at.has_value());
+  EXPECT_EQ(report->studies[0].instances, 1u);
+  EXPECT_EQ(report->studies[0].links, 1);
+  EXPECT_GT(report->studies[0].stored_bytes, payload_.size());  // ciphertext + tags
+  EXPECT_FALSE(report->studies[0].last_access.has_value());
+  ASSERT_TRUE(report->studies[1].last_access.has_value());
+  EXPECT_EQ(*report->studies[1].last_access, clock_->SystemNow());
+  EXPECT_EQ(report->used_bytes, *store_->UsedBytes());
+  EXPECT_TRUE(report->receipts.empty());
+  clock_->Advance(hours(71) + std::chrono::minutes(30));  // 1.2 expires; 1.3 and 1.4 not yet
+  ASSERT_EQ(store_->Purge()->size(), 1u);
+  report = ReadIndexReport(dir_ / "data", clock_->SystemNow());
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->receipts.size(), 1u);
+  EXPECT_EQ(report->receipts[0].study_uid, "1.2");
+  EXPECT_EQ(report->receipts[0].reason, "expired");
+  EXPECT_EQ(report->studies.front().study_uid, "1.3");
+  EXPECT_EQ(ReadIndexReport(dir_ / "absent", clock_->SystemNow()).status().code(),
+            common::ErrorCode::kNotFound);
 }
 
 }  // namespace
