@@ -55,4 +55,10 @@ wait_until 10 grep -q "relay.certificate_reload_failed listener=upload" "$tmp/re
 check "the broken renewal is logged" grep -q "does not match the certificate" "$tmp/relay.log"
 expect_eq "the working certificate is kept" "$(file_serial "$tmp/new/relay-cert.pem")" "$(served_serial "$relay_upload_port")"
 check "the relay still runs" kill -0 "$relay_pid"
+
+# At start a certificate that cannot be served is refused at once, not at the first handshake.
+kill -TERM "$relay_pid"; wait "$relay_pid"
+timeout 20 "$relay" --config "$tmp/relay.toml" > "$tmp/refused.log" 2>&1; rc=$?
+expect_eq "the relay refuses to start with a key that does not match" 1 "$rc"
+check "and says why" grep -q "relay.certificate_failed.*does not match the certificate" "$tmp/refused.log"
 finish
