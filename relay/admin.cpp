@@ -56,21 +56,22 @@ int RunStudiesCommand(const std::vector<std::string>& args, const std::string& d
     out << (i ? ", " : "") << o.upload.allowed_clients[i];
   }
   out << pick(" (最終接続は記録していません)", " (last contact is not recorded)") << "\n\n";
-  out << fmt::format("{:<40} {:<10} {:<17} {:>6} {:>10} {:>5} {:<17} {}\n", pick("検査", "study"),
-                     pick("状態", "state"), pick("期限 (UTC)", "expires (UTC)"),
-                     pick("画像", "images"), pick("容量", "size"), pick("リンク", "links"),
-                     pick("最終閲覧 (UTC)", "last view (UTC)"), pick("スレッド", "thread"));
+  // The study UID last: de-identified UIDs run to 64 characters.
+  out << fmt::format(
+      "{:<17} {:<10} {:>6} {:>10} {:>5} {:<17} {:<16} {}\n", pick("期限 (UTC)", "expires (UTC)"),
+      pick("状態", "state"), pick("画像", "images"), pick("容量", "size"), pick("リンク", "links"),
+      pick("最終閲覧 (UTC)", "last view (UTC)"), pick("スレッド", "thread"), pick("検査", "study"));
   for (const retention::StudySummary& s : report->studies) {
-    out << fmt::format("{:<40} {:<10} {:<17} {:>6} {:>10} {:>5} {:<17} {}\n", s.study_uid, s.state,
-                       s.expires_at ? Utc(*s.expires_at) : "-", s.instances,
+    out << fmt::format("{:<17} {:<10} {:>6} {:>10} {:>5} {:<17} {:<16} {}\n",
+                       s.expires_at ? Utc(*s.expires_at) : "-", s.state, s.instances,
                        common::FormatByteSize(s.stored_bytes), s.links,
-                       s.last_access ? Utc(*s.last_access) : "-", s.thread);
+                       s.last_access ? Utc(*s.last_access) : "-", s.thread, s.study_uid);
   }
   out << pick("検査数: ", "studies: ") << report->studies.size() << "\n\n"
       << pick("最近の削除記録:", "recent deletion receipts:") << "\n";
   for (const retention::DeletionReceipt& r : report->receipts) {
-    out << fmt::format("{:<40} {:<17} {:>6} {}\n", r.study_uid, Utc(r.deleted_at), r.instance_count,
-                       r.reason);
+    out << fmt::format("{:<17} {:>6} {:<9} {}\n", Utc(r.deleted_at), r.instance_count, r.reason,
+                       r.study_uid);
   }
   if (report->receipts.empty()) out << pick("  (なし)", "  (none)") << "\n";
   return 0;

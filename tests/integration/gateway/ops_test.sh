@@ -54,7 +54,7 @@ expect_eq "relay studies exits 0" 0 "$rc"
 expect_contains "it shows quota use" "quota: " "$rs"
 expect_contains "it lists the enrolled gateways" "enrolled gateways: test-gateway" "$rs"
 check "the sent study is committed with its 4 images and a live link" \
-  grep -qE '^2\.25\.[0-9]+ +committed +[0-9-]+ [0-9:]+ +4 +[0-9.]+ [KMG]?i?B +1 ' <<< "$rs"
+  grep -qE '^[0-9-]+ [0-9:]+ +committed +4 +[0-9.]+ [KMG]?i?B +1 +- +cardio +2\.25\.[0-9]+$' <<< "$rs"
 expect_contains "one study" "studies: 1" "$rs"
 
 # --- backups while both services run
