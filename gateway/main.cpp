@@ -21,6 +21,7 @@
 #include "tsunagu/common/language.h"
 #include "tsunagu/common/logging.h"
 #include "tsunagu/common/process.h"
+#include "tsunagu/common/reloadable_certificate.h"
 #include "tsunagu/common/secret_file.h"
 #include "tsunagu/common/units.h"
 #include "tsunagu/config/gateway_options.h"
@@ -194,9 +195,18 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
         deidentifier.status().WithContext("the anonymizer cannot be set up"));
   }
   gw::PipelineMetrics metrics;
+  // The client certificate is re-read on SIGHUP (renewal without a restart). When it cannot be
+  // loaded the relay client reports why below and jobs wait before upload.
+  std::shared_ptr<tsunagu::common::ReloadableCertificate> client_cert;
+  if (auto loaded = tsunagu::common::ReloadableCertificate::Load(options.relay.client_cert_file,
+                                                                 options.relay.client_key_file);
+      loaded.ok()) {
+    client_cert = *loaded;
+  }
   auto uploader = gw::MakeRelayUploader(
       options.relay, clock,
-      tsunagu::common::MakeStderrLogger("relay-client", level.value_or(spdlog::level::info)));
+      tsunagu::common::MakeStderrLogger("relay-client", level.value_or(spdlog::level::info)),
+      client_cert);
   if (!uploader.ok()) {
     log->error("relay.unavailable code={} reason=\"{}\" effect=\"jobs wait before upload\"",
                tsunagu::common::ErrorCodeName(uploader.status().code()),
@@ -319,7 +329,16 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
     }
     if (!sig) continue;
     if (*sig == SIGHUP) {
-      log->info("gateway.reload_ignored reason=not_supported_yet");
+      if (!client_cert) {
+        log->warn(
+            "gateway.reload_ignored reason=\"the client certificate did not load at start; "
+            "restart the service\"");
+      } else if (const auto st = client_cert->Reload(); st.ok()) {
+        log->info("gateway.certificate_reloaded {}", client_cert->Describe());
+      } else {
+        log->error("gateway.certificate_reload_failed kept=\"{}\" error=\"{}\"",
+                   client_cert->Describe(), st.message());
+      }
       continue;
     }
     log->info("gateway.stop signal={}", *sig);

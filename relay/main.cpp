@@ -17,12 +17,12 @@
 #include "doctor.h"
 #include "http_server.h"
 #include "relay_service.h"
-#include "reloadable_certificate.h"
 #include "tsunagu/common/cli.h"
 #include "tsunagu/common/clock.h"
 #include "tsunagu/common/language.h"
 #include "tsunagu/common/logging.h"
 #include "tsunagu/common/process.h"
+#include "tsunagu/common/reloadable_certificate.h"
 #include "tsunagu/common/units.h"
 #include "tsunagu/config/relay_options.h"
 #include "tsunagu/ipsec/command.h"
@@ -216,10 +216,10 @@ int Serve(const std::string& config_path, const tsunagu::config::RelayOptions& o
       so, tsunagu::relay::RelayServiceDeps{*store, clock, log});
 
   // Server certificates are re-read on SIGHUP (renewal without a restart).
-  auto upload_cert = tsunagu::relay::ReloadableCertificate::Load(options.upload.cert_file,
-                                                                 options.upload.key_file);
-  auto viewer_cert = tsunagu::relay::ReloadableCertificate::Load(options.viewer.cert_file,
-                                                                 options.viewer.key_file);
+  auto upload_cert = tsunagu::common::ReloadableCertificate::Load(options.upload.cert_file,
+                                                                  options.upload.key_file);
+  auto viewer_cert = tsunagu::common::ReloadableCertificate::Load(options.viewer.cert_file,
+                                                                  options.viewer.key_file);
   if (!upload_cert.ok() || !viewer_cert.ok()) {
     log->error("relay.certificate_failed error=\"{}\"",
                (upload_cert.ok() ? viewer_cert.status() : upload_cert.status()).ToString());

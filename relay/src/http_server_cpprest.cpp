@@ -12,7 +12,7 @@
 #include <fstream>
 
 #include "http_server.h"
-#include "reloadable_certificate.h"
+#include "tsunagu/common/reloadable_certificate.h"
 
 namespace tsunagu::relay {
 namespace {

@@ -19,10 +19,15 @@ row() {  # row OUTPUT NAME: the doctor's row for NAME
 /usr/bin/python3 "$top/samples/generate_study.py" --kind ct --out "$tmp/ct" --slices 4 --size 32 \
   --seed 5 --patient-id OPSCANARY55 --patient-name 'OPS^CANARY' --accession OPSACC77 \
   --study-date 20261120 > /dev/null || exit 1
+for i in 8 9; do  # two more studies, for the certificate renewal below
+  /usr/bin/python3 "$top/samples/generate_study.py" --kind ct --out "$tmp/ct$i" --slices 2 \
+    --size 32 --seed "$i" --patient-id "OPSCANARY5$i" --patient-name 'OPS^CANARY' \
+    --accession "OPSACC7$i" --study-date 20261120 > /dev/null || exit 1
+done
 gw_port=$(free_port); web_port=$(free_port); pacs_port=$(free_port)
 start_pacs pacs "$pacs_port" "tsunagu = (TSUNAGU, 127.0.0.1, $gw_port)" 1
 pacs_pid=$last_pid
-load_pacs "$pacs_port" "$tmp/ct"
+load_pacs "$pacs_port" "$tmp/ct" "$tmp/ct8" "$tmp/ct9"
 make_pki
 start_relay "$relay" "$tmp/relay" "$tmp/relay.log"
 cfg=$tmp/gw.toml
@@ -98,6 +103,37 @@ token=${url##*/}
 qido=$(curl -s --cacert "$tmp/pki/ca.pem" -H "Authorization: Bearer $token" \
        "https://127.0.0.1:$relay_viewer_port/dicomweb/studies")
 expect_contains "the restored relay still serves the live study" '"00201208"' "$qido"
+
+# --- gateway client certificate renewal without a restart (SIGHUP)
+(
+  cd "$tmp/pki"
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=test-gateway" \
+    -keyout new-gateway-key.pem -out new-gateway.csr 2>/dev/null
+  openssl x509 -req -in new-gateway.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 \
+    -extfile <(echo "extendedKeyUsage=clientAuth") -out new-gateway-cert.pem 2>/dev/null
+  chmod 600 new-gateway-key.pem
+)
+# Half-way through a renewal: the new certificate is in place, its key not yet. A restarted
+# relay forces new connections; the gateway keeps presenting the pair it loaded.
+cp "$tmp/pki/new-gateway-cert.pem" "$tmp/pki/gateway-cert.pem"
+kill -TERM "$relay_pid"; wait "$relay_pid"
+start_relay "$relay" "$tmp/relay" "$tmp/relay.log"
+"$gateway" send --config "$cfg" --accession OPSACC78 --thread cardio --timeout 60s > /dev/null 2>&1; rc=$?
+expect_eq "a half-renewed certificate on disk does not stop uploads" 0 "$rc"
+kill -HUP "$gw_pid"
+wait_until 10 grep -q "gateway.certificate_reload_failed" "$tmp/gateway.log"
+check "SIGHUP refuses the mismatched pair and keeps the old one" \
+  grep -q "gateway.certificate_reload_failed.*does not match the certificate" "$tmp/gateway.log"
+cp "$tmp/pki/new-gateway-key.pem" "$tmp/pki/gateway-key.pem"
+kill -HUP "$gw_pid"
+new_serial=$(openssl x509 -noout -serial -in "$tmp/pki/new-gateway-cert.pem" | cut -d= -f2)
+wait_until 10 grep -q "gateway.certificate_reloaded serial=$new_serial" "$tmp/gateway.log"
+check "SIGHUP loads the renewed certificate" grep -q "gateway.certificate_reloaded serial=$new_serial" "$tmp/gateway.log"
+kill -TERM "$relay_pid"; wait "$relay_pid"
+start_relay "$relay" "$tmp/relay" "$tmp/relay.log"
+"$gateway" send --config "$cfg" --accession OPSACC79 --thread cardio --timeout 60s > /dev/null 2>&1; rc=$?
+expect_eq "uploads go on with the renewed certificate, same gateway process" 0 "$rc"
+check "the gateway process is the one started before the renewal" kill -0 "$gw_pid"
 
 # --- doctor, things broken
 kill -9 "$pacs_pid"; pkill_children

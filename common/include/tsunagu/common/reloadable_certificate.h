@@ -1,10 +1,11 @@
-// Private: a TLS server certificate (chain + key) that can be replaced while listeners run. The
-// listener's SSL_CTX gets a certificate callback that, at each handshake, installs the current
-// pair; Reload() reads the files again and swaps the pair only when the new one is whole (chain
-// parses, key matches), so a half-copied renewal never replaces a working certificate.
-// Connections already open keep the certificate they were made with.
-#ifndef TSUNAGU_RELAY_SRC_RELOADABLE_CERTIFICATE_H_
-#define TSUNAGU_RELAY_SRC_RELOADABLE_CERTIFICATE_H_
+// A TLS certificate (chain + key) that can be replaced while the process runs: the relay's
+// server certificates and the gateway's client certificate. The SSL_CTX gets a certificate
+// callback that, at each handshake, installs the current pair; Reload() reads the files again and
+// swaps the pair only when the new one is whole (chain parses, key matches), so a half-copied
+// renewal never replaces a working certificate. Connections already open keep the certificate they
+// were made with.
+#ifndef TSUNAGU_COMMON_RELOADABLE_CERTIFICATE_H_
+#define TSUNAGU_COMMON_RELOADABLE_CERTIFICATE_H_
 
 #include <filesystem>
 #include <memory>
@@ -17,7 +18,7 @@
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
 
-namespace tsunagu::relay {
+namespace tsunagu::common {
 
 class ReloadableCertificate {
  public:
@@ -49,6 +50,6 @@ class ReloadableCertificate {
   std::shared_ptr<const Pair> current_;  // GUARDED_BY(mu_)
 };
 
-}  // namespace tsunagu::relay
+}  // namespace tsunagu::common
 
-#endif  // TSUNAGU_RELAY_SRC_RELOADABLE_CERTIFICATE_H_
+#endif  // TSUNAGU_COMMON_RELOADABLE_CERTIFICATE_H_

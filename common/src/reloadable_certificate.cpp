@@ -1,4 +1,4 @@
-#include "reloadable_certificate.h"
+#include "tsunagu/common/reloadable_certificate.h"
 
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
@@ -10,7 +10,7 @@
 
 #include <vector>
 
-namespace tsunagu::relay {
+namespace tsunagu::common {
 
 struct ReloadableCertificate::Pair {
   X509* leaf = nullptr;
@@ -34,15 +34,14 @@ std::string OpenSslError() {
   return buf;
 }
 
-common::Result<std::shared_ptr<const ReloadableCertificate::Pair>> ReadPair(
+Result<std::shared_ptr<const ReloadableCertificate::Pair>> ReadPair(
     const std::filesystem::path& cert_file, const std::filesystem::path& key_file) {
   ERR_clear_error();
   auto pair = std::make_shared<ReloadableCertificate::Pair>();
   {
     BIO* bio = BIO_new_file(cert_file.c_str(), "r");
     if (bio == nullptr) {
-      return common::InvalidArgumentError("cannot read " + cert_file.string() + ": " +
-                                          OpenSslError());
+      return InvalidArgumentError("cannot read " + cert_file.string() + ": " + OpenSslError());
     }
     pair->leaf = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
     pair->chain = sk_X509_new_null();
@@ -54,26 +53,25 @@ common::Result<std::shared_ptr<const ReloadableCertificate::Pair>> ReadPair(
     BIO_free(bio);
     ERR_clear_error();  // the end of the file reads as an error
     if (pair->leaf == nullptr) {
-      return common::InvalidArgumentError(cert_file.string() + " holds no PEM certificate");
+      return InvalidArgumentError(cert_file.string() + " holds no PEM certificate");
     }
   }
   {
     BIO* bio = BIO_new_file(key_file.c_str(), "r");
     if (bio == nullptr) {
-      return common::InvalidArgumentError("cannot read " + key_file.string() + ": " +
-                                          OpenSslError());
+      return InvalidArgumentError("cannot read " + key_file.string() + ": " + OpenSslError());
     }
     pair->key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
     BIO_free(bio);
     if (pair->key == nullptr) {
-      return common::InvalidArgumentError(key_file.string() +
-                                          " holds no PEM private key: " + OpenSslError());
+      return InvalidArgumentError(key_file.string() +
+                                  " holds no PEM private key: " + OpenSslError());
     }
   }
   if (X509_check_private_key(pair->leaf, pair->key) != 1) {
     ERR_clear_error();
-    return common::InvalidArgumentError("the key in " + key_file.string() +
-                                        " does not match the certificate in " + cert_file.string());
+    return InvalidArgumentError("the key in " + key_file.string() +
+                                " does not match the certificate in " + cert_file.string());
   }
   return std::shared_ptr<const ReloadableCertificate::Pair>(std::move(pair));
 }
@@ -86,7 +84,7 @@ ReloadableCertificate::ReloadableCertificate(std::filesystem::path cert_file,
 
 ReloadableCertificate::~ReloadableCertificate() = default;
 
-common::Result<std::shared_ptr<ReloadableCertificate>> ReloadableCertificate::Load(
+Result<std::shared_ptr<ReloadableCertificate>> ReloadableCertificate::Load(
     std::filesystem::path cert_file, std::filesystem::path key_file) {
   std::shared_ptr<ReloadableCertificate> self(
       new ReloadableCertificate(std::move(cert_file), std::move(key_file)));
@@ -94,11 +92,11 @@ common::Result<std::shared_ptr<ReloadableCertificate>> ReloadableCertificate::Lo
   return self;
 }
 
-common::Status ReloadableCertificate::Reload() {
+Status ReloadableCertificate::Reload() {
   TSUNAGU_ASSIGN_OR_RETURN(std::shared_ptr<const Pair> pair, ReadPair(cert_file_, key_file_));
   std::lock_guard lock(mu_);
   current_ = std::move(pair);
-  return common::Status::Ok();
+  return Status::Ok();
 }
 
 void ReloadableCertificate::Install(SSL_CTX* ctx) {
@@ -148,4 +146,4 @@ std::string ReloadableCertificate::Describe() const {
   return "serial=" + serial + " not_after=\"" + not_after + "\"";
 }
 
-}  // namespace tsunagu::relay
+}  // namespace tsunagu::common
