@@ -15,8 +15,13 @@ foreach(service gateway relay)
   install(FILES ${TSUNAGU_PACKAGING_DIR}/systemd/tsunagu-${service}.service
           DESTINATION /lib/systemd/system COMPONENT ${service})
   install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/docs/ipsec.md
+                ${PROJECT_SOURCE_DIR}/docs/operations.md ${PROJECT_SOURCE_DIR}/docs/security.md
           DESTINATION share/doc/tsunagu-${service} COMPONENT ${service})
 endforeach()
+# Prometheus alert rules and the Grafana dashboard for the gateway's /metrics.
+install(FILES ${TSUNAGU_PACKAGING_DIR}/monitoring/tsunagu-alerts.yml
+              ${TSUNAGU_PACKAGING_DIR}/monitoring/tsunagu-dashboard.json
+        DESTINATION share/doc/tsunagu-gateway/monitoring COMPONENT gateway)
 # The web viewer the relay serves under /v/<token>/ ([viewer] assets_directory).
 install(FILES ${PROJECT_SOURCE_DIR}/viewer-lib/web/index.html
               ${PROJECT_SOURCE_DIR}/viewer-lib/web/viewer.css

@@ -1,9 +1,18 @@
 #include "doctor.h"
 
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/oflog/oflog.h>
+
+#include <memory>
+
+#include "relay_probe.h"
 #include "tsunagu/common/clock.h"
 #include "tsunagu/common/doctor.h"
+#include "tsunagu/common/doctor_checks.h"
 #include "tsunagu/config/gateway_options.h"
 #include "tsunagu/gateway/spool_volume.h"
+#include "tsunagu/gateway/job_store.h"
+#include "tsunagu/gateway/pacs_client.h"
 #include "tsunagu/ipsec/doctor_check.h"
 
 namespace tsunagu::gateway {
@@ -12,6 +21,95 @@ using common::CheckLevel;
 using common::CheckResult;
 using common::DoctorCheck;
 using common::Pick;
+
+namespace {
+
+std::string S(common::Language lang, std::string_view ja, std::string_view en) {
+  return std::string(Pick(lang, ja, en));
+}
+
+// C-ECHO to the PACS, with the configured time limits.
+CheckResult CheckPacs(const config::GatewayOptions& o, common::Language lang) {
+  if (!o.pacs) {
+    return {CheckLevel::kOk, S(lang, "設定なし (受信のみ)", "not configured (receive only)"), ""};
+  }
+  PacsClientOptions p;
+  p.own_ae_title = o.dicom.ae_title;
+  p.peer_host = o.pacs->host;
+  p.peer_port = o.pacs->port;
+  p.peer_ae_title = o.pacs->ae_title;
+  p.acse_timeout = std::min(o.dicom.acse_timeout, std::chrono::milliseconds(10'000));
+  p.dimse_timeout = std::min(o.pacs->dimse_timeout, std::chrono::milliseconds(10'000));
+  const std::string where =
+      o.pacs->ae_title + "@" + o.pacs->host + ":" + std::to_string(o.pacs->port);
+  OFLog::configure(OFLogger::OFF_LOG_LEVEL);  // the row says what happened; no DCMTK chatter
+  const common::Status st = MakeDcmtkPacsClient(p)->Echo();
+  if (st.ok()) return {CheckLevel::kOk, "C-ECHO " + where, ""};
+  return {CheckLevel::kFailed, "C-ECHO " + where + ": " + st.message(),
+          S(lang,
+            "PACSが動いているか、[pacs] の host/port/ae_title、PACS側にこのゲートウェイ (AE " +
+                o.dicom.ae_title + ") が登録されているかを確認 (手順書「PACSが止まった」)",
+            "check that the PACS is up, [pacs] host/port/ae_title, and that the PACS knows this "
+            "gateway (AE " +
+                o.dicom.ae_title + ") (runbook: PACS down)")};
+}
+
+CheckResult CheckRelay(const RelayProbeResult& probe, const std::string& url,
+                       common::Language lang) {
+  if (probe.answer) {
+    if (probe.answer->http_status == 200) {
+      return {CheckLevel::kOk, url + S(lang, " (相互TLS, 応答 200)", " (mutual TLS, answer 200)"),
+              ""};
+    }
+    return {CheckLevel::kFailed,
+            url + S(lang, " の応答: ", " answered ") + std::to_string(probe.answer->http_status),
+            S(lang, "リレー側で tsunagu-relay doctor とログ (journalctl -u tsunagu-relay) を確認",
+              "run tsunagu-relay doctor on the relay and read journalctl -u tsunagu-relay")};
+  }
+  const RelayProbeFailure& f = probe.failure;
+  std::string fix;
+  if (f.stage == RelayProbeStage::kConnect) {
+    fix = S(lang,
+            "relay.url、ファイアウォール、IPsecトンネル (上の行) とリレーが動いているかを確認 "
+            "(手順書「トンネルが落ちた」)",
+            "check relay.url, the firewall, the IPsec tunnel (row above) and that the relay runs "
+            "(runbook: tunnel down)");
+  } else if (f.server_certificate_rejected) {
+    fix = S(lang, "relay.ca_file がリレーのサーバー証明書の発行元か、証明書のホスト名を確認",
+            "check that relay.ca_file issued the relay's server certificate and the name in it");
+  } else {
+    fix = S(lang,
+            "リレーの allowed_clients と client_ca_file にこのゲートウェイの証明書が登録されて"
+            "いるか、relay.client_cert_file/client_key_file を確認 (手順書「証明書の更新」)",
+            "check that the relay enrols this gateway's certificate (allowed_clients, "
+            "client_ca_file) and relay.client_cert_file/client_key_file (runbook: certificates)");
+  }
+  return {CheckLevel::kFailed, f.detail, fix};
+}
+
+// One connector's credential files: present and private. No platform call: the only call every
+// platform has is posting, which would put a card in a real thread.
+CheckResult CheckChatCredentials(const config::ChatConnectorOptions& c, common::Language lang) {
+  int files = 0;
+  for (const std::filesystem::path* p :
+       {&c.url_file, &c.secret_file, &c.access_token_file, &c.client_secret_file,
+        &c.private_key_file, &c.token_file, &c.password_file}) {
+    if (p->empty()) continue;
+    ++files;
+    CheckResult r = common::CheckSecret(*p, lang);
+    if (r.level != CheckLevel::kOk) return r;
+  }
+  return {CheckLevel::kOk,
+          std::to_string(files) +
+              S(lang,
+                " 個の認証情報ファイル (他のユーザーは読めません)。投稿の確認: tsunagu-gateway "
+                "chat test スレッド名",
+                " credential file(s), not readable by others; to try a post: tsunagu-gateway "
+                "chat test THREAD"),
+          ""};
+}
+
+}  // namespace
 
 int RunDoctor(const std::string& config_path, common::Language fallback, std::ostream& out) {
   // File problems are reported row by row below, so load without the loader's file checks.
@@ -25,6 +123,19 @@ int RunDoctor(const std::string& config_path, common::Language fallback, std::os
   auto clock = std::make_shared<common::SystemClock>();
   auto label = [lang](std::string_view ja, std::string_view en) {
     return std::string(Pick(lang, ja, en));
+  };
+  // One probe serves two rows (reachability, clock skew); run when the first of them runs.
+  auto probe = std::make_shared<std::optional<RelayProbeResult>>();
+  auto run_probe = [&o, probe, clock]() -> const RelayProbeResult& {
+    if (!*probe) {
+      *probe = ProbeRelay({.url = o.relay.url,
+                           .ca_file = o.relay.ca_file,
+                           .client_cert_file = o.relay.client_cert_file,
+                           .client_key_file = o.relay.client_key_file,
+                           .timeout = std::chrono::seconds(5)},
+                          *clock);
+    }
+    return **probe;
   };
   std::vector<DoctorCheck> checks = {
       {label("設定", "config"),
@@ -69,7 +180,40 @@ int RunDoctor(const std::string& config_path, common::Language fallback, std::os
        }},
       {label("IPsecトンネル", "IPsec tunnel"),
        [&] { return ipsec::CheckTunnel(o.ipsec, o.transport.require_ipsec, lang); }},
+      {label("PACS (C-ECHO)", "PACS (C-ECHO)"), [&] { return CheckPacs(o, lang); }},
+      {label("リレーへの接続", "relay reachable"),
+       [&] { return CheckRelay(run_probe(), o.relay.url, lang); }},
+      {label("リレーとの時刻差", "clock skew with the relay"),
+       [&]() -> CheckResult {
+         const RelayProbeResult& r = run_probe();
+         if (!r.answer) {
+           return {CheckLevel::kWarning,
+                   S(lang, "リレーに接続できないため測れません", "not measured: relay unreachable"),
+                   S(lang, "上の「リレーへの接続」を先に直す", "fix \"relay reachable\" first")};
+         }
+         if (!r.answer->clock_skew) {
+           return {CheckLevel::kWarning,
+                   S(lang, "リレーが時刻を返しません (古いリリース)",
+                     "the relay does not report its time (older release)"),
+                   S(lang, "リレーを更新する", "upgrade the relay")};
+         }
+         return common::CheckClockSkew(*r.answer->clock_skew, lang);
+       }},
+      {label("ジョブDB (SQLite)", "job store (SQLite)"),
+       [&] {
+         return common::CheckSqliteStore(o.storage.data_directory / "gateway.db", &JobStoreSchema(),
+                                         lang);
+       }},
+      {label("チャットルームDB (SQLite)", "chat room store (SQLite)"),
+       [&] {
+         return common::CheckSqliteStore(o.storage.data_directory / "chat-rooms.sqlite", nullptr,
+                                         lang);
+       }},
   };
+  for (const config::ChatConnectorOptions& c : o.chat.connectors) {
+    checks.push_back({label("チャット認証情報: ", "chat credentials: ") + c.name,
+                      [&c, lang] { return CheckChatCredentials(c, lang); }});
+  }
   return common::RunDoctor(checks, lang, out);
 }
 

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "backup.h"
 #include "doctor.h"
 #include "tsunagu/chat/chat_service.h"
 #include "tsunagu/chat/patient_threads.h"
@@ -20,6 +21,7 @@
 #include "tsunagu/common/language.h"
 #include "tsunagu/common/logging.h"
 #include "tsunagu/common/process.h"
+#include "tsunagu/common/reloadable_certificate.h"
 #include "tsunagu/common/secret_file.h"
 #include "tsunagu/common/units.h"
 #include "tsunagu/config/gateway_options.h"
@@ -71,6 +73,8 @@ void PrintHelp(Language lang) {
       "  ipsec status   IPsecトンネルの状態を表示\n"
       "  doctor         設定・証明書・ディスク・トンネル等を点検 (0 正常, 1 警告, 2 異常)\n"
       "  chat list | chat test THREAD  チャットのスレッド一覧 / テストカードを投稿\n"
+      "  backup FILE    ジョブDBを FILE にコピー (稼働中でも安全)\n"
+      "  restore FILE   バックアップを戻す (先にサービスを停止)\n"
       "  --version      バージョンを表示\n"
       "  --help         このヘルプを表示\n"
       "\n"
@@ -98,6 +102,8 @@ void PrintHelp(Language lang) {
       "  ipsec status   show the IPsec tunnel state\n"
       "  doctor         check config, certificates, disk, tunnel... (0 ok, 1 warn, 2 failed)\n"
       "  chat list | chat test THREAD  list chat threads / post a test card\n"
+      "  backup FILE    copy the job store to FILE (safe while running)\n"
+      "  restore FILE   put a backup back (stop the service first)\n"
       "  --version      print the version\n"
       "  --help         print this help\n"
       "\n"
@@ -189,9 +195,18 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
         deidentifier.status().WithContext("the anonymizer cannot be set up"));
   }
   gw::PipelineMetrics metrics;
+  // The client certificate is re-read on SIGHUP (renewal without a restart). When it cannot be
+  // loaded the relay client reports why below and jobs wait before upload.
+  std::shared_ptr<tsunagu::common::ReloadableCertificate> client_cert;
+  if (auto loaded = tsunagu::common::ReloadableCertificate::Load(options.relay.client_cert_file,
+                                                                 options.relay.client_key_file);
+      loaded.ok()) {
+    client_cert = *loaded;
+  }
   auto uploader = gw::MakeRelayUploader(
       options.relay, clock,
-      tsunagu::common::MakeStderrLogger("relay-client", level.value_or(spdlog::level::info)));
+      tsunagu::common::MakeStderrLogger("relay-client", level.value_or(spdlog::level::info)),
+      client_cert);
   if (!uploader.ok()) {
     log->error("relay.unavailable code={} reason=\"{}\" effect=\"jobs wait before upload\"",
                tsunagu::common::ErrorCodeName(uploader.status().code()),
@@ -318,7 +333,16 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
     }
     if (!sig) continue;
     if (*sig == SIGHUP) {
-      log->info("gateway.reload_ignored reason=not_supported_yet");
+      if (!client_cert) {
+        log->warn(
+            "gateway.reload_ignored reason=\"the client certificate did not load at start; "
+            "restart the service\"");
+      } else if (const auto st = client_cert->Reload(); st.ok()) {
+        log->info("gateway.certificate_reloaded {}", client_cert->Describe());
+      } else {
+        log->error("gateway.certificate_reload_failed kept=\"{}\" error=\"{}\"",
+                   client_cert->Describe(), st.message());
+      }
       continue;
     }
     log->info("gateway.stop signal={}", *sig);
@@ -587,6 +611,11 @@ int Run(const std::vector<std::string>& argv) {
   }
   if (!argv.empty() && argv[0] == "ipsec") {
     return RunIpsec(std::vector<std::string>(argv.begin() + 1, argv.end()));
+  }
+  if (!argv.empty() && (argv[0] == "backup" || argv[0] == "restore")) {
+    return gw::RunBackupCommand(argv[0] == "restore",
+                                std::vector<std::string>(argv.begin() + 1, argv.end()),
+                                kDefaultConfig, std::cout, std::cerr);
   }
   tsunagu::common::CliSpec spec{{"--help", "--version", "--check", "--no-wait"},
                                 {"--config", "--study-uid", "--accession", "--patient-id", "--date",

@@ -4,8 +4,10 @@
 
 #include "tsunagu/common/clock.h"
 #include "tsunagu/common/doctor.h"
+#include "tsunagu/common/doctor_checks.h"
 #include "tsunagu/config/relay_options.h"
 #include "tsunagu/ipsec/doctor_check.h"
+#include "tsunagu/retention/study_store.h"
 
 namespace tsunagu::relay {
 
@@ -70,6 +72,18 @@ int RunDoctor(const std::string& config_path, common::Language fallback, std::os
        [&] { return common::CheckFreeSpace(o.store.data_directory, kMinFreeBytes, lang); }},
       {label("IPsecトンネル", "IPsec tunnel"),
        [&] { return ipsec::CheckTunnel(o.ipsec, false, lang); }},
+      {label("検査インデックス (SQLite)", "study index (SQLite)"),
+       [&] {
+         return common::CheckSqliteStore(o.store.data_directory / retention::kIndexFileName,
+                                         &retention::StudyIndexSchema(), lang);
+       }},
+      {label("鍵ストア (SQLite)", "key store (SQLite)"),
+       [&] {
+         const std::filesystem::path keys = o.store.key_directory.empty()
+                                                ? o.store.data_directory / "keys"
+                                                : o.store.key_directory;
+         return common::CheckSqliteStore(keys / "keys.sqlite", nullptr, lang);
+       }},
   };
   return common::RunDoctor(checks, lang, out);
 }

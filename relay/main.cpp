@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "admin.h"
+#include "backup.h"
 #include "doctor.h"
 #include "http_server.h"
 #include "relay_service.h"
@@ -20,6 +22,7 @@
 #include "tsunagu/common/language.h"
 #include "tsunagu/common/logging.h"
 #include "tsunagu/common/process.h"
+#include "tsunagu/common/reloadable_certificate.h"
 #include "tsunagu/common/units.h"
 #include "tsunagu/config/relay_options.h"
 #include "tsunagu/ipsec/command.h"
@@ -49,6 +52,9 @@ void PrintHelp(Language lang) {
       "  purge --now    期限切れの検査を今すぐ削除 (鍵を先に破棄) し、削除記録を表示\n"
       "  revoke STUDY   検査のリンクをすべて無効化\n"
       "  audit STUDY    検査のアクセス記録を表示\n"
+      "  studies        使用量・検査 (期限順)・削除記録を表示\n"
+      "  backup FILE    検査インデックスを FILE にコピー (稼働中でも安全、鍵は含まない)\n"
+      "  restore FILE   バックアップを戻す (先にサービスを停止、期限切れの検査は戻らない)\n"
       "  ipsec render [--out DIR] [--check]  strongSwan設定を生成\n"
       "  ipsec status   IPsecトンネルの状態を表示\n"
       "  doctor         設定・証明書・ディスク・トンネル等を点検 (0 正常, 1 警告, 2 異常)\n"
@@ -70,6 +76,9 @@ void PrintHelp(Language lang) {
       "  purge --now    delete expired studies now (key first) and print the receipts\n"
       "  revoke STUDY   revoke every link of a study\n"
       "  audit STUDY    print the access log of a study\n"
+      "  studies        show quota use, studies by expiry and deletion receipts\n"
+      "  backup FILE    copy the study index to FILE (safe while running; no keys)\n"
+      "  restore FILE   put a backup back (stop the service first; expired studies stay gone)\n"
       "  ipsec render [--out DIR] [--check]  write the strongSwan configuration\n"
       "  ipsec status   show the IPsec tunnel state\n"
       "  doctor         check config, certificates, disk, tunnel... (0 ok, 1 warn, 2 failed)\n"
@@ -206,7 +215,18 @@ int Serve(const std::string& config_path, const tsunagu::config::RelayOptions& o
   auto service = std::make_shared<tsunagu::relay::RelayService>(
       so, tsunagu::relay::RelayServiceDeps{*store, clock, log});
 
+  // Server certificates are re-read on SIGHUP (renewal without a restart).
+  auto upload_cert = tsunagu::common::ReloadableCertificate::Load(options.upload.cert_file,
+                                                                  options.upload.key_file);
+  auto viewer_cert = tsunagu::common::ReloadableCertificate::Load(options.viewer.cert_file,
+                                                                  options.viewer.key_file);
+  if (!upload_cert.ok() || !viewer_cert.ok()) {
+    log->error("relay.certificate_failed error=\"{}\"",
+               (upload_cert.ok() ? viewer_cert.status() : upload_cert.status()).ToString());
+    return kExitFailure;
+  }
   tsunagu::relay::TlsListenerOptions up;
+  up.certificate = *upload_cert;
   up.bind_address = options.upload.bind_address;
   up.port = options.upload.port;
   up.cert_file = options.upload.cert_file;
@@ -219,6 +239,7 @@ int Serve(const std::string& config_path, const tsunagu::config::RelayOptions& o
   view.port = options.viewer.port;
   view.cert_file = options.viewer.cert_file;
   view.key_file = options.viewer.key_file;
+  view.certificate = *viewer_cert;
   view.max_body_bytes = 64 << 10;
   auto upload_server = tsunagu::relay::MakeHttpsServer(
       up, [service](const auto& r) { return service->HandleUpload(r); }, log);
@@ -254,7 +275,16 @@ int Serve(const std::string& config_path, const tsunagu::config::RelayOptions& o
     auto sig = tsunagu::common::WaitForSignal(wait);
     if (!sig) continue;
     if (*sig == SIGHUP) {
-      log->info("relay.reload_ignored reason=not_supported_yet");
+      for (const auto& [name, cert] :
+           {std::pair{"upload", *upload_cert}, std::pair{"viewer", *viewer_cert}}) {
+        const auto st = cert->Reload();
+        if (st.ok()) {
+          log->info("relay.certificate_reloaded listener={} {}", name, cert->Describe());
+        } else {
+          log->error("relay.certificate_reload_failed listener={} kept=\"{}\" error=\"{}\"", name,
+                     cert->Describe(), st.message());
+        }
+      }
       continue;
     }
     log->info("relay.stop signal={}", *sig);
@@ -297,6 +327,15 @@ int Run(const std::vector<std::string>& argv) {
   }
   if (!argv.empty() && argv[0] == "ipsec") {
     return RunIpsec(std::vector<std::string>(argv.begin() + 1, argv.end()));
+  }
+  if (!argv.empty() && argv[0] == "studies") {
+    return tsunagu::relay::RunStudiesCommand(std::vector<std::string>(argv.begin() + 1, argv.end()),
+                                             kDefaultConfig, std::cout, std::cerr);
+  }
+  if (!argv.empty() && (argv[0] == "backup" || argv[0] == "restore")) {
+    return tsunagu::relay::RunBackupCommand(argv[0] == "restore",
+                                            std::vector<std::string>(argv.begin() + 1, argv.end()),
+                                            kDefaultConfig, std::cout, std::cerr);
   }
   tsunagu::common::CliSpec spec{{"--help", "--version", "--check", "--now"}, {"--config"}, {}};
   auto args = tsunagu::common::CliArgs::Parse(argv, spec);

@@ -4,6 +4,8 @@
 
 #include <mutex>
 
+#include "tsunagu/common/sqlite_schema.h"
+
 namespace tsunagu::gateway {
 namespace {
 
@@ -238,6 +240,16 @@ struct JobStore::Impl {
   }
 };
 
+const common::Schema& JobStoreSchema() {
+  // Append steps; never edit a released one (see tsunagu/common/sqlite_schema.h).
+  static const common::Schema kJobStoreSchema{
+      .store = "job store",
+      .marker_table = "jobs",
+      .steps = {{1, "baseline", kSchema, {}}},
+  };
+  return kJobStoreSchema;
+}
+
 JobStore::JobStore(std::unique_ptr<Impl> impl, std::unique_ptr<Impl> fast)
     : impl_(std::move(impl)), fast_(std::move(fast)) {}
 JobStore::~JobStore() = default;
@@ -257,13 +269,7 @@ Result<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path, common
   TSUNAGU_RETURN_IF_ERROR(impl->Exec("PRAGMA foreign_keys=ON"));
   {
     std::lock_guard<std::mutex> lock(impl->mu);
-    TSUNAGU_RETURN_IF_ERROR(impl->Exec("BEGIN IMMEDIATE"));
-    Status st = impl->Exec(kSchema);
-    if (!st.ok()) {
-      (void)impl->Exec("ROLLBACK");
-      return st;
-    }
-    TSUNAGU_RETURN_IF_ERROR(impl->Exec("COMMIT"));
+    TSUNAGU_RETURN_IF_ERROR(common::MigrateSchema(impl->db, JobStoreSchema()).status());
   }
   std::unique_ptr<Impl> fast;
   if (path != ":memory:") {

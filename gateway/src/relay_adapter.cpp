@@ -48,8 +48,10 @@ class RelayUploader final : public StudyUploader {
 
 common::Result<std::unique_ptr<StudyUploader>> MakeRelayUploader(
     const config::RelayEndpointOptions& options, std::shared_ptr<common::Clock> clock,
-    std::shared_ptr<spdlog::logger> log) {
+    std::shared_ptr<spdlog::logger> log,
+    std::shared_ptr<common::ReloadableCertificate> certificate) {
   relay::RelayClientOptions o;
+  o.client_certificate = std::move(certificate);
   o.base_url = options.url;
   o.ca_file = options.ca_file;
   o.client_cert_file = options.client_cert_file;

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "tsunagu/common/reloadable_certificate.h"
 #include "tsunagu/common/result.h"
 
 namespace spdlog {
@@ -56,6 +57,8 @@ struct TlsListenerOptions {
   std::filesystem::path client_ca_file;
   std::vector<std::string> allowed_clients;
   std::uint64_t max_body_bytes = 64ULL << 20;  // larger requests get 413 before the handler
+  // When set, served instead of cert_file/key_file and replaceable while running (SIGHUP).
+  std::shared_ptr<common::ReloadableCertificate> certificate;
 };
 
 class HttpServer {

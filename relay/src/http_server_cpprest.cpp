@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "http_server.h"
+#include "tsunagu/common/reloadable_certificate.h"
 
 namespace tsunagu::relay {
 namespace {
@@ -49,8 +50,14 @@ class CpprestHttpsServer final : public HttpServer {
                       boost::asio::ssl::context::no_tlsv1 | boost::asio::ssl::context::no_tlsv1_1 |
                       boost::asio::ssl::context::single_dh_use);
       SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
-      ctx.use_certificate_chain_file(options.cert_file.string());
-      ctx.use_private_key_file(options.key_file.string(), boost::asio::ssl::context::pem);
+      // cpprestsdk makes a context per connection: a reloadable certificate serves the pair read
+      // at the last (re)load, never a half-renewed pair read from the files mid-copy.
+      if (options.certificate) {
+        options.certificate->Install(ctx.native_handle());
+      } else {
+        ctx.use_certificate_chain_file(options.cert_file.string());
+        ctx.use_private_key_file(options.key_file.string(), boost::asio::ssl::context::pem);
+      }
       if (!options.client_ca_file.empty()) {
         ctx.load_verify_file(options.client_ca_file.string());
         ctx.set_verify_mode(boost::asio::ssl::verify_peer |

@@ -113,7 +113,11 @@ HttpResponse RelayService::HandleUpload(const HttpRequest& req) {
   const auto seg = PathSegments(req.path);
   if (req.raw_path.find("..") != std::string::npos) return BadRequest("invalid path");
   if (seg.size() == 2 && seg[0] == "v1" && seg[1] == "health" && req.method == "GET") {
-    return Json(200, json::parse(R"({"status":"ok"})"));
+    // time_ms: the relay's clock, for the gateway doctor's clock-skew check.
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deps_.clock->SystemNow().time_since_epoch());
+    return Json(200,
+                json::parse(R"({"status":"ok","time_ms":)" + std::to_string(now.count()) + "}"));
   }
   if (seg.size() < 4 || seg[0] != "v1" || seg[1] != "studies") return NotFound();
   const std::string& study = seg[2];

@@ -15,6 +15,7 @@
 #include "sqlite_db.h"
 #include "tsunagu/common/crypto.h"
 #include "tsunagu/common/file_system.h"
+#include "tsunagu/common/sqlite_schema.h"
 
 namespace tsunagu::retention {
 namespace {
@@ -110,35 +111,55 @@ Result<std::string> ReadWholeFile(const std::filesystem::path& path) {
   return out;
 }
 
+// Versions of the key store (keys.sqlite, attached as "keys"). Append steps; never edit a released
+// one (see tsunagu/common/sqlite_schema.h).
+const common::Schema& StudyKeysSchema() {
+  static const common::Schema kKeys{
+      .store = "relay key store",
+      .database = "keys",
+      .marker_table = "study_keys",
+      .steps =
+          {
+              {1,
+               "baseline",
+               "CREATE TABLE IF NOT EXISTS keys.study_keys(uid TEXT PRIMARY KEY, key BLOB NOT "
+               "NULL);",
+               {}},
+              // The first release kept each study's key in the index (studies.key); move them
+              // here, in a transaction of this database alone, before the index drops the column.
+              {2,
+               "keys from the index",
+               {},
+               [](sqlite3* db) -> Status {
+                 TSUNAGU_ASSIGN_OR_RETURN(bool legacy,
+                                          common::HasColumn(db, "main", "studies", "key"));
+                 if (!legacy) return Status::Ok();
+                 return common::ExecSql(db,
+                                        "INSERT OR IGNORE INTO keys.study_keys(uid, key) SELECT "
+                                        "uid, key FROM main.studies WHERE key IS NOT NULL",
+                                        "copy keys");
+               }},
+          },
+  };
+  return kKeys;
+}
+
 class SqliteStudyStore final : public StudyStore {
  public:
   SqliteStudyStore(StoreOptions options, StoreDeps deps, std::unique_ptr<Db> db)
       : options_(std::move(options)), deps_(std::move(deps)), db_(std::move(db)) {}
 
   Status Init() {
-    TSUNAGU_RETURN_IF_ERROR(db_->Exec(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON;"
-        "PRAGMA keys.journal_mode=WAL; PRAGMA keys.synchronous=FULL; PRAGMA keys.secure_delete=ON;"
-        "CREATE TABLE IF NOT EXISTS keys.study_keys(uid TEXT PRIMARY KEY, key BLOB NOT NULL);"
-        "CREATE TABLE IF NOT EXISTS studies(uid TEXT PRIMARY KEY, dir TEXT NOT NULL, "
-        "state TEXT NOT NULL, created_at INTEGER NOT NULL, committed_at INTEGER, "
-        "expires_at INTEGER, thread TEXT);"
-        "CREATE TABLE IF NOT EXISTS uploads(study TEXT NOT NULL, sop TEXT NOT NULL, total INTEGER "
-        "NOT NULL, sha256 TEXT NOT NULL, received INTEGER NOT NULL, records INTEGER NOT NULL, "
-        "file_bytes INTEGER NOT NULL, PRIMARY KEY(study, sop));"
-        "CREATE TABLE IF NOT EXISTS instances(study TEXT NOT NULL, sop TEXT NOT NULL, series TEXT "
-        "NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL, file_bytes INTEGER NOT NULL, "
-        "metadata BLOB NOT NULL, PRIMARY KEY(study, sop));"
-        "CREATE TABLE IF NOT EXISTS links(id INTEGER PRIMARY KEY, token_hash TEXT NOT NULL "
-        "UNIQUE, study TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, "
-        "revoked INTEGER NOT NULL DEFAULT 0, code_salt BLOB, code_hash BLOB, failures INTEGER "
-        "NOT NULL DEFAULT 0, last_failure INTEGER);"
-        "CREATE INDEX IF NOT EXISTS links_by_study ON links(study);"
-        "CREATE TABLE IF NOT EXISTS receipts(study TEXT PRIMARY KEY, deleted_at INTEGER NOT "
-        "NULL, instance_count INTEGER NOT NULL, reason TEXT NOT NULL);"
-        "CREATE TABLE IF NOT EXISTS access_log(id INTEGER PRIMARY KEY, study TEXT NOT NULL, time "
-        "INTEGER NOT NULL, link_id INTEGER, event TEXT NOT NULL, address TEXT, user_agent TEXT);"
-        "CREATE INDEX IF NOT EXISTS access_by_study ON access_log(study);"));
+    TSUNAGU_RETURN_IF_ERROR(
+        db_->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON;"
+                  "PRAGMA keys.journal_mode=WAL; PRAGMA keys.synchronous=FULL; PRAGMA "
+                  "keys.secure_delete=ON;"));
+    // The key store first: the index's step 2 expects keys.study_keys.
+    TSUNAGU_RETURN_IF_ERROR(common::MigrateSchema(db_->raw(), StudyKeysSchema()).status());
+    TSUNAGU_ASSIGN_OR_RETURN(const int before,
+                             common::MigrateSchema(db_->raw(), StudyIndexSchema()));
+    // Step 2 removed keys from the index: push the old pages out of the WAL as Purge does.
+    if (before < 2) TSUNAGU_RETURN_IF_ERROR(db_->Exec("PRAGMA main.wal_checkpoint(TRUNCATE)"));
     return Status::Ok();
   }
 
@@ -900,6 +921,58 @@ class SqliteStudyStore final : public StudyStore {
 };
 
 }  // namespace
+
+const common::Schema& StudyIndexSchema() {
+  // Append steps; never edit a released one (see tsunagu/common/sqlite_schema.h).
+  static const common::Schema kIndex{
+      .store = "relay index",
+      .marker_table = "studies",
+      .steps =
+          {
+              {1,
+               "baseline",
+               "CREATE TABLE IF NOT EXISTS studies(uid TEXT PRIMARY KEY, dir TEXT NOT NULL, "
+               "state TEXT NOT NULL, created_at INTEGER NOT NULL, committed_at INTEGER, "
+               "expires_at INTEGER, thread TEXT);"
+               "CREATE TABLE IF NOT EXISTS uploads(study TEXT NOT NULL, sop TEXT NOT NULL, total "
+               "INTEGER NOT NULL, sha256 TEXT NOT NULL, received INTEGER NOT NULL, records INTEGER "
+               "NOT NULL, file_bytes INTEGER NOT NULL, PRIMARY KEY(study, sop));"
+               "CREATE TABLE IF NOT EXISTS instances(study TEXT NOT NULL, sop TEXT NOT NULL, "
+               "series TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL, file_bytes "
+               "INTEGER NOT NULL, metadata BLOB NOT NULL, PRIMARY KEY(study, sop));"
+               "CREATE TABLE IF NOT EXISTS links(id INTEGER PRIMARY KEY, token_hash TEXT NOT NULL "
+               "UNIQUE, study TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT "
+               "NULL, revoked INTEGER NOT NULL DEFAULT 0, code_salt BLOB, code_hash BLOB, failures "
+               "INTEGER NOT NULL DEFAULT 0, last_failure INTEGER);"
+               "CREATE INDEX IF NOT EXISTS links_by_study ON links(study);"
+               "CREATE TABLE IF NOT EXISTS receipts(study TEXT PRIMARY KEY, deleted_at INTEGER NOT "
+               "NULL, instance_count INTEGER NOT NULL, reason TEXT NOT NULL);"
+               "CREATE TABLE IF NOT EXISTS access_log(id INTEGER PRIMARY KEY, study TEXT NOT NULL, "
+               "time INTEGER NOT NULL, link_id INTEGER, event TEXT NOT NULL, address TEXT, "
+               "user_agent TEXT);"
+               "CREATE INDEX IF NOT EXISTS access_by_study ON access_log(study);",
+               {}},
+              // The first release kept keys in studies.key (NOT NULL, so that release's index
+              // refuses every new study now). The key store's step 2 copied them; the copy here
+              // is a no-op unless that database was replaced meanwhile. With secure_delete on,
+              // dropping the column overwrites the keys in the index file.
+              {2,
+               "studies.key moves to the key store",
+               {},
+               [](sqlite3* db) -> Status {
+                 TSUNAGU_ASSIGN_OR_RETURN(bool legacy,
+                                          common::HasColumn(db, "main", "studies", "key"));
+                 if (!legacy) return Status::Ok();
+                 return common::ExecSql(db,
+                                        "INSERT OR IGNORE INTO keys.study_keys(uid, key) SELECT "
+                                        "uid, key FROM main.studies WHERE key IS NOT NULL;"
+                                        "ALTER TABLE main.studies DROP COLUMN key;",
+                                        "drop studies.key");
+               }},
+          },
+  };
+  return kIndex;
+}
 
 Result<std::string> DecryptInstanceFile(std::string_view key, std::string_view study,
                                         std::string_view sop, std::string_view file_bytes) {

@@ -6,6 +6,7 @@
 
 #include "tsunagu/chat/card.h"
 #include "tsunagu/common/crypto.h"
+#include "tsunagu/common/sqlite_schema.h"
 
 namespace tsunagu::chat {
 namespace {
@@ -130,15 +131,21 @@ common::Result<std::unique_ptr<PatientThreadStore>> PatientThreadStore::Open(
   std::unique_ptr<sqlite3, DbDeleter> db(raw);
   if (rc != SQLITE_OK) return StatusFromSqlite(raw, rc, "open " + path.string());
   sqlite3_busy_timeout(raw, 5000);
-  rc = sqlite3_exec(raw,
-                    "CREATE TABLE IF NOT EXISTS chat_patient_rooms("
-                    " patient_key TEXT NOT NULL,"
-                    " thread TEXT NOT NULL,"
-                    " destination TEXT NOT NULL,"
-                    " created_unix INTEGER NOT NULL,"
-                    " PRIMARY KEY(patient_key, thread))",
-                    nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK) return StatusFromSqlite(raw, rc, "create table");
+  // Append steps; never edit a released one (see tsunagu/common/sqlite_schema.h).
+  static const common::Schema kRoomSchema{
+      .store = "chat room store",
+      .marker_table = "chat_patient_rooms",
+      .steps = {{1,
+                 "baseline",
+                 "CREATE TABLE IF NOT EXISTS chat_patient_rooms("
+                 " patient_key TEXT NOT NULL,"
+                 " thread TEXT NOT NULL,"
+                 " destination TEXT NOT NULL,"
+                 " created_unix INTEGER NOT NULL,"
+                 " PRIMARY KEY(patient_key, thread))",
+                 {}}},
+  };
+  TSUNAGU_RETURN_IF_ERROR(common::MigrateSchema(raw, kRoomSchema).status());
   return std::unique_ptr<PatientThreadStore>(
       std::make_unique<SqlitePatientThreadStore>(db.release(), clock));
 }

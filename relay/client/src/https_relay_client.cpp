@@ -209,11 +209,16 @@ class HttpsRelayClient final : public RelayClient {
     const auto ca = o.ca_file.string();
     const auto cert = o.client_cert_file.string();
     const auto key = o.client_key_file.string();
-    config.set_ssl_context_callback([ca, cert, key](boost::asio::ssl::context& ctx) {
+    auto reloadable = o.client_certificate;
+    config.set_ssl_context_callback([ca, cert, key, reloadable](boost::asio::ssl::context& ctx) {
       SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
       if (!ca.empty()) ctx.load_verify_file(ca);
-      ctx.use_certificate_chain_file(cert);
-      ctx.use_private_key_file(key, boost::asio::ssl::context::pem);
+      if (reloadable) {
+        reloadable->Install(ctx.native_handle());
+      } else {
+        ctx.use_certificate_chain_file(cert);
+        ctx.use_private_key_file(key, boost::asio::ssl::context::pem);
+      }
     });
     return http::client::http_client(o.base_url, config);
   }

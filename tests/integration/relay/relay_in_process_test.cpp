@@ -38,9 +38,9 @@ class RelayInProcessTest : public ::testing::Test {
     ro.public_url = "https://127.0.0.1:" + std::to_string(viewer_port_);
     service_ = std::make_shared<RelayService>(ro, RelayServiceDeps{store_, clock_, logger_});
     TlsListenerOptions up{"127.0.0.1", upload_port_,     pki_.server_cert, pki_.server_key,
-                          pki_.ca,     {"gateway.test"}, 8 << 20};
+                          pki_.ca,     {"gateway.test"}, 8 << 20,          nullptr};
     TlsListenerOptions view{"127.0.0.1", viewer_port_, pki_.server_cert, pki_.server_key,
-                            {},          {},           64 << 10};
+                            {},          {},           64 << 10,         nullptr};
     auto s1 = MakeHttpsServer(
         up, [this](const HttpRequest& r) { return service_->HandleUpload(r); }, logger_);
     auto s2 = MakeHttpsServer(

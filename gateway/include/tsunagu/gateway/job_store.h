@@ -18,6 +18,7 @@
 
 #include "tsunagu/common/clock.h"
 #include "tsunagu/common/result.h"
+#include "tsunagu/common/sqlite_schema.h"
 #include "tsunagu/common/strong_types.h"
 #include "tsunagu/jobs/job_engine.h"
 
@@ -119,6 +120,9 @@ struct Attachment {
   bool created_job = false;
   bool file_referenced = true;  // false: no job refers to the spool file; the caller deletes it
 };
+
+// The job store's schema versions (applied by Open; used by backup and restore).
+const common::Schema& JobStoreSchema();
 
 class JobStore final : public jobs::JobQueue {
  public:

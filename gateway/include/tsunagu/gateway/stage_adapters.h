@@ -9,6 +9,7 @@
 #include <string>
 
 #include "tsunagu/common/clock.h"
+#include "tsunagu/common/reloadable_certificate.h"
 #include "tsunagu/config/gateway_options.h"
 #include "tsunagu/gateway/pipeline.h"
 
@@ -25,9 +26,12 @@ namespace tsunagu::gateway {
 common::Result<std::unique_ptr<InstanceDeidentifier>> MakeAnonymizerDeidentifier(
     const config::AnonymizerOptions& options, const std::string& site_secret);
 
+// `certificate`, when set, is the client certificate presented (reloadable on SIGHUP) instead of
+// reading options' files at each connection.
 common::Result<std::unique_ptr<StudyUploader>> MakeRelayUploader(
     const config::RelayEndpointOptions& options, std::shared_ptr<common::Clock> clock,
-    std::shared_ptr<spdlog::logger> log);
+    std::shared_ptr<spdlog::logger> log,
+    std::shared_ptr<common::ReloadableCertificate> certificate = nullptr);
 
 // Stand-ins used when the real stage cannot be set up (bad certificate, missing secret): every
 // call answers `why` (made retryable), so the service still receives studies and the jobs wait in

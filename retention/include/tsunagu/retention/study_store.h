@@ -42,6 +42,7 @@
 
 #include "tsunagu/common/clock.h"
 #include "tsunagu/common/result.h"
+#include "tsunagu/common/sqlite_schema.h"
 #include "tsunagu/common/status.h"
 
 namespace spdlog {
@@ -136,6 +137,12 @@ inline constexpr std::string_view kLinkExpired = "the link has expired";
 inline constexpr std::string_view kLinkRevoked = "the link was revoked";
 inline constexpr std::string_view kLinkLocked =
     "the link is locked after too many wrong access codes";
+
+// Schema versions of the index (data_directory/index.sqlite), applied by Open and used by
+// `tsunagu-relay backup|restore`. The key store (keys.sqlite) has its own and is never backed up.
+const common::Schema& StudyIndexSchema();
+// The index's file name inside StoreOptions::data_directory.
+inline constexpr std::string_view kIndexFileName = "index.sqlite";
 
 class StudyStore {
  public:

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "tsunagu/common/clock.h"
+#include "tsunagu/common/reloadable_certificate.h"
 #include "tsunagu/common/result.h"
 #include "tsunagu/common/status.h"
 
@@ -48,6 +49,9 @@ struct RelayClientOptions {
   int max_attempts = 5;                       // per request, for retryable failures
   std::chrono::milliseconds initial_backoff{200};
   std::chrono::milliseconds max_backoff{10'000};
+  // When set, presented instead of client_cert_file/client_key_file and replaceable while running
+  // (the gateway reloads it on SIGHUP); never a half-renewed pair read from the files.
+  std::shared_ptr<common::ReloadableCertificate> client_certificate;
 };
 
 // One instance the gateway has uploaded, as listed in a commit.
