@@ -3,14 +3,17 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "doctor.h"
+#include "tsunagu/chat/card_follow_up.h"
 #include "tsunagu/chat/chat_service.h"
 #include "tsunagu/chat/patient_threads.h"
 #include "tsunagu/common/cli.h"
@@ -47,6 +50,8 @@ constexpr int kExitUsage = 2;
 constexpr int kExitTimeout = 3;
 constexpr char kDefaultConfig[] = "/etc/tsunagu/gateway.toml";
 constexpr char kEngineOwner[] = "gateway-service";
+// How often posted cards are checked for a first opening (seen receipts) and for expiry.
+constexpr std::chrono::seconds kFollowUpInterval{3};
 
 void PrintHelp(Language lang) {
   std::cout << Pick(
@@ -208,6 +213,11 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
   }
   std::unique_ptr<gw::LinkPoster> poster = std::make_unique<gw::LoggingLinkPoster>(log);
   std::unique_ptr<tsunagu::chat::PatientThreadStore> patient_rooms;
+  std::unique_ptr<tsunagu::chat::PostedCardStore> posted_cards;
+  std::unique_ptr<tsunagu::chat::LinkEventSource> link_events;
+  std::shared_ptr<tsunagu::chat::ChatService> chat_service;
+  auto chat_log =
+      tsunagu::common::MakeStderrLogger("chat", level.value_or(spdlog::level::info));
   if (!options.chat.connectors.empty()) {
     auto rooms = tsunagu::chat::PatientThreadStore::Open(
         options.storage.data_directory / "chat-rooms.sqlite", clock.get());
@@ -216,11 +226,21 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
     tsunagu::chat::ChatServiceDeps chat_deps;
     chat_deps.clock = clock.get();
     chat_deps.patient_rooms = patient_rooms.get();
-    chat_deps.log = tsunagu::common::MakeStderrLogger("chat", level.value_or(spdlog::level::info));
+    chat_deps.log = chat_log;
     auto chat = tsunagu::chat::ChatService::Create(options, std::move(chat_deps));
     if (!chat.ok()) return Fail(chat.status().ToString());
-    poster = gw::MakeChatLinkPoster(
-        std::shared_ptr<tsunagu::chat::ChatService>(std::move(chat).value()));
+    auto posts = tsunagu::chat::PostedCardStore::Open(options.storage.data_directory /
+                                                      "chat-posts.sqlite");
+    if (!posts.ok()) return Fail(posts.status().ToString());
+    posted_cards = std::move(posts).value();
+    chat_service = std::shared_ptr<tsunagu::chat::ChatService>(std::move(chat).value());
+    poster = gw::MakeChatLinkPoster(chat_service, posted_cards.get(), chat_log);
+    auto events = gw::MakeRelayLinkEventSource(options.relay, clock, chat_log);
+    if (events.ok()) {
+      link_events = std::move(events).value();
+    } else {
+      log->warn("chat.seen_receipts_unavailable reason=\"{}\"", events.status().message());
+    }
   }
   std::unique_ptr<gw::PacsClient> pacs = MakePacs(options);
 
@@ -302,6 +322,27 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
     log->warn("spool.sweep_failed reason=\"{}\"", swept.status().message());
   }
   engine.Start();
+  // Seen receipts and expired notices of posted cards (issue 9), every few seconds on their own
+  // thread so that a slow relay or platform never delays a signal.
+  std::mutex follow_up_mu;
+  std::condition_variable follow_up_cv;
+  bool follow_up_stop = false;
+  std::thread follow_up;
+  if (chat_service) {
+    follow_up = std::thread([&] {
+      tsunagu::chat::CardFollowUp cards(
+          {chat_service.get(), posted_cards.get(), link_events.get(), clock.get(), chat_log});
+      std::unique_lock lock(follow_up_mu);
+      while (!follow_up_stop) {
+        lock.unlock();
+        if (auto r = cards.RunOnce(); !r.ok()) {
+          chat_log->warn("chat.followup_failed reason=\"{}\"", r.status().message());
+        }
+        lock.lock();
+        follow_up_cv.wait_for(lock, kFollowUpInterval, [&] { return follow_up_stop; });
+      }
+    });
+  }
   log->info("gateway.ready dicom_port={} web={}:{}", options.dicom.port, options.web.bind_address,
             options.web.port);
   auto last_sweep = clock->SteadyNow();
@@ -323,6 +364,14 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
   (*web)->Stop();
   (*node)->Stop();
   engine.Stop();
+  if (follow_up.joinable()) {
+    {
+      std::lock_guard lock(follow_up_mu);
+      follow_up_stop = true;
+    }
+    follow_up_cv.notify_all();
+    follow_up.join();
+  }
   return exit_code;
 }
 

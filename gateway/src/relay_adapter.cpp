@@ -1,6 +1,7 @@
 // StudyUploader over the relay's RelayClient (mutual TLS, resumable, idempotent).
 #include <ctime>
 
+#include "tsunagu/chat/card_follow_up.h"
 #include "tsunagu/gateway/stage_adapters.h"
 #include "tsunagu/relay/relay_client.h"
 
@@ -44,7 +45,44 @@ class RelayUploader final : public StudyUploader {
   std::unique_ptr<relay::RelayClient> client_;
 };
 
+class RelayLinkEvents final : public chat::LinkEventSource {
+ public:
+  explicit RelayLinkEvents(std::unique_ptr<relay::RelayClient> client)
+      : client_(std::move(client)) {}
+  common::Result<std::optional<std::chrono::system_clock::time_point>> FirstOpened(
+      const std::string& study_uid) override {
+    return client_->FirstOpened(study_uid);
+  }
+
+ private:
+  std::unique_ptr<relay::RelayClient> client_;
+};
+
+relay::RelayClientOptions ClientOptions(const config::RelayEndpointOptions& options) {
+  relay::RelayClientOptions o;
+  o.base_url = options.url;
+  o.ca_file = options.ca_file;
+  o.client_cert_file = options.client_cert_file;
+  o.client_key_file = options.client_key_file;
+  o.timeout = options.timeout;
+  o.chunk_size = options.chunk_size;
+  // The job engine retries with its own backoff; the client only rides out short blips.
+  o.max_attempts = 3;
+  return o;
+}
+
 }  // namespace
+
+common::Result<std::unique_ptr<chat::LinkEventSource>> MakeRelayLinkEventSource(
+    const config::RelayEndpointOptions& options, std::shared_ptr<common::Clock> clock,
+    std::shared_ptr<spdlog::logger> log) {
+  relay::RelayClientOptions o = ClientOptions(options);
+  o.max_attempts = 1;  // the follow-up asks again next round
+  TSUNAGU_ASSIGN_OR_RETURN(std::unique_ptr<relay::RelayClient> client,
+                           relay::MakeHttpsRelayClient(o, {std::move(clock), std::move(log), {}}));
+  return std::unique_ptr<chat::LinkEventSource>(
+      std::make_unique<RelayLinkEvents>(std::move(client)));
+}
 
 common::Result<std::unique_ptr<StudyUploader>> MakeRelayUploader(
     const config::RelayEndpointOptions& options, std::shared_ptr<common::Clock> clock,

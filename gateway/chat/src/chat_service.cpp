@@ -105,21 +105,25 @@ ChatResult<PostResult> ChatService::Post(const std::string& thread, Card card,
   const Thread& t = **found;
   std::string destination = t.destination;
   if (t.info.policy.per_patient) {
-    if (!patient) {
-      return common::InvalidArgumentError("thread \"" + thread +
-                                          "\" is per patient: the post needs the patient route");
+    if (!patient && t.destination.empty()) {
+      return common::InvalidArgumentError(
+          "thread \"" + thread +
+          "\" is per patient and the study has no Patient ID to route by; give the thread a "
+          "destination for such studies");
     }
-    if (patient_rooms_ == nullptr) {
+    if (patient && patient_rooms_ == nullptr) {
       return common::InternalError("ChatService: per-patient thread without a room store");
     }
-    auto dest =
-        ResolvePatientDestination(*patient_rooms_, *t.connector, thread, *patient,
-                                  {t.info.policy.room_label, t.info.policy.invite, t.destination});
-    if (!dest.ok()) {
-      LogOutcome(log_.get(), "chat.room", thread, t.info.connector, card.job_id, dest);
-      return {dest.status(), dest.retry_after()};
+    if (patient) {
+      auto dest = ResolvePatientDestination(
+          *patient_rooms_, *t.connector, thread, *patient,
+          {t.info.policy.room_label, t.info.policy.invite, t.destination});
+      if (!dest.ok()) {
+        LogOutcome(log_.get(), "chat.room", thread, t.info.connector, card.job_id, dest);
+        return {dest.status(), dest.retry_after()};
+      }
+      destination = *dest;
     }
-    destination = *dest;
   }
   const std::int64_t job = card.job_id;
   auto r = t.connector->Post(ApplyPolicy(t, std::move(card)), TargetFor(t, destination),

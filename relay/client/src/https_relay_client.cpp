@@ -194,6 +194,21 @@ class HttpsRelayClient final : public RelayClient {
     }
   }
 
+  Result<std::optional<std::chrono::system_clock::time_point>> FirstOpened(
+      const std::string& study) override {
+    auto reply = WithRetries(
+        [&] { return Send(http::methods::GET, "/v1/studies/" + study + "/events", {}, ""); });
+    if (!reply.ok()) return reply.status();
+    try {
+      const auto& v = reply->body.at("first_opened_at_ms");
+      if (v.is_null()) return std::optional<std::chrono::system_clock::time_point>();
+      return std::optional<std::chrono::system_clock::time_point>(
+          std::chrono::system_clock::time_point(std::chrono::milliseconds(v.as_number().to_int64())));
+    } catch (const std::exception&) {
+      return common::InternalError("relay: malformed link events");
+    }
+  }
+
   Status RevokeLinks(const std::string& study) override {
     auto reply = WithRetries(
         [&] { return Send(http::methods::POST, "/v1/studies/" + study + "/revoke", {}, ""); });
@@ -281,6 +296,12 @@ class HttpsRelayClient final : public RelayClient {
 thread_local std::optional<std::uint64_t> HttpsRelayClient::last_received_;
 
 }  // namespace
+
+Result<std::optional<std::chrono::system_clock::time_point>> RelayClient::FirstOpened(
+    const std::string&) {
+  return common::Status(common::ErrorCode::kFailedPrecondition,
+                        "this relay client cannot ask for link events", false);
+}
 
 Result<std::unique_ptr<RelayClient>> MakeHttpsRelayClient(RelayClientOptions options,
                                                           RelayClientDeps deps) {

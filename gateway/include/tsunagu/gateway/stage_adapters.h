@@ -14,6 +14,8 @@
 
 namespace tsunagu::chat {
 class ChatService;
+class LinkEventSource;
+class PostedCardStore;
 }
 namespace tsunagu::ipsec {
 class TunnelMonitor;
@@ -47,8 +49,18 @@ std::unique_ptr<StudyUploader> MakeTunnelGuardedUploader(
     PipelineMetrics* metrics, std::shared_ptr<spdlog::logger> log);
 
 // The link-posted stage over the chat connectors (issue 9): the card is built from the LinkPost
-// and posted with "tsunagu-job-<id>" as the idempotency key.
-std::unique_ptr<LinkPoster> MakeChatLinkPoster(std::shared_ptr<chat::ChatService> chat);
+// and posted with "tsunagu-job-<id>" as the idempotency key, to the patient's own room on
+// per-patient threads (LinkPost::patient_key). Each posted card is recorded in `posts` (may be
+// null; outlives the poster) for seen receipts and the expired notice.
+std::unique_ptr<LinkPoster> MakeChatLinkPoster(std::shared_ptr<chat::ChatService> chat,
+                                               chat::PostedCardStore* posts,
+                                               std::shared_ptr<spdlog::logger> log);
+
+// Seen receipts from the relay: asks GET /v1/studies/{uid}/events over the same mutual-TLS
+// channel as the uploads (options of [relay]).
+common::Result<std::unique_ptr<chat::LinkEventSource>> MakeRelayLinkEventSource(
+    const config::RelayEndpointOptions& options, std::shared_ptr<common::Clock> clock,
+    std::shared_ptr<spdlog::logger> log);
 
 }  // namespace tsunagu::gateway
 

@@ -66,7 +66,8 @@ class ChatService {
 
   // Posts `card` to `thread`. The thread's policy applies: its language, no thumbnail unless
   // thumbnails = true, access_code_required from the thread. `patient` routes a per-patient
-  // thread (ignored otherwise). kNotFound for an unknown thread.
+  // thread (ignored otherwise); without it (a study without Patient ID) the card goes to the
+  // thread's destination, kInvalidArgument when it has none. kNotFound for an unknown thread.
   ChatResult<PostResult> Post(const std::string& thread, Card card,
                               const std::optional<PatientRoute>& patient,
                               const std::string& idempotency_key);
