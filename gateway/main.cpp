@@ -76,6 +76,8 @@ void PrintHelp(Language lang) {
       "  ipsec status   IPsecトンネルの状態を表示\n"
       "  doctor         設定・証明書・ディスク・トンネル等を点検 (0 正常, 1 警告, 2 異常)\n"
       "  chat list | chat test THREAD  チャットのスレッド一覧 / テストカードを投稿\n"
+      "  chat preview FORMAT [ja|en]   カードの見本 (text/html/slack/mattermost/chatwork)\n"
+      "  chat rooms [forget T KEY]     患者ごとのルームの対応付け (一覧 / 削除)\n"
       "  --version      バージョンを表示\n"
       "  --help         このヘルプを表示\n"
       "\n"
@@ -103,6 +105,8 @@ void PrintHelp(Language lang) {
       "  ipsec status   show the IPsec tunnel state\n"
       "  doctor         check config, certificates, disk, tunnel... (0 ok, 1 warn, 2 failed)\n"
       "  chat list | chat test THREAD  list chat threads / post a test card\n"
+      "  chat preview FORMAT [ja|en]   a sample card (text/html/slack/mattermost/chatwork)\n"
+      "  chat rooms [forget T KEY]     per-patient room mapping (list / remove one)\n"
       "  --version      print the version\n"
       "  --help         print this help\n"
       "\n"
@@ -617,6 +621,17 @@ int Run(const std::vector<std::string>& argv) {
     tsunagu::common::SystemClock clock;
     tsunagu::chat::ChatServiceDeps deps;
     deps.clock = &clock;
+    std::unique_ptr<tsunagu::chat::PatientThreadStore> rooms;
+    if (!rest.empty() && rest[0] == "rooms") {
+      auto opened = tsunagu::chat::PatientThreadStore::Open(
+          options->storage.data_directory / "chat-rooms.sqlite", &clock);
+      if (!opened.ok()) {
+        std::cerr << "tsunagu-gateway: " << opened.status().message() << "\n";
+        return kExitFailure;
+      }
+      rooms = std::move(opened).value();
+      deps.patient_rooms = rooms.get();
+    }
     return tsunagu::chat::RunChatCommand(rest, *options, std::move(deps), std::cout, std::cerr);
   }
   if (!argv.empty() && argv[0] == "doctor") {

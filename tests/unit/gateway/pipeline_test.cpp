@@ -144,6 +144,11 @@ class FakeDeidentifier final : public InstanceDeidentifier {
     d.file = out_dir / (uid + ".dcm");
     d.patient_id_suffix = "4321";
     d.modality = "CT";
+    d.body_part = "CHEST";
+    d.study_description = "CT chest";
+    d.study_date = "20261120";
+    d.study_time = "031400";
+    d.patient_key = "hmac-of-the-patient";
     WriteFile(d.file, "DEID|" + uid);
     return d;
   }
@@ -318,6 +323,28 @@ TEST_F(PipelineTest, SendFetchesDeidentifiesUploadsCommitsPostsAndCleans) {
   const std::string logs = log_.text();
   EXPECT_EQ(logs.find(kPatientId), std::string::npos);
   EXPECT_EQ(logs.find("1.2.826.0.1.3680043.99"), std::string::npos) << logs;
+}
+
+TEST_F(PipelineTest, PostCarriesTheCardFactsAndThePatientRouteKey) {
+  const JobId id = Send();
+  const JobRecord job = RunToEnd(id);
+  EXPECT_EQ(job.stage, stage::kCleaned) << job.last_error;
+  ASSERT_EQ(poster_.posts.size(), 1u);
+  const LinkPost& p = poster_.posts[0];
+  EXPECT_EQ(p.series, 2) << "the fake PACS holds two series";
+  EXPECT_EQ(p.instances, 5);
+  EXPECT_EQ(p.modality, "CT");
+  EXPECT_EQ(p.body_part, "CHEST");
+  EXPECT_EQ(p.study_description, "CT chest");
+  EXPECT_EQ(p.study_date, "20261120");
+  EXPECT_EQ(p.study_time, "031400");
+  EXPECT_EQ(p.deid_study_uid, "2.25.1000");
+  EXPECT_EQ(p.patient_key, "hmac-of-the-patient");
+  auto facts = store_->GetCardFacts(id);
+  ASSERT_TRUE(facts.ok());
+  EXPECT_EQ(facts->patient_key, "") << "the route key is forgotten when the job is cleaned";
+  EXPECT_EQ(facts->body_part, "CHEST");
+  EXPECT_EQ(log_.text().find("hmac-of-the-patient"), std::string::npos);
 }
 
 TEST_F(PipelineTest, PartialMoveReRequestsOnlyTheMissingInstances) {
