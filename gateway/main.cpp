@@ -218,7 +218,7 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
   std::unique_ptr<gw::LinkPoster> poster = std::make_unique<gw::LoggingLinkPoster>(log);
   std::unique_ptr<tsunagu::chat::PatientThreadStore> patient_rooms;
   std::unique_ptr<tsunagu::chat::PostedCardStore> posted_cards;
-  std::unique_ptr<tsunagu::chat::LinkEventSource> link_events;
+  gw::RelayChatLinks relay_links;
   std::shared_ptr<tsunagu::chat::ChatService> chat_service;
   auto chat_log =
       tsunagu::common::MakeStderrLogger("chat", level.value_or(spdlog::level::info));
@@ -238,13 +238,16 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
     if (!posts.ok()) return Fail(posts.status().ToString());
     posted_cards = std::move(posts).value();
     chat_service = std::shared_ptr<tsunagu::chat::ChatService>(std::move(chat).value());
-    poster = gw::MakeChatLinkPoster(chat_service, posted_cards.get(), chat_log);
-    auto events = gw::MakeRelayLinkEventSource(options.relay, clock, chat_log);
-    if (events.ok()) {
-      link_events = std::move(events).value();
+    auto links = gw::MakeRelayChatLinks(options.relay, clock, chat_log);
+    if (links.ok()) {
+      relay_links = std::move(links).value();
     } else {
-      log->warn("chat.seen_receipts_unavailable reason=\"{}\"", events.status().message());
+      log->warn("chat.relay_links_unavailable reason=\"{}\" effect=\"no seen receipts or "
+                "thumbnails\"",
+                links.status().message());
     }
+    poster = gw::MakeChatLinkPoster(chat_service, posted_cards.get(),
+                                    relay_links.thumbnails.get(), chat_log);
   }
   std::unique_ptr<gw::PacsClient> pacs = MakePacs(options);
 
@@ -335,7 +338,7 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
   if (chat_service) {
     follow_up = std::thread([&] {
       tsunagu::chat::CardFollowUp cards(
-          {chat_service.get(), posted_cards.get(), link_events.get(), clock.get(), chat_log});
+          {chat_service.get(), posted_cards.get(), relay_links.events.get(), clock.get(), chat_log});
       std::unique_lock lock(follow_up_mu);
       while (!follow_up_stop) {
         lock.unlock();

@@ -20,11 +20,20 @@ std::chrono::system_clock::time_point ParseIso8601(const std::string& text) {
 class ChatLinkPoster final : public LinkPoster {
  public:
   ChatLinkPoster(std::shared_ptr<chat::ChatService> chat, chat::PostedCardStore* posts,
-                 std::shared_ptr<spdlog::logger> log)
-      : chat_(std::move(chat)), posts_(posts), log_(std::move(log)) {}
+                 chat::ThumbnailLinks* thumbnails, std::shared_ptr<spdlog::logger> log)
+      : chat_(std::move(chat)), posts_(posts), thumbnails_(thumbnails), log_(std::move(log)) {}
 
   common::Status Post(const LinkPost& post) override {
     chat::Card card = CardOf(post);
+    if (thumbnails_ != nullptr && WantsThumbnail(post.thread) && !post.deid_study_uid.empty()) {
+      auto url = thumbnails_->ThumbnailUrl(post.deid_study_uid);
+      if (url.ok()) {
+        card.thumbnail_url = *url;
+      } else if (log_) {
+        log_->warn("chat.thumbnail_unavailable job={} code={} reason=\"{}\"", post.job.value(),
+                   common::ErrorCodeName(url.status().code()), url.status().message());
+      }
+    }
     std::optional<chat::PatientRoute> route;
     if (!post.patient_key.empty()) route = chat::PatientRoute{post.patient_key, card.patient_id_suffix};
     auto result = chat_->Post(post.thread, card, route,
@@ -43,6 +52,13 @@ class ChatLinkPoster final : public LinkPoster {
   }
 
  private:
+  bool WantsThumbnail(const std::string& thread) const {
+    for (const auto& t : chat_->threads()) {
+      if (t.name == thread) return t.policy.thumbnails;
+    }
+    return false;
+  }
+
   static chat::Card CardOf(const LinkPost& post) {
     chat::Card card;
     card.job_id = post.job.value();
@@ -62,6 +78,7 @@ class ChatLinkPoster final : public LinkPoster {
 
   std::shared_ptr<chat::ChatService> chat_;
   chat::PostedCardStore* posts_;
+  chat::ThumbnailLinks* thumbnails_;
   std::shared_ptr<spdlog::logger> log_;
 };
 
@@ -69,8 +86,9 @@ class ChatLinkPoster final : public LinkPoster {
 
 std::unique_ptr<LinkPoster> MakeChatLinkPoster(std::shared_ptr<chat::ChatService> chat,
                                                chat::PostedCardStore* posts,
+                                               chat::ThumbnailLinks* thumbnails,
                                                std::shared_ptr<spdlog::logger> log) {
-  return std::make_unique<ChatLinkPoster>(std::move(chat), posts, std::move(log));
+  return std::make_unique<ChatLinkPoster>(std::move(chat), posts, thumbnails, std::move(log));
 }
 
 }  // namespace tsunagu::gateway

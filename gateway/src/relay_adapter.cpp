@@ -45,13 +45,16 @@ class RelayUploader final : public StudyUploader {
   std::unique_ptr<relay::RelayClient> client_;
 };
 
-class RelayLinkEvents final : public chat::LinkEventSource {
+class RelayLinkEvents final : public chat::LinkEventSource, public chat::ThumbnailLinks {
  public:
   explicit RelayLinkEvents(std::unique_ptr<relay::RelayClient> client)
       : client_(std::move(client)) {}
   common::Result<std::optional<std::chrono::system_clock::time_point>> FirstOpened(
       const std::string& study_uid) override {
     return client_->FirstOpened(study_uid);
+  }
+  common::Result<std::string> ThumbnailUrl(const std::string& study_uid) override {
+    return client_->ThumbnailLink(study_uid);
   }
 
  private:
@@ -73,15 +76,15 @@ relay::RelayClientOptions ClientOptions(const config::RelayEndpointOptions& opti
 
 }  // namespace
 
-common::Result<std::unique_ptr<chat::LinkEventSource>> MakeRelayLinkEventSource(
-    const config::RelayEndpointOptions& options, std::shared_ptr<common::Clock> clock,
-    std::shared_ptr<spdlog::logger> log) {
+common::Result<RelayChatLinks> MakeRelayChatLinks(const config::RelayEndpointOptions& options,
+                                                  std::shared_ptr<common::Clock> clock,
+                                                  std::shared_ptr<spdlog::logger> log) {
   relay::RelayClientOptions o = ClientOptions(options);
-  o.max_attempts = 1;  // the follow-up asks again next round
+  o.max_attempts = 1;  // the follow-up asks again next round; a card goes without a thumbnail
   TSUNAGU_ASSIGN_OR_RETURN(std::unique_ptr<relay::RelayClient> client,
                            relay::MakeHttpsRelayClient(o, {std::move(clock), std::move(log), {}}));
-  return std::unique_ptr<chat::LinkEventSource>(
-      std::make_unique<RelayLinkEvents>(std::move(client)));
+  auto both = std::make_shared<RelayLinkEvents>(std::move(client));
+  return RelayChatLinks{both, both};
 }
 
 common::Result<std::unique_ptr<StudyUploader>> MakeRelayUploader(

@@ -209,6 +209,18 @@ class HttpsRelayClient final : public RelayClient {
     }
   }
 
+  Result<std::string> ThumbnailLink(const std::string& study) override {
+    auto reply = WithRetries([&] {
+      return Send(http::methods::POST, "/v1/studies/" + study + "/thumbnail-link", {}, "");
+    });
+    if (!reply.ok()) return reply.status();
+    try {
+      return std::string(reply->body.at("thumbnail_url").as_string());
+    } catch (const std::exception&) {
+      return common::InternalError("relay: malformed thumbnail link");
+    }
+  }
+
   Status RevokeLinks(const std::string& study) override {
     auto reply = WithRetries(
         [&] { return Send(http::methods::POST, "/v1/studies/" + study + "/revoke", {}, ""); });
@@ -301,6 +313,11 @@ Result<std::optional<std::chrono::system_clock::time_point>> RelayClient::FirstO
     const std::string&) {
   return common::Status(common::ErrorCode::kFailedPrecondition,
                         "this relay client cannot ask for link events", false);
+}
+
+Result<std::string> RelayClient::ThumbnailLink(const std::string&) {
+  return common::Status(common::ErrorCode::kFailedPrecondition,
+                        "this relay client cannot ask for thumbnail links", false);
 }
 
 Result<std::unique_ptr<RelayClient>> MakeHttpsRelayClient(RelayClientOptions options,

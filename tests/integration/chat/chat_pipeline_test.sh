@@ -6,7 +6,10 @@
 #    second study of the same patient goes to the same room, another patient to another room;
 #  - the card carries the de-identified study facts (modality, body part, description, date,
 #    series / images) and never the name, full ID or accession;
-#  - seen receipt: opening the link at the relay edits the card to "Opened HH:MM".
+#  - seen receipt: opening the link at the relay edits the card to "Opened HH:MM";
+#  - thumbnails (generic webhook thread with thumbnails = true): the card carries a relay URL
+#    under its own token that returns a small JPEG and opens nothing else; threads without the
+#    setting get none.
 set -u
 top=$1
 gateway=$2
@@ -65,6 +68,17 @@ type = "matrix"
 homeserver = "https://127.0.0.1:{port}"
 access_token_file = "{tmp}/matrix-token"
 ca_file = "{tmp}/pki/ca.pem"
+[[chat.connectors]]
+name = "hook"
+type = "webhook"
+url = "https://127.0.0.1:{port}/hook"
+secret_file = "{tmp}/hook-secret"
+ca_file = "{tmp}/pki/ca.pem"
+[[threads]]
+name = "ward"
+connector = "hook"
+thumbnails = true
+language = "en"
 '''
 open(cfg, "w").write(text)
 PY
@@ -143,6 +157,37 @@ expect_eq "the edit replaces patient B's card" "$(field matrix_message 2 event)"
 sleep 4  # one more follow-up round: still exactly one edit (the receipt is sent once)
 expect_eq "exactly one card was edited" 1 \
   "$(/usr/bin/python3 -c 'import json,sys; print(sum(1 for l in open(sys.argv[1]) if json.loads(l).get("replaces")))' "$tmp/chat.jsonl")"
+
+# Thumbnails: only where the thread asks for them, under their own token.
+out4=$("$gateway" send --config "$cfg" --accession CHATACC0001 --thread ward --timeout 60s \
+       2>> "$tmp/send.err"); rc4=$?
+expect_eq "the send to the thumbnail thread is posted" 0 "$rc4"
+thumb=$(/usr/bin/python3 -c '
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8") if l.strip()]
+print([r for r in rows if r.get("thread") == "ward"][0].get("thumbnail_url", ""))' "$tmp/chat.jsonl" 2>/dev/null)
+expect_contains "the webhook card carries a thumbnail URL on the relay" \
+  "https://127.0.0.1:$relay_viewer_port/thumb/" "$thumb"
+check "the thumbnail URL is not the viewer link" bash -c "! grep -q '/v/' <<< '$thumb'"
+code=$(curl -s -o "$tmp/thumb.jpg" -w '%{http_code} %{content_type}' --cacert "$tmp/pki/ca.pem" "$thumb")
+expect_eq "the thumbnail answers a JPEG" "200 image/jpeg" "$code"
+check "the thumbnail is a JPEG file" bash -c "head -c 2 '$tmp/thumb.jpg' | od -An -tx1 | grep -q 'ff d8'"
+size=$(stat -c %s "$tmp/thumb.jpg")
+check "the thumbnail is small (< 64 KiB)" test "$size" -lt 65536
+ttoken=${thumb##*/thumb/}; ttoken=${ttoken%.jpg}
+code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$tmp/pki/ca.pem" \
+       -H "Authorization: Bearer $ttoken" "https://127.0.0.1:$relay_viewer_port/dicomweb/studies")
+check "the thumbnail token does not open the study (got $code)" test "$code" != 200
+code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$tmp/pki/ca.pem" \
+       "https://127.0.0.1:$relay_viewer_port/v/$ttoken/summary.json")
+check "the thumbnail token does not open the web viewer (got $code)" test "$code" != 200
+code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$tmp/pki/ca.pem" \
+       "https://127.0.0.1:$relay_viewer_port/thumb/${token}.jpg")
+check "a viewer token does not open a thumbnail (got $code)" test "$code" != 200
+minted=$(/usr/bin/python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from chat_thumbnails").fetchone()[0])' "$tmp/relay/chat-thumbnails.sqlite")
+expect_eq "only the thumbnail thread asked for a thumbnail" 1 "$minted"
+check "the relay stores the thumbnail token only as a hash" \
+  bash -c "! grep -aq '$ttoken' '$tmp/relay/chat-thumbnails.sqlite'"
 
 kill -TERM "$gw_pid"; wait "$gw_pid"; rc=$?
 expect_eq "the gateway stops cleanly" 0 "$rc"

@@ -63,6 +63,15 @@ class LinkEventSource {
       const std::string& study_uid) = 0;
 };
 
+// Thumbnail links for cards on threads with thumbnails = true: the relay mints a token that opens
+// one thumbnail only (POST /v1/studies/{uid}/thumbnail-link). Errors are the relay client's; the
+// card is then posted without a thumbnail.
+class ThumbnailLinks {
+ public:
+  virtual ~ThumbnailLinks() = default;
+  virtual common::Result<std::string> ThumbnailUrl(const std::string& study_uid) = 0;
+};
+
 struct CardFollowUpDeps {
   ChatService* chat = nullptr;        // required
   PostedCardStore* posts = nullptr;   // required

@@ -113,6 +113,11 @@ class RelayClient {
   // relay does not know; kFailedPrecondition where the client does not support it.
   virtual common::Result<std::optional<std::chrono::system_clock::time_point>> FirstOpened(
       const std::string& study_uid);
+
+  // A link to a thumbnail of the committed study under its own token (chat cards, issue 9): it
+  // opens that thumbnail only and stops working when the study expires. kNotFound for a study
+  // the relay does not hold; kFailedPrecondition where the client does not support it.
+  virtual common::Result<std::string> ThumbnailLink(const std::string& study_uid);
 };
 
 struct RelayClientDeps {
