@@ -220,8 +220,7 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
   std::unique_ptr<tsunagu::chat::PostedCardStore> posted_cards;
   gw::RelayChatLinks relay_links;
   std::shared_ptr<tsunagu::chat::ChatService> chat_service;
-  auto chat_log =
-      tsunagu::common::MakeStderrLogger("chat", level.value_or(spdlog::level::info));
+  auto chat_log = tsunagu::common::MakeStderrLogger("chat", level.value_or(spdlog::level::info));
   if (!options.chat.connectors.empty()) {
     auto rooms = tsunagu::chat::PatientThreadStore::Open(
         options.storage.data_directory / "chat-rooms.sqlite", clock.get());
@@ -233,8 +232,8 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
     chat_deps.log = chat_log;
     auto chat = tsunagu::chat::ChatService::Create(options, std::move(chat_deps));
     if (!chat.ok()) return Fail(chat.status().ToString());
-    auto posts = tsunagu::chat::PostedCardStore::Open(options.storage.data_directory /
-                                                      "chat-posts.sqlite");
+    auto posts =
+        tsunagu::chat::PostedCardStore::Open(options.storage.data_directory / "chat-posts.sqlite");
     if (!posts.ok()) return Fail(posts.status().ToString());
     posted_cards = std::move(posts).value();
     chat_service = std::shared_ptr<tsunagu::chat::ChatService>(std::move(chat).value());
@@ -242,12 +241,13 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
     if (links.ok()) {
       relay_links = std::move(links).value();
     } else {
-      log->warn("chat.relay_links_unavailable reason=\"{}\" effect=\"no seen receipts or "
-                "thumbnails\"",
-                links.status().message());
+      log->warn(
+          "chat.relay_links_unavailable reason=\"{}\" effect=\"no seen receipts or "
+          "thumbnails\"",
+          links.status().message());
     }
-    poster = gw::MakeChatLinkPoster(chat_service, posted_cards.get(),
-                                    relay_links.thumbnails.get(), chat_log);
+    poster = gw::MakeChatLinkPoster(chat_service, posted_cards.get(), relay_links.thumbnails.get(),
+                                    chat_log);
   }
   std::unique_ptr<gw::PacsClient> pacs = MakePacs(options);
 
@@ -337,8 +337,8 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
   std::thread follow_up;
   if (chat_service) {
     follow_up = std::thread([&] {
-      tsunagu::chat::CardFollowUp cards(
-          {chat_service.get(), posted_cards.get(), relay_links.events.get(), clock.get(), chat_log});
+      tsunagu::chat::CardFollowUp cards({chat_service.get(), posted_cards.get(),
+                                         relay_links.events.get(), clock.get(), chat_log});
       std::unique_lock lock(follow_up_mu);
       while (!follow_up_stop) {
         lock.unlock();

@@ -23,7 +23,9 @@ class ChatLinkPoster final : public LinkPoster {
                  chat::ThumbnailLinks* thumbnails, std::shared_ptr<spdlog::logger> log)
       : chat_(std::move(chat)), posts_(posts), thumbnails_(thumbnails), log_(std::move(log)) {}
 
-  common::Status Post(const LinkPost& post) override {
+  common::Status Post(const LinkPost& post) override { return PostWithRetryAfter(post).status; }
+
+  Outcome PostWithRetryAfter(const LinkPost& post) override {
     chat::Card card = CardOf(post);
     if (thumbnails_ != nullptr && WantsThumbnail(post.thread) && !post.deid_study_uid.empty()) {
       auto url = thumbnails_->ThumbnailUrl(post.deid_study_uid);
@@ -35,10 +37,11 @@ class ChatLinkPoster final : public LinkPoster {
       }
     }
     std::optional<chat::PatientRoute> route;
-    if (!post.patient_key.empty()) route = chat::PatientRoute{post.patient_key, card.patient_id_suffix};
-    auto result = chat_->Post(post.thread, card, route,
-                              "tsunagu-job-" + std::to_string(post.job.value()));
-    if (!result.ok()) return result.status();
+    if (!post.patient_key.empty())
+      route = chat::PatientRoute{post.patient_key, card.patient_id_suffix};
+    auto result =
+        chat_->Post(post.thread, card, route, "tsunagu-job-" + std::to_string(post.job.value()));
+    if (!result.ok()) return {result.status(), result.retry_after()};
     if (posts_ != nullptr) {
       // The card is posted: failing to remember it only costs its seen receipt, so it is not a
       // reason to post again.
@@ -48,7 +51,7 @@ class ChatLinkPoster final : public LinkPoster {
         log_->warn("chat.record_failed job={} reason=\"{}\"", post.job.value(), st.message());
       }
     }
-    return common::Status();
+    return {common::Status(), std::nullopt};
   }
 
  private:

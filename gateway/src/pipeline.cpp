@@ -404,8 +404,8 @@ StepResult StudyPipeline::Deidentify(const JobRecord& job) {
           TSUNAGU_RETURN_IF_ERROR(
               deps_.store->SetStudyInfo(job.id, d.study_uid, d.patient_id_suffix, d.modality));
           TSUNAGU_RETURN_IF_ERROR(deps_.store->SetCardFacts(
-              job.id, {d.patient_key, d.body_part, d.study_description, d.study_date,
-                       d.study_time}));
+              job.id,
+              {d.patient_key, d.body_part, d.study_description, d.study_date, d.study_time}));
           have_study_info = true;
         }
         std::vector<JobStore::DeidentifiedUpdate> updates;
@@ -524,7 +524,11 @@ StepResult StudyPipeline::Post(const JobRecord& job) {
     }
     post.series = static_cast<int>(series.size());
   }
-  Status st = deps_.poster->Post(post);
+  const LinkPoster::Outcome posted = deps_.poster->PostWithRetryAfter(post);
+  Status st = posted.status;
+  if (!st.ok() && st.retryable() && posted.retry_after) {
+    return StepResult::Retry(st.WithContext("post link"), posted.retry_after);
+  }
   if (!st.ok()) return StepResult::FromStatus(st.WithContext("post link"));
   ++deps_.metrics->links_posted;
   st = deps_.store->SetStage(job.id, stage::kPosted);

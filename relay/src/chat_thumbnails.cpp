@@ -37,9 +37,9 @@ common::Result<std::unique_ptr<ChatThumbnails>> ChatThumbnails::Open(
     const std::filesystem::path& db_path, std::shared_ptr<retention::StudyStore> store,
     std::string public_url, std::shared_ptr<spdlog::logger> log) {
   std::unique_ptr<ChatThumbnails> t(new ChatThumbnails());
-  int rc = sqlite3_open_v2(db_path.c_str(), &t->db_,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(db_path.c_str(), &t->db_,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc == SQLITE_OK) {
     sqlite3_busy_timeout(t->db_, 5000);
     rc = sqlite3_exec(t->db_,
@@ -68,8 +68,7 @@ std::optional<HttpResponse> ChatThumbnails::HandleUpload(const HttpRequest& req)
     return std::nullopt;
   }
   if (req.method != "POST") return Answer(405, "invalid_argument", "method not allowed");
-  const std::string study =
-      p.substr(kPrefix.size(), p.size() - kPrefix.size() - kSuffix.size());
+  const std::string study = p.substr(kPrefix.size(), p.size() - kPrefix.size() - kSuffix.size());
   if (!IsUid(study)) {
     return Answer(400, "invalid_argument", "the study UID in the path is not a valid UID");
   }

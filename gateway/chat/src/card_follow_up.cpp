@@ -35,7 +35,9 @@ common::Status StatusFromSqlite(sqlite3* db, int rc, std::string_view what) {
 std::int64_t ToMs(system_clock::time_point t) {
   return std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count();
 }
-system_clock::time_point FromMs(std::int64_t ms) { return system_clock::time_point(milliseconds(ms)); }
+system_clock::time_point FromMs(std::int64_t ms) {
+  return system_clock::time_point(milliseconds(ms));
+}
 
 std::string_view StateName(CardState s) {
   switch (s) {
@@ -115,7 +117,8 @@ class SqlitePostedCardStore final : public PostedCardStore {
 
   common::Result<std::optional<PostedCard>> Get(std::int64_t job_id) override {
     std::lock_guard<std::mutex> lock(mu_);
-    auto s = Prepare(std::string("SELECT ") + kColumns + " FROM chat_posted_cards WHERE job_id = ?");
+    auto s =
+        Prepare(std::string("SELECT ") + kColumns + " FROM chat_posted_cards WHERE job_id = ?");
     if (!s.ok()) return s.status();
     sqlite3_bind_int64(s->get(), 1, job_id);
     const int rc = sqlite3_step(s->get());

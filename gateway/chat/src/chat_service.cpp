@@ -206,7 +206,8 @@ Card MakePreviewCard(std::chrono::system_clock::time_point now, common::Language
   c.series_count = 3;
   c.image_count = 412;
   c.patient_id_suffix = "1234";
-  c.sender_note = std::string(Pick(l, "大動脈基部をご確認ください", "please look at the aortic root"));
+  c.sender_note =
+      std::string(Pick(l, "大動脈基部をご確認ください", "please look at the aortic root"));
   c.expires_at = now + std::chrono::hours(72);
   c.access_code_required = true;
   c.viewer_url = "https://relay.example.jp/v/EXAMPLE-TOKEN";
@@ -261,8 +262,8 @@ int RunRooms(const std::vector<std::string>& args, const config::GatewayOptions&
              PatientThreadStore* rooms, std::ostream& out, std::ostream& err) {
   const common::Language l = options.language;
   if (rooms == nullptr) {
-    err << "tsunagu-gateway: " << Pick(l, "患者ごとのルームの記録がありません", "no patient room store")
-        << "\n";
+    err << "tsunagu-gateway: "
+        << Pick(l, "患者ごとのルームの記録がありません", "no patient room store") << "\n";
     return 1;
   }
   if (args.size() == 1) {
@@ -271,7 +272,8 @@ int RunRooms(const std::vector<std::string>& args, const config::GatewayOptions&
       err << "tsunagu-gateway: " << list.status().message() << "\n";
       return 1;
     }
-    out << Pick(l, "キー (HMAC 先頭12桁)\tスレッド\t宛先\n", "key (HMAC, first 12)\tthread\tdestination\n");
+    out << Pick(l, "キー (HMAC 先頭12桁)\tスレッド\t宛先\n",
+                "key (HMAC, first 12)\tthread\tdestination\n");
     for (const auto& r : *list) {
       out << r.patient_key.substr(0, 12) << "\t" << r.thread << "\t" << r.destination << "\n";
     }
@@ -285,7 +287,8 @@ int RunRooms(const std::vector<std::string>& args, const config::GatewayOptions&
     }
     if (*n != 1) {
       err << "tsunagu-gateway: "
-          << Pick(l, "該当する対応付けが1件ではありません: ", "the key prefix matches not exactly one mapping: ")
+          << Pick(l, "該当する対応付けが1件ではありません: ",
+                  "the key prefix matches not exactly one mapping: ")
           << *n << "\n";
       return 1;
     }

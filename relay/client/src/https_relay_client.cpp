@@ -203,7 +203,8 @@ class HttpsRelayClient final : public RelayClient {
       const auto& v = reply->body.at("first_opened_at_ms");
       if (v.is_null()) return std::optional<std::chrono::system_clock::time_point>();
       return std::optional<std::chrono::system_clock::time_point>(
-          std::chrono::system_clock::time_point(std::chrono::milliseconds(v.as_number().to_int64())));
+          std::chrono::system_clock::time_point(
+              std::chrono::milliseconds(v.as_number().to_int64())));
     } catch (const std::exception&) {
       return common::InternalError("relay: malformed link events");
     }

@@ -292,9 +292,9 @@ TEST_F(ChatServiceTest, ChatPreviewPrintsEachFormatWithSyntheticValuesOnly) {
   std::ostringstream ja, opened, bad, err;
   EXPECT_EQ(RunChatCommand({"preview", "text", "ja"}, options_, {.clock = &clock_}, ja, err), 0);
   EXPECT_NE(ja.str().find("画像共有"), std::string::npos) << ja.str();
-  EXPECT_EQ(
-      RunChatCommand({"preview", "text", "en", "opened"}, options_, {.clock = &clock_}, opened, err),
-      0);
+  EXPECT_EQ(RunChatCommand({"preview", "text", "en", "opened"}, options_, {.clock = &clock_},
+                           opened, err),
+            0);
   EXPECT_NE(opened.str().find("Opened "), std::string::npos) << opened.str();
   EXPECT_EQ(RunChatCommand({"preview", "pdf"}, options_, {.clock = &clock_}, bad, err), 2);
 }

@@ -206,13 +206,15 @@ class CountingPoster final : public LinkPoster {
  public:
   std::vector<LinkPost> posts;
   int fail = 0;
-  common::Status Post(const LinkPost& p) override {
+  std::optional<std::chrono::milliseconds> retry_after;  // with the failures above
+  common::Status Post(const LinkPost& p) override { return PostWithRetryAfter(p).status; }
+  Outcome PostWithRetryAfter(const LinkPost& p) override {
     if (fail > 0) {
       --fail;
-      return common::UnavailableError("chat down");
+      return {common::ResourceExhaustedError("rate limited"), retry_after};
     }
     posts.push_back(p);
-    return common::Status();
+    return {common::Status(), std::nullopt};
   }
 };
 
@@ -399,6 +401,26 @@ TEST_F(PipelineTest, RestartAfterCommitPostsTheLinkOnce) {
   const JobRecord job = RunToEnd(id);
   EXPECT_EQ(job.stage, stage::kCleaned);
   EXPECT_EQ(relay_.commit_calls, 1);
+  EXPECT_EQ(poster_.posts.size(), 1u);
+}
+
+TEST_F(PipelineTest, PlatformRetryAfterDelaysTheNextPost) {
+  const JobId id = Send();
+  for (int i = 0; i < 100 && store_->GetJob(id)->stage != stage::kCommitted; ++i) {
+    ASSERT_TRUE(engine_->RunOnceForTest().ok());
+  }
+  ASSERT_EQ(store_->GetJob(id)->stage, stage::kCommitted);
+  poster_.fail = 1;
+  poster_.retry_after = 42s;
+  const auto before = clock_.SystemNow();
+  ASSERT_TRUE(engine_->RunOnceForTest().ok());
+  const JobRecord job = *store_->GetJob(id);
+  EXPECT_EQ(job.stage, stage::kCommitted);
+  EXPECT_EQ(job.next_attempt_at_ms,
+            std::chrono::duration_cast<std::chrono::milliseconds>((before + 42s).time_since_epoch())
+                .count())
+      << "the platform's Retry-After, not the engine's backoff";
+  EXPECT_EQ(RunToEnd(id).stage, stage::kCleaned);
   EXPECT_EQ(poster_.posts.size(), 1u);
 }
 

@@ -110,6 +110,14 @@ class LinkPoster {
  public:
   virtual ~LinkPoster() = default;
   virtual common::Status Post(const LinkPost& post) = 0;
+
+  // Post with the platform's requested delay (429 Retry-After, Matrix retry_after_ms) when it
+  // refused for now; the pipeline retries no sooner. The default has no delay to give.
+  struct Outcome {
+    common::Status status;
+    std::optional<std::chrono::milliseconds> retry_after;
+  };
+  virtual Outcome PostWithRetryAfter(const LinkPost& post) { return {Post(post), std::nullopt}; }
 };
 
 class LoggingLinkPoster final : public LinkPoster {

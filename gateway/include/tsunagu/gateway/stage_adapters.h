@@ -17,7 +17,7 @@ class ChatService;
 class LinkEventSource;
 class PostedCardStore;
 class ThumbnailLinks;
-}
+}  // namespace tsunagu::chat
 namespace tsunagu::ipsec {
 class TunnelMonitor;
 }
