@@ -78,6 +78,7 @@ void PrintHelp(Language lang) {
       "  chat list | chat test THREAD  チャットのスレッド一覧 / テストカードを投稿\n"
       "  chat preview FORMAT [ja|en]   カードの見本 (text/html/slack/mattermost/chatwork)\n"
       "  chat rooms [forget T KEY]     患者ごとのルームの対応付け (一覧 / 削除)\n"
+      "  chat revoke JOB               リンクを取り消し、カードを「取り消し」に更新\n"
       "  --version      バージョンを表示\n"
       "  --help         このヘルプを表示\n"
       "\n"
@@ -107,6 +108,7 @@ void PrintHelp(Language lang) {
       "  chat list | chat test THREAD  list chat threads / post a test card\n"
       "  chat preview FORMAT [ja|en]   a sample card (text/html/slack/mattermost/chatwork)\n"
       "  chat rooms [forget T KEY]     per-patient room mapping (list / remove one)\n"
+      "  chat revoke JOB               revoke the job's links; mark its card revoked\n"
       "  --version      print the version\n"
       "  --help         print this help\n"
       "\n"
@@ -601,6 +603,45 @@ int RunIpsec(const std::vector<std::string>& args) {
                                          options->language, std::cout, std::cerr);
 }
 
+// `tsunagu-gateway chat revoke JOB`: revokes the job's links at the relay and marks its posted
+// card revoked; the running service edits the card where the platform can (CardFollowUp).
+int RunChatRevoke(const tsunagu::config::GatewayOptions& o, const std::string& job_text) {
+  const Language l = o.language;
+  char* end = nullptr;
+  const long long id = std::strtoll(job_text.c_str(), &end, 10);
+  if (end == job_text.c_str() || *end != '\0' || id <= 0) {
+    std::cerr << "tsunagu-gateway chat revoke: JOB: expected a job number, got \"" << job_text
+              << "\"\n";
+    return kExitUsage;
+  }
+  auto tools = OpenTools(o, false);
+  if (!tools.ok()) return Fail(tools.status().ToString());
+  auto job = tools->store->GetJob(tsunagu::common::JobId(id));
+  if (!job.ok()) return Fail(job.status().ToString());
+  if (job->deid_study_uid.empty() || job->viewer_url.empty()) {
+    std::cerr << "tsunagu-gateway: "
+              << Pick(l, "このジョブにはまだリンクがありません\n", "this job has no link yet\n");
+    return kExitFailure;
+  }
+  auto log = tsunagu::common::MakeStderrLogger("relay-client", spdlog::level::warn);
+  const auto st = gw::RevokeRelayLinks(o.relay, tools->clock, log, job->deid_study_uid);
+  if (!st.ok()) return Fail(st.ToString());
+  std::cout << Pick(l, "ジョブ ", "job ") << id
+            << Pick(l, ": リレーのリンクを取り消しました\n", ": links revoked at the relay\n");
+  auto posts = tsunagu::chat::PostedCardStore::Open(o.storage.data_directory / "chat-posts.sqlite");
+  if (!posts.ok()) return Fail(posts.status().ToString());
+  auto posted = (*posts)->Get(id);
+  if (!posted.ok()) return Fail(posted.status().ToString());
+  if (!posted->has_value()) return kExitOk;
+  tsunagu::chat::PostedCard card = **posted;
+  card.card.state = tsunagu::chat::CardState::kRevoked;
+  card.done = false;
+  if (const auto saved = (*posts)->Save(card); !saved.ok()) return Fail(saved.ToString());
+  std::cout << Pick(l, "チャットのカードは編集できるプラットフォームで「取り消し」に更新されます\n",
+                    "the chat card is marked revoked where the platform can edit it\n");
+  return kExitOk;
+}
+
 int Run(const std::vector<std::string>& argv) {
   const Language env_lang = tsunagu::common::LanguageFromEnvironment();
   if (!argv.empty() && argv[0] == "chat") {
@@ -621,6 +662,7 @@ int Run(const std::vector<std::string>& argv) {
       std::cerr << options.status().message() << "\n";
       return kExitUsage;
     }
+    if (rest.size() == 2 && rest[0] == "revoke") return RunChatRevoke(*options, rest[1]);
     tsunagu::common::SystemClock clock;
     tsunagu::chat::ChatServiceDeps deps;
     deps.clock = &clock;

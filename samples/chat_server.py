@@ -115,6 +115,8 @@ def main():
                     if fresh:
                         event = "$ev%d" % (len(txns) + 1)
                         txns[(room, txn)] = event
+                if not fresh:
+                    record({"kind": "matrix_repeat", "room": room, "txn": txn, "event": event})
                 if fresh:
                     rel = content.get("m.relates_to", {})
                     shown = content.get("m.new_content", content)

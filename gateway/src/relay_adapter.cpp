@@ -76,6 +76,15 @@ relay::RelayClientOptions ClientOptions(const config::RelayEndpointOptions& opti
 
 }  // namespace
 
+common::Status RevokeRelayLinks(const config::RelayEndpointOptions& options,
+                                std::shared_ptr<common::Clock> clock,
+                                std::shared_ptr<spdlog::logger> log, const std::string& study_uid) {
+  TSUNAGU_ASSIGN_OR_RETURN(
+      std::unique_ptr<relay::RelayClient> client,
+      relay::MakeHttpsRelayClient(ClientOptions(options), {std::move(clock), std::move(log), {}}));
+  return client->RevokeLinks(study_uid);
+}
+
 common::Result<RelayChatLinks> MakeRelayChatLinks(const config::RelayEndpointOptions& options,
                                                   std::shared_ptr<common::Clock> clock,
                                                   std::shared_ptr<spdlog::logger> log) {

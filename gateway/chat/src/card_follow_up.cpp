@@ -233,6 +233,16 @@ common::Result<int> CardFollowUp::RunOnce(int limit) {
       continue;
     }
     const std::string key = "tsunagu-job-" + std::to_string(p.card.job_id);
+    if (p.card.state == CardState::kRevoked) {  // `tsunagu-gateway revoke JOB`
+      if (info->capabilities.can_edit) {
+        auto r = deps_.chat->Update(p.thread, p.card, p.posted, key + "-revoked");
+        if (!r.ok() && r.status().retryable()) continue;  // next round
+      }
+      p.done = true;
+      TSUNAGU_RETURN_IF_ERROR(deps_.posts->Save(p));
+      ++changed;
+      continue;
+    }
     if (now >= p.card.expires_at) {
       p.card.state = CardState::kExpired;
       if (info->capabilities.can_edit) {

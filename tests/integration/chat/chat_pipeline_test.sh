@@ -158,6 +158,28 @@ sleep 4  # one more follow-up round: still exactly one edit (the receipt is sent
 expect_eq "exactly one card was edited" 1 \
   "$(/usr/bin/python3 -c 'import json,sys; print(sum(1 for l in open(sys.argv[1]) if json.loads(l).get("replaces")))' "$tmp/chat.jsonl")"
 
+# Revocation: `chat revoke JOB` revokes patient A's second link at the relay and its card is
+# edited to say so.
+txn2=$(field matrix_message 1 txn); job2=${txn2#tsunagu-job-}
+url2=$(sed -n 's/^link posted: cardio \(https[^ ]*\) .*/\1/p' <<< "$out2"); token2=${url2##*/}
+code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$tmp/pki/ca.pem" \
+       -H "Authorization: Bearer $token2" "https://127.0.0.1:$relay_viewer_port/dicomweb/studies")
+expect_eq "patient A's second link opens before the revocation" 200 "$code"
+rout=$("$gateway" chat revoke "$job2" --config "$cfg" 2>&1); rc=$?
+expect_eq "chat revoke exits 0" 0 "$rc"
+expect_contains "chat revoke says what it did" "links revoked at the relay" "$rout"
+revoked() { /usr/bin/python3 -c '
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8") if l.strip()]
+sys.exit(0 if any(r.get("replaces") == sys.argv[2] and "This link was revoked" in r.get("body", "")
+                  for r in rows) else 1)' "$tmp/chat.jsonl" "$(field matrix_message 1 event)"; }
+check "the revoked card is edited within 20 s" wait_until 20 revoked
+revoked_link() {
+  [ "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$tmp/pki/ca.pem" \
+       -H "Authorization: Bearer $token2" "https://127.0.0.1:$relay_viewer_port/dicomweb/studies")" != 200 ]
+}
+check "the revoked link no longer opens the study" wait_until 10 revoked_link
+
 # Thumbnails: only where the thread asks for them, under their own token.
 out4=$("$gateway" send --config "$cfg" --accession CHATACC0001 --thread ward --timeout 60s \
        2>> "$tmp/send.err"); rc4=$?

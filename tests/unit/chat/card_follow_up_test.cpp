@@ -68,7 +68,8 @@ class CardFollowUpTest : public ::testing::Test {
     cw_plain.connector = "cw";
     cw_plain.destination = "456";
     options_.threads = {night, cw_seen, cw_plain};
-    auto s = ChatService::Create(options_, {.clock = &clock_, .transport = fake_});
+    auto s = ChatService::Create(
+        options_, {.clock = &clock_, .patient_rooms = nullptr, .transport = fake_, .log = nullptr});
     ASSERT_TRUE(s.ok()) << s.status();
     chat_ = std::move(*s);
     clock_.SetSystemTime(system_clock::time_point(1'800'000'000s));
@@ -90,7 +91,9 @@ class CardFollowUpTest : public ::testing::Test {
     p.card.viewer_url = "https://relay/v/x";
     return p;
   }
-  CardFollowUp FollowUp() { return CardFollowUp({chat_.get(), posts_.get(), &events_, &clock_}); }
+  CardFollowUp FollowUp() {
+    return CardFollowUp({chat_.get(), posts_.get(), &events_, &clock_, nullptr});
+  }
 
   std::filesystem::path dir_;
   common::FakeClock clock_;
@@ -198,6 +201,23 @@ TEST_F(CardFollowUpTest, ExpiryEditsEditableCardsAndRetiresTheOthers) {
   auto g = posts_->Get(4).value();
   ASSERT_TRUE(g.has_value());
   EXPECT_EQ(g->card.state, CardState::kExpired);
+}
+
+TEST_F(CardFollowUpTest, RevokedCardIsEditedOnceWhereThePlatformCanEdit) {
+  PostedCard p = Posted(8, "night", "!night:hs");
+  ASSERT_TRUE(posts_->Record(p).ok());
+  p.card.state = CardState::kRevoked;
+  ASSERT_TRUE(posts_->Save(p).ok());
+  fake_->Answer(200, R"({"event_id":"$r"})");
+  auto f = FollowUp();
+  EXPECT_EQ(f.RunOnce().value(), 1);
+  ASSERT_EQ(fake_->requests.size(), 1u);
+  EXPECT_NE(fake_->requests[0].url.find("tsunagu-job-8-revoked"), std::string::npos);
+  const value v = value::parse(fake_->requests[0].body);
+  EXPECT_NE(v.at("m.new_content").at("body").as_string().find("This link was revoked"),
+            std::string::npos);
+  EXPECT_EQ(f.RunOnce().value(), 0);
+  EXPECT_EQ(fake_->requests.size(), 1u);
 }
 
 TEST_F(CardFollowUpTest, ThreadsWithoutReceiptsOrEditsAreNotFollowed) {

@@ -283,20 +283,35 @@ TEST_F(ChatServiceTest, PerPatientThreadWithoutRouteUsesItsDestinationWhenItHasO
 TEST_F(ChatServiceTest, ChatPreviewPrintsEachFormatWithSyntheticValuesOnly) {
   for (const std::string format : {"text", "html", "slack", "mattermost", "chatwork"}) {
     std::ostringstream out, err;
-    EXPECT_EQ(RunChatCommand({"preview", format, "en"}, options_, {.clock = &clock_}, out, err), 0)
+    EXPECT_EQ(
+        RunChatCommand(
+            {"preview", format, "en"}, options_,
+            {.clock = &clock_, .patient_rooms = nullptr, .transport = nullptr, .log = nullptr}, out,
+            err),
+        0)
         << err.str();
     EXPECT_NE(out.str().find("CT"), std::string::npos) << format;
     EXPECT_NE(out.str().find("1234"), std::string::npos) << format;
     EXPECT_NE(out.str().find("412"), std::string::npos) << format << ": image count";
   }
   std::ostringstream ja, opened, bad, err;
-  EXPECT_EQ(RunChatCommand({"preview", "text", "ja"}, options_, {.clock = &clock_}, ja, err), 0);
+  EXPECT_EQ(RunChatCommand(
+                {"preview", "text", "ja"}, options_,
+                {.clock = &clock_, .patient_rooms = nullptr, .transport = nullptr, .log = nullptr},
+                ja, err),
+            0);
   EXPECT_NE(ja.str().find("画像共有"), std::string::npos) << ja.str();
-  EXPECT_EQ(RunChatCommand({"preview", "text", "en", "opened"}, options_, {.clock = &clock_},
-                           opened, err),
+  EXPECT_EQ(RunChatCommand(
+                {"preview", "text", "en", "opened"}, options_,
+                {.clock = &clock_, .patient_rooms = nullptr, .transport = nullptr, .log = nullptr},
+                opened, err),
             0);
   EXPECT_NE(opened.str().find("Opened "), std::string::npos) << opened.str();
-  EXPECT_EQ(RunChatCommand({"preview", "pdf"}, options_, {.clock = &clock_}, bad, err), 2);
+  EXPECT_EQ(RunChatCommand(
+                {"preview", "pdf"}, options_,
+                {.clock = &clock_, .patient_rooms = nullptr, .transport = nullptr, .log = nullptr},
+                bad, err),
+            2);
 }
 
 TEST_F(ChatServiceTest, ChatRoomsListsAndForgetsOneMappingByKeyPrefix) {
@@ -305,7 +320,8 @@ TEST_F(ChatServiceTest, ChatRoomsListsAndForgetsOneMappingByKeyPrefix) {
   ASSERT_TRUE(store_->Put(a, "per-patient", "!a:hs").ok());
   ASSERT_TRUE(store_->Put(b, "per-patient", "!b:hs").ok());
   std::ostringstream out, err;
-  const ChatServiceDeps deps{.clock = &clock_, .patient_rooms = store_.get()};
+  const ChatServiceDeps deps{
+      .clock = &clock_, .patient_rooms = store_.get(), .transport = nullptr, .log = nullptr};
   EXPECT_EQ(RunChatCommand({"rooms"}, options_, deps, out, err), 0) << err.str();
   EXPECT_NE(out.str().find(a.substr(0, 12) + "\tper-patient\t!a:hs"), std::string::npos)
       << out.str();

@@ -67,6 +67,12 @@ struct RelayChatLinks {
   std::shared_ptr<chat::LinkEventSource> events;
   std::shared_ptr<chat::ThumbnailLinks> thumbnails;
 };
+// Revokes every link of the de-identified study `study_uid` at the relay (POST
+// /v1/studies/{uid}/revoke); the relay's errors.
+common::Status RevokeRelayLinks(const config::RelayEndpointOptions& options,
+                                std::shared_ptr<common::Clock> clock,
+                                std::shared_ptr<spdlog::logger> log, const std::string& study_uid);
+
 common::Result<RelayChatLinks> MakeRelayChatLinks(const config::RelayEndpointOptions& options,
                                                   std::shared_ptr<common::Clock> clock,
                                                   std::shared_ptr<spdlog::logger> log);

@@ -6,7 +6,8 @@
 //    channel to the relay): on threads with seen_receipts = true the card becomes "開封 03:14" /
 //    "Opened 03:14" where the platform can edit, else a one-line notice is posted in the same
 //    place (ChatService::NotifyOpened). Time only, never who or from where.
-//  - the link expires: where the platform can edit, the card says so (ChatService::Update);
+//  - the link expires, or is revoked (`tsunagu-gateway revoke JOB` stores state kRevoked with
+//    done = false): where the platform can edit, the card says so (ChatService::Update);
 //    elsewhere nothing is posted (docs/chat.md lists what holds per connector).
 #ifndef TSUNAGU_CHAT_CARD_FOLLOW_UP_H_
 #define TSUNAGU_CHAT_CARD_FOLLOW_UP_H_
