@@ -37,24 +37,38 @@ common::Result<std::unique_ptr<ChatThumbnails>> ChatThumbnails::Open(
     const std::filesystem::path& db_path, std::shared_ptr<retention::StudyStore> store,
     std::string public_url, std::shared_ptr<spdlog::logger> log) {
   std::unique_ptr<ChatThumbnails> t(new ChatThumbnails());
+  t->db_path_ = db_path;
+  t->store_ = std::move(store);
+  t->public_url_ = std::move(public_url);
+  t->log_ = std::move(log);
+  // An existing table is opened now, so a broken file is reported at start; a relay that never
+  // minted a thumbnail creates nothing in its data directory.
+  if (std::filesystem::exists(db_path)) {
+    std::lock_guard lock(t->mu_);
+    TSUNAGU_RETURN_IF_ERROR(t->OpenDbLocked());
+  }
+  return t;
+}
+
+common::Status ChatThumbnails::OpenDbLocked() {
+  if (db_ != nullptr) return common::Status();
   int rc =
-      sqlite3_open_v2(db_path.c_str(), &t->db_,
+      sqlite3_open_v2(db_path_.c_str(), &db_,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc == SQLITE_OK) {
-    sqlite3_busy_timeout(t->db_, 5000);
-    rc = sqlite3_exec(t->db_,
+    sqlite3_busy_timeout(db_, 5000);
+    rc = sqlite3_exec(db_,
                       "CREATE TABLE IF NOT EXISTS chat_thumbnails(token_sha256 TEXT PRIMARY KEY,"
                       " study_uid TEXT NOT NULL)",
                       nullptr, nullptr, nullptr);
   }
   if (rc != SQLITE_OK) {
-    return common::InternalError("chat thumbnails: " + db_path.string() + ": " +
-                                 (t->db_ ? sqlite3_errmsg(t->db_) : sqlite3_errstr(rc)));
+    const std::string why = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+    sqlite3_close(db_);
+    db_ = nullptr;
+    return common::UnavailableError("chat thumbnails: " + db_path_.string() + ": " + why);
   }
-  t->store_ = std::move(store);
-  t->public_url_ = std::move(public_url);
-  t->log_ = std::move(log);
-  return t;
+  return common::Status();
 }
 
 ChatThumbnails::~ChatThumbnails() { sqlite3_close(db_); }
@@ -102,6 +116,10 @@ HttpResponse ChatThumbnails::Mint(const std::string& study) {
   const std::string token = common::HexEncode(*random);
   {
     std::lock_guard lock(mu_);
+    if (const auto st = OpenDbLocked(); !st.ok()) {
+      log_->error("chat.thumbnail_mint_failed error=\"{}\"", st.message());
+      return Answer(503, "unavailable", "the thumbnail link could not be stored");
+    }
     sqlite3_stmt* s = nullptr;
     int rc = sqlite3_prepare_v2(
         db_, "INSERT INTO chat_thumbnails(token_sha256, study_uid) VALUES(?, ?)", -1, &s, nullptr);
@@ -126,6 +144,10 @@ HttpResponse ChatThumbnails::Serve(const std::string& token) {
   std::string study;
   {
     std::lock_guard lock(mu_);
+    if (db_ == nullptr && !std::filesystem::exists(db_path_)) {
+      return Answer(404, "not_found", "unknown");
+    }
+    if (!OpenDbLocked().ok()) return Answer(503, "unavailable", "try again later");
     sqlite3_stmt* s = nullptr;
     if (sqlite3_prepare_v2(db_, "SELECT study_uid FROM chat_thumbnails WHERE token_sha256 = ?", -1,
                            &s, nullptr) == SQLITE_OK) {

@@ -7,7 +7,8 @@
 // and the viewer listener serves it:
 //   GET /thumb/<token>.jpg  ->  image/jpeg, at most 256 pixels on its longest side, rendered from
 //                               the de-identified pixels of the middle image of the first series.
-// The token (32 random bytes, hex) is stored only as its SHA-256 in chat-thumbnails.sqlite; it
+// The token (32 random bytes, hex) is stored only as its SHA-256 in chat-thumbnails.sqlite (in the
+// data directory, created with the first link); it
 // opens that one thumbnail, never the study, and stops working when the study expires (its
 // instances are no longer readable). A fetch is not an opening: seen receipts ignore it.
 #ifndef TSUNAGU_RELAY_SRC_CHAT_THUMBNAILS_H_
@@ -44,9 +45,12 @@ class ChatThumbnails {
   ChatThumbnails() = default;
   HttpResponse Mint(const std::string& study_uid);
   HttpResponse Serve(const std::string& token);
+  // Opens (creating) the table on first use.
+  common::Status OpenDbLocked();
 
   std::mutex mu_;
-  sqlite3* db_ = nullptr;  // GUARDED_BY(mu_)
+  std::filesystem::path db_path_;
+  sqlite3* db_ = nullptr;  // GUARDED_BY(mu_); null until the first thumbnail link
   std::shared_ptr<retention::StudyStore> store_;
   std::string public_url_;
   std::shared_ptr<spdlog::logger> log_;
