@@ -3,15 +3,18 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "backup.h"
 #include "doctor.h"
+#include "tsunagu/chat/card_follow_up.h"
 #include "tsunagu/chat/chat_service.h"
 #include "tsunagu/chat/patient_threads.h"
 #include "tsunagu/common/cli.h"
@@ -49,6 +52,8 @@ constexpr int kExitUsage = 2;
 constexpr int kExitTimeout = 3;
 constexpr char kDefaultConfig[] = "/etc/tsunagu/gateway.toml";
 constexpr char kEngineOwner[] = "gateway-service";
+// How often posted cards are checked for a first opening (seen receipts) and for expiry.
+constexpr std::chrono::seconds kFollowUpInterval{3};
 
 void PrintHelp(Language lang) {
   std::cout << Pick(
@@ -75,6 +80,9 @@ void PrintHelp(Language lang) {
       "  chat list | chat test THREAD  チャットのスレッド一覧 / テストカードを投稿\n"
       "  backup FILE    ジョブDBを FILE にコピー (稼働中でも安全)\n"
       "  restore FILE   バックアップを戻す (先にサービスを停止)\n"
+      "  chat preview FORMAT [ja|en]   カードの見本 (text/html/slack/mattermost/chatwork)\n"
+      "  chat rooms [forget T KEY]     患者ごとのルームの対応付け (一覧 / 削除)\n"
+      "  chat revoke JOB               リンクを取り消し、カードを「取り消し」に更新\n"
       "  --version      バージョンを表示\n"
       "  --help         このヘルプを表示\n"
       "\n"
@@ -104,6 +112,9 @@ void PrintHelp(Language lang) {
       "  chat list | chat test THREAD  list chat threads / post a test card\n"
       "  backup FILE    copy the job store to FILE (safe while running)\n"
       "  restore FILE   put a backup back (stop the service first)\n"
+      "  chat preview FORMAT [ja|en]   a sample card (text/html/slack/mattermost/chatwork)\n"
+      "  chat rooms [forget T KEY]     per-patient room mapping (list / remove one)\n"
+      "  chat revoke JOB               revoke the job's links; mark its card revoked\n"
       "  --version      print the version\n"
       "  --help         print this help\n"
       "\n"
@@ -223,6 +234,10 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
   }
   std::unique_ptr<gw::LinkPoster> poster = std::make_unique<gw::LoggingLinkPoster>(log);
   std::unique_ptr<tsunagu::chat::PatientThreadStore> patient_rooms;
+  std::unique_ptr<tsunagu::chat::PostedCardStore> posted_cards;
+  gw::RelayChatLinks relay_links;
+  std::shared_ptr<tsunagu::chat::ChatService> chat_service;
+  auto chat_log = tsunagu::common::MakeStderrLogger("chat", level.value_or(spdlog::level::info));
   if (!options.chat.connectors.empty()) {
     auto rooms = tsunagu::chat::PatientThreadStore::Open(
         options.storage.data_directory / "chat-rooms.sqlite", clock.get());
@@ -231,11 +246,25 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
     tsunagu::chat::ChatServiceDeps chat_deps;
     chat_deps.clock = clock.get();
     chat_deps.patient_rooms = patient_rooms.get();
-    chat_deps.log = tsunagu::common::MakeStderrLogger("chat", level.value_or(spdlog::level::info));
+    chat_deps.log = chat_log;
     auto chat = tsunagu::chat::ChatService::Create(options, std::move(chat_deps));
     if (!chat.ok()) return Fail(chat.status().ToString());
-    poster = gw::MakeChatLinkPoster(
-        std::shared_ptr<tsunagu::chat::ChatService>(std::move(chat).value()));
+    auto posts =
+        tsunagu::chat::PostedCardStore::Open(options.storage.data_directory / "chat-posts.sqlite");
+    if (!posts.ok()) return Fail(posts.status().ToString());
+    posted_cards = std::move(posts).value();
+    chat_service = std::shared_ptr<tsunagu::chat::ChatService>(std::move(chat).value());
+    auto links = gw::MakeRelayChatLinks(options.relay, clock, chat_log);
+    if (links.ok()) {
+      relay_links = std::move(links).value();
+    } else {
+      log->warn(
+          "chat.relay_links_unavailable reason=\"{}\" effect=\"no seen receipts or "
+          "thumbnails\"",
+          links.status().message());
+    }
+    poster = gw::MakeChatLinkPoster(chat_service, posted_cards.get(), relay_links.thumbnails.get(),
+                                    chat_log);
   }
   std::unique_ptr<gw::PacsClient> pacs = MakePacs(options);
 
@@ -321,6 +350,27 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
     log->warn("spool.sweep_failed reason=\"{}\"", swept.status().message());
   }
   engine.Start();
+  // Seen receipts and expired notices of posted cards (issue 9), every few seconds on their own
+  // thread so that a slow relay or platform never delays a signal.
+  std::mutex follow_up_mu;
+  std::condition_variable follow_up_cv;
+  bool follow_up_stop = false;
+  std::thread follow_up;
+  if (chat_service) {
+    follow_up = std::thread([&] {
+      tsunagu::chat::CardFollowUp cards({chat_service.get(), posted_cards.get(),
+                                         relay_links.events.get(), clock.get(), chat_log});
+      std::unique_lock lock(follow_up_mu);
+      while (!follow_up_stop) {
+        lock.unlock();
+        if (auto r = cards.RunOnce(); !r.ok()) {
+          chat_log->warn("chat.followup_failed reason=\"{}\"", r.status().message());
+        }
+        lock.lock();
+        follow_up_cv.wait_for(lock, kFollowUpInterval, [&] { return follow_up_stop; });
+      }
+    });
+  }
   log->info("gateway.ready dicom_port={} web={}:{}", options.dicom.port, options.web.bind_address,
             options.web.port);
   auto last_sweep = clock->SteadyNow();
@@ -351,6 +401,14 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
   (*web)->Stop();
   (*node)->Stop();
   engine.Stop();
+  if (follow_up.joinable()) {
+    {
+      std::lock_guard lock(follow_up_mu);
+      follow_up_stop = true;
+    }
+    follow_up_cv.notify_all();
+    follow_up.join();
+  }
   return exit_code;
 }
 
@@ -573,6 +631,45 @@ int RunIpsec(const std::vector<std::string>& args) {
                                          options->language, std::cout, std::cerr);
 }
 
+// `tsunagu-gateway chat revoke JOB`: revokes the job's links at the relay and marks its posted
+// card revoked; the running service edits the card where the platform can (CardFollowUp).
+int RunChatRevoke(const tsunagu::config::GatewayOptions& o, const std::string& job_text) {
+  const Language l = o.language;
+  char* end = nullptr;
+  const long long id = std::strtoll(job_text.c_str(), &end, 10);
+  if (end == job_text.c_str() || *end != '\0' || id <= 0) {
+    std::cerr << "tsunagu-gateway chat revoke: JOB: expected a job number, got \"" << job_text
+              << "\"\n";
+    return kExitUsage;
+  }
+  auto tools = OpenTools(o, false);
+  if (!tools.ok()) return Fail(tools.status().ToString());
+  auto job = tools->store->GetJob(tsunagu::common::JobId(id));
+  if (!job.ok()) return Fail(job.status().ToString());
+  if (job->deid_study_uid.empty() || job->viewer_url.empty()) {
+    std::cerr << "tsunagu-gateway: "
+              << Pick(l, "このジョブにはまだリンクがありません\n", "this job has no link yet\n");
+    return kExitFailure;
+  }
+  auto log = tsunagu::common::MakeStderrLogger("relay-client", spdlog::level::warn);
+  const auto st = gw::RevokeRelayLinks(o.relay, tools->clock, log, job->deid_study_uid);
+  if (!st.ok()) return Fail(st.ToString());
+  std::cout << Pick(l, "ジョブ ", "job ") << id
+            << Pick(l, ": リレーのリンクを取り消しました\n", ": links revoked at the relay\n");
+  auto posts = tsunagu::chat::PostedCardStore::Open(o.storage.data_directory / "chat-posts.sqlite");
+  if (!posts.ok()) return Fail(posts.status().ToString());
+  auto posted = (*posts)->Get(id);
+  if (!posted.ok()) return Fail(posted.status().ToString());
+  if (!posted->has_value()) return kExitOk;
+  tsunagu::chat::PostedCard card = **posted;
+  card.card.state = tsunagu::chat::CardState::kRevoked;
+  card.done = false;
+  if (const auto saved = (*posts)->Save(card); !saved.ok()) return Fail(saved.ToString());
+  std::cout << Pick(l, "チャットのカードは編集できるプラットフォームで「取り消し」に更新されます\n",
+                    "the chat card is marked revoked where the platform can edit it\n");
+  return kExitOk;
+}
+
 int Run(const std::vector<std::string>& argv) {
   const Language env_lang = tsunagu::common::LanguageFromEnvironment();
   if (!argv.empty() && argv[0] == "chat") {
@@ -593,9 +690,21 @@ int Run(const std::vector<std::string>& argv) {
       std::cerr << options.status().message() << "\n";
       return kExitUsage;
     }
+    if (rest.size() == 2 && rest[0] == "revoke") return RunChatRevoke(*options, rest[1]);
     tsunagu::common::SystemClock clock;
     tsunagu::chat::ChatServiceDeps deps;
     deps.clock = &clock;
+    std::unique_ptr<tsunagu::chat::PatientThreadStore> rooms;
+    if (!rest.empty() && rest[0] == "rooms") {
+      auto opened = tsunagu::chat::PatientThreadStore::Open(
+          options->storage.data_directory / "chat-rooms.sqlite", &clock);
+      if (!opened.ok()) {
+        std::cerr << "tsunagu-gateway: " << opened.status().message() << "\n";
+        return kExitFailure;
+      }
+      rooms = std::move(opened).value();
+      deps.patient_rooms = rooms.get();
+    }
     return tsunagu::chat::RunChatCommand(rest, *options, std::move(deps), std::cout, std::cerr);
   }
   if (!argv.empty() && argv[0] == "doctor") {

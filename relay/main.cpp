@@ -14,6 +14,7 @@
 
 #include "admin.h"
 #include "backup.h"
+#include "chat_thumbnails.h"
 #include "doctor.h"
 #include "http_server.h"
 #include "relay_service.h"
@@ -241,10 +242,28 @@ int Serve(const std::string& config_path, const tsunagu::config::RelayOptions& o
   view.key_file = options.viewer.key_file;
   view.certificate = *viewer_cert;
   view.max_body_bytes = 64 << 10;
+  // Chat-card thumbnails under their own tokens (issue 9; relay/src/chat_thumbnails.h).
+  auto thumbs = tsunagu::relay::ChatThumbnails::Open(
+      options.store.data_directory / "chat-thumbnails.sqlite", *store, so.public_url, log);
+  if (!thumbs.ok()) {
+    log->error("relay.store_failed error=\"{}\"", thumbs.status().ToString());
+    return kExitFailure;
+  }
+  std::shared_ptr<tsunagu::relay::ChatThumbnails> thumbnails = std::move(thumbs).value();
   auto upload_server = tsunagu::relay::MakeHttpsServer(
-      up, [service](const auto& r) { return service->HandleUpload(r); }, log);
+      up,
+      [service, thumbnails](const auto& r) {
+        if (auto t = thumbnails->HandleUpload(r)) return *t;
+        return service->HandleUpload(r);
+      },
+      log);
   auto viewer_server = tsunagu::relay::MakeHttpsServer(
-      view, [service](const auto& r) { return service->HandleViewer(r); }, log);
+      view,
+      [service, thumbnails](const auto& r) {
+        if (auto t = thumbnails->HandleViewer(r)) return *t;
+        return service->HandleViewer(r);
+      },
+      log);
   if (!upload_server.ok() || !viewer_server.ok()) {
     log->error("relay.listener_failed error=\"{}\"",
                (upload_server.ok() ? viewer_server.status() : upload_server.status()).ToString());

@@ -4,7 +4,13 @@ verifies their HMAC-SHA-256 signature and replay window exactly as docs/chat.md 
 each card in the terminal and appends it to a JSON-lines file. Only for the demo and tests on
 127.0.0.1; a hospital points the webhook connector at its own system.
 
+With --matrix-token-file it also answers the part of the Matrix client-server API the gateway's
+Matrix connector uses (createRoom; PUT .../send/m.room.message/{txnId} with transaction-id
+idempotency; m.replace edits), so per-patient rooms and seen receipts can be shown and tested:
+each room creation and message is a JSON line with "kind": "matrix_room" / "matrix_message".
+
 Usage: chat_server.py --port N --cert F --key F --secret-file F --out cards.jsonl
+                      [--matrix-token-file F]
 """
 
 import argparse
@@ -16,6 +22,7 @@ import ssl
 import sys
 import threading
 import time
+import urllib.parse
 
 WINDOW = 300
 seen = {}
@@ -49,9 +56,21 @@ def main():
     p.add_argument("--key", required=True)
     p.add_argument("--secret-file", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--matrix-token-file")
     args = p.parse_args()
     with open(args.secret_file, "rb") as f:
         secret = f.read().rstrip(b"\r\n")
+    matrix_token = None
+    if args.matrix_token_file:
+        with open(args.matrix_token_file, "rb") as f:
+            matrix_token = f.read().strip().decode()
+    rooms = {}  # room id -> name
+    txns = {}  # (room, txn) -> event id
+
+    def record(entry):
+        with lock:
+            with open(args.out, "a", encoding="utf-8") as f:
+                f.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -63,8 +82,68 @@ def main():
             self.end_headers()
             self.wfile.write(body)
 
+        def matrix(self, body):
+            if self.headers.get("Authorization", "") != "Bearer " + matrix_token:
+                self.reply(401, b'{"errcode":"M_UNKNOWN_TOKEN","error":"bad token"}')
+                return
+            path = urllib.parse.unquote(self.path)
+            try:
+                content = json.loads(body or b"{}")
+            except ValueError:
+                self.reply(400, b'{"errcode":"M_NOT_JSON","error":"not JSON"}')
+                return
+            if self.command == "POST" and path == "/_matrix/client/v3/createRoom":
+                with lock:
+                    room = "!room%d:chat.local" % (len(rooms) + 1)
+                    rooms[room] = content.get("name", "")
+                record({"kind": "matrix_room", "room": room, "name": rooms[room],
+                        "invite": content.get("invite", [])})
+                print("chat: room %s created (%s)" % (room, rooms[room]), flush=True)
+                self.reply(200, json.dumps({"room_id": room}).encode())
+                return
+            parts = path.split("/")
+            # /_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}
+            if (self.command == "PUT" and len(parts) == 9 and parts[4] == "rooms" and
+                    parts[6] == "send" and parts[7] == "m.room.message"):
+                room, txn = parts[5], parts[8]
+                if room not in rooms and not room.startswith("!fixed"):
+                    self.reply(404, b'{"errcode":"M_NOT_FOUND","error":"unknown room"}')
+                    return
+                with lock:
+                    event = txns.get((room, txn))
+                    fresh = event is None
+                    if fresh:
+                        event = "$ev%d" % (len(txns) + 1)
+                        txns[(room, txn)] = event
+                if not fresh:
+                    record({"kind": "matrix_repeat", "room": room, "txn": txn, "event": event})
+                if fresh:
+                    rel = content.get("m.relates_to", {})
+                    shown = content.get("m.new_content", content)
+                    record({"kind": "matrix_message", "room": room, "txn": txn, "event": event,
+                            "replaces": rel.get("event_id"), "body": shown.get("body", ""),
+                            "formatted_body": shown.get("formatted_body", "")})
+                    print("\n┌─ room %s (%s)%s" % (room, rooms.get(room, ""),
+                                                 " ─ edit" if rel else ""), flush=True)
+                    for line in shown.get("body", "").splitlines():
+                        print("│ " + line, flush=True)
+                    print("└" + "─" * 40, flush=True)
+                self.reply(200, json.dumps({"event_id": event}).encode())
+                return
+            self.reply(404, b'{"errcode":"M_UNRECOGNIZED","error":"not here"}')
+
+        def do_PUT(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            if matrix_token is not None and self.path.startswith("/_matrix/"):
+                self.matrix(body)
+                return
+            self.reply(405, b'{"ok":false}')
+
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            if matrix_token is not None and self.path.startswith("/_matrix/"):
+                self.matrix(body)
+                return
             verdict = verify(secret, self.headers, body)
             if verdict in ("stale", "bad-signature"):
                 self.reply(401, b'{"ok":false}')
@@ -74,8 +153,7 @@ def main():
             if verdict == "duplicate":
                 return
             card = json.loads(body)
-            with open(args.out, "a", encoding="utf-8") as f:
-                f.write(json.dumps(card, ensure_ascii=False) + "\n")
+            record(card)
             print("\n┌─ chat thread %s ─ card from the gateway" % card.get("thread", "?"), flush=True)
             for line in card.get("text", "").splitlines():
                 print("│ " + line, flush=True)

@@ -211,6 +211,16 @@ Result<PendingInstance> Deidentifier::Impl::Run(const std::filesystem::path& inp
     const std::string meta_uid = GetString(*file.getMetaInfo(), DCM_MediaStorageSOPInstanceUID);
     if (!meta_uid.empty()) original_uids.insert(meta_uid);
   }
+  std::string patient_key;
+  {
+    const std::string id(TrimPadding(GetString(ds, DCM_PatientID)));
+    if (!id.empty()) {
+      std::string data(TrimPadding(GetString(ds, DCM_IssuerOfPatientID)));
+      data += '\x1f';
+      data += id;
+      patient_key = common::HexEncode(common::HmacSha256(options.site_secret, data));
+    }
+  }
   ApplyProfile(ds, context);
   if (!age.empty()) ds.putAndInsertString(DCM_PatientAge, age.c_str());
   RecordDeidentification(ds, options);
@@ -235,6 +245,7 @@ Result<PendingInstance> Deidentifier::Impl::Run(const std::filesystem::path& inp
   summary.series_description = GetString(ds, DCM_SeriesDescription);
   summary.study_date = GetString(ds, DCM_StudyDate);
   summary.study_time = GetString(ds, DCM_StudyTime);
+  summary.patient_key = std::move(patient_key);
 
   TSUNAGU_ASSIGN_OR_RETURN(std::string random, common::RandomBytes(6));
   PendingInstance pending;

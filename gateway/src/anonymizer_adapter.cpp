@@ -19,6 +19,11 @@ class AnonymizerDeidentifier final : public InstanceDeidentifier {
     out.file = output_dir / (s.sop_instance_uid + ".dcm");
     out.patient_id_suffix = s.patient_id_suffix;
     out.modality = s.modality;
+    out.body_part = s.body_part;
+    out.study_description = s.study_description;
+    out.study_date = s.study_date;
+    out.study_time = s.study_time;
+    out.patient_key = s.patient_key;
     return out;
   }
 

@@ -74,6 +74,13 @@ CREATE TABLE IF NOT EXISTS instances(
   sha256 TEXT NOT NULL DEFAULT '',
   size INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY(job_id, sop_key));
+CREATE TABLE IF NOT EXISTS job_card(
+  job_id INTEGER PRIMARY KEY REFERENCES jobs(id),
+  patient_key TEXT NOT NULL DEFAULT '',
+  body_part TEXT NOT NULL DEFAULT '',
+  study_description TEXT NOT NULL DEFAULT '',
+  study_date TEXT NOT NULL DEFAULT '',
+  study_time TEXT NOT NULL DEFAULT '');
 )sql";
 
 constexpr char kJobColumns[] =
@@ -677,9 +684,45 @@ Result<std::vector<JobId>> JobStore::JobsNeedingSpoolFile(const std::string& spo
   return out;
 }
 
+Status JobStore::SetCardFacts(JobId id, const CardFacts& f) {
+  Impl& m = *impl_;
+  return m.Tx([&]() -> Status {
+    Stmt s(m.db,
+           "INSERT OR REPLACE INTO job_card(job_id, patient_key, body_part, study_description, "
+           "study_date, study_time) VALUES(?, ?, ?, ?, ?, ?)");
+    return s.Bind(1, id.value())
+        .Bind(2, f.patient_key)
+        .Bind(3, f.body_part)
+        .Bind(4, f.study_description)
+        .Bind(5, f.study_date)
+        .Bind(6, f.study_time)
+        .Run();
+  });
+}
+
+Result<CardFacts> JobStore::GetCardFacts(JobId id) {
+  Impl& m = *impl_;
+  return m.Tx([&]() -> Result<CardFacts> {
+    Stmt s(m.db,
+           "SELECT patient_key, body_part, study_description, study_date, study_time FROM "
+           "job_card WHERE job_id = ?");
+    TSUNAGU_ASSIGN_OR_RETURN(bool row, s.Bind(1, id.value()).Step());
+    CardFacts f;
+    if (!row) return f;
+    f.patient_key = s.Text(0);
+    f.body_part = s.Text(1);
+    f.study_description = s.Text(2);
+    f.study_date = s.Text(3);
+    f.study_time = s.Text(4);
+    return f;
+  });
+}
+
 Status JobStore::ForgetIdentifiers(JobId id) {
   Impl& m = *impl_;
   return m.Tx([&]() -> Status {
+    Stmt k(m.db, "UPDATE job_card SET patient_key = '' WHERE job_id = ?");
+    TSUNAGU_RETURN_IF_ERROR(k.Bind(1, id.value()).Run());
     Stmt i(m.db,
            "UPDATE instances SET sop_uid = '', series_uid = '', spool_path = '', deid_path = '' "
            "WHERE job_id = ?");

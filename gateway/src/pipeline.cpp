@@ -438,6 +438,9 @@ StepResult StudyPipeline::Deidentify(const JobRecord& job) {
           const DeidentifiedInstance& d = outputs[batch.front()];
           TSUNAGU_RETURN_IF_ERROR(
               deps_.store->SetStudyInfo(job.id, d.study_uid, d.patient_id_suffix, d.modality));
+          TSUNAGU_RETURN_IF_ERROR(deps_.store->SetCardFacts(
+              job.id,
+              {d.patient_key, d.body_part, d.study_description, d.study_date, d.study_time}));
           have_study_info = true;
         }
         std::vector<JobStore::DeidentifiedUpdate> updates;
@@ -539,7 +542,28 @@ StepResult StudyPipeline::Post(const JobRecord& job) {
   post.modality = job.modality;
   post.note = job.note;
   post.instances = progress.ok() ? progress->total : 0;
-  Status st = deps_.poster->Post(post);
+  post.deid_study_uid = job.deid_study_uid;
+  auto facts = deps_.store->GetCardFacts(job.id);
+  if (!facts.ok()) return StepResult::FromStatus(facts.status().WithContext("post link"));
+  post.patient_key = facts->patient_key;
+  post.body_part = facts->body_part;
+  post.study_description = facts->study_description;
+  post.study_date = facts->study_date;
+  post.study_time = facts->study_time;
+  // Series are counted by their original UIDs, which the job keeps until it is cleaned (after
+  // the post); only the count leaves this function.
+  if (auto all = deps_.store->ListInstances(job.id); all.ok()) {
+    std::set<std::string> series;
+    for (const InstanceRecord& r : *all) {
+      if (!r.series_uid.empty()) series.insert(r.series_uid);
+    }
+    post.series = static_cast<int>(series.size());
+  }
+  const LinkPoster::Outcome posted = deps_.poster->PostWithRetryAfter(post);
+  Status st = posted.status;
+  if (!st.ok() && st.retryable() && posted.retry_after) {
+    return StepResult::Retry(st.WithContext("post link"), posted.retry_after);
+  }
   if (!st.ok()) return StepResult::FromStatus(st.WithContext("post link"));
   ++deps_.metrics->links_posted;
   st = deps_.store->SetStage(job.id, stage::kPosted);

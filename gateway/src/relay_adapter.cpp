@@ -1,6 +1,7 @@
 // StudyUploader over the relay's RelayClient (mutual TLS, resumable, idempotent).
 #include <ctime>
 
+#include "tsunagu/chat/card_follow_up.h"
 #include "tsunagu/gateway/stage_adapters.h"
 #include "tsunagu/relay/relay_client.h"
 
@@ -44,7 +45,56 @@ class RelayUploader final : public StudyUploader {
   std::unique_ptr<relay::RelayClient> client_;
 };
 
+class RelayLinkEvents final : public chat::LinkEventSource, public chat::ThumbnailLinks {
+ public:
+  explicit RelayLinkEvents(std::unique_ptr<relay::RelayClient> client)
+      : client_(std::move(client)) {}
+  common::Result<std::optional<std::chrono::system_clock::time_point>> FirstOpened(
+      const std::string& study_uid) override {
+    return client_->FirstOpened(study_uid);
+  }
+  common::Result<std::string> ThumbnailUrl(const std::string& study_uid) override {
+    return client_->ThumbnailLink(study_uid);
+  }
+
+ private:
+  std::unique_ptr<relay::RelayClient> client_;
+};
+
+relay::RelayClientOptions ClientOptions(const config::RelayEndpointOptions& options) {
+  relay::RelayClientOptions o;
+  o.base_url = options.url;
+  o.ca_file = options.ca_file;
+  o.client_cert_file = options.client_cert_file;
+  o.client_key_file = options.client_key_file;
+  o.timeout = options.timeout;
+  o.chunk_size = options.chunk_size;
+  // The job engine retries with its own backoff; the client only rides out short blips.
+  o.max_attempts = 3;
+  return o;
+}
+
 }  // namespace
+
+common::Status RevokeRelayLinks(const config::RelayEndpointOptions& options,
+                                std::shared_ptr<common::Clock> clock,
+                                std::shared_ptr<spdlog::logger> log, const std::string& study_uid) {
+  TSUNAGU_ASSIGN_OR_RETURN(
+      std::unique_ptr<relay::RelayClient> client,
+      relay::MakeHttpsRelayClient(ClientOptions(options), {std::move(clock), std::move(log), {}}));
+  return client->RevokeLinks(study_uid);
+}
+
+common::Result<RelayChatLinks> MakeRelayChatLinks(const config::RelayEndpointOptions& options,
+                                                  std::shared_ptr<common::Clock> clock,
+                                                  std::shared_ptr<spdlog::logger> log) {
+  relay::RelayClientOptions o = ClientOptions(options);
+  o.max_attempts = 1;  // the follow-up asks again next round; a card goes without a thumbnail
+  TSUNAGU_ASSIGN_OR_RETURN(std::unique_ptr<relay::RelayClient> client,
+                           relay::MakeHttpsRelayClient(o, {std::move(clock), std::move(log), {}}));
+  auto both = std::make_shared<RelayLinkEvents>(std::move(client));
+  return RelayChatLinks{both, both};
+}
 
 common::Result<std::unique_ptr<StudyUploader>> MakeRelayUploader(
     const config::RelayEndpointOptions& options, std::shared_ptr<common::Clock> clock,

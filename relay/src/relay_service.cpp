@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "dicom_check.h"
+#include "link_events.h"
 #include "tsunagu/common/crypto.h"
 
 namespace tsunagu::relay {
@@ -218,6 +219,7 @@ HttpResponse RelayService::HandleUpload(const HttpRequest& req) {
     out["already_committed"] = json::boolean(outcome->already_committed);
     return Json(200, out);
   }
+  if (action == "events" && req.method == "GET") return LinkEventsResponse(store, study);
   if (action == "receipt" && req.method == "GET") {
     auto r = store.GetReceipt(study);
     if (!r.ok()) return Error(r.status());

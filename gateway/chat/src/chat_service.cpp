@@ -105,21 +105,25 @@ ChatResult<PostResult> ChatService::Post(const std::string& thread, Card card,
   const Thread& t = **found;
   std::string destination = t.destination;
   if (t.info.policy.per_patient) {
-    if (!patient) {
-      return common::InvalidArgumentError("thread \"" + thread +
-                                          "\" is per patient: the post needs the patient route");
+    if (!patient && t.destination.empty()) {
+      return common::InvalidArgumentError(
+          "thread \"" + thread +
+          "\" is per patient and the study has no Patient ID to route by; give the thread a "
+          "destination for such studies");
     }
-    if (patient_rooms_ == nullptr) {
+    if (patient && patient_rooms_ == nullptr) {
       return common::InternalError("ChatService: per-patient thread without a room store");
     }
-    auto dest =
-        ResolvePatientDestination(*patient_rooms_, *t.connector, thread, *patient,
-                                  {t.info.policy.room_label, t.info.policy.invite, t.destination});
-    if (!dest.ok()) {
-      LogOutcome(log_.get(), "chat.room", thread, t.info.connector, card.job_id, dest);
-      return {dest.status(), dest.retry_after()};
+    if (patient) {
+      auto dest = ResolvePatientDestination(
+          *patient_rooms_, *t.connector, thread, *patient,
+          {t.info.policy.room_label, t.info.policy.invite, t.destination});
+      if (!dest.ok()) {
+        LogOutcome(log_.get(), "chat.room", thread, t.info.connector, card.job_id, dest);
+        return {dest.status(), dest.retry_after()};
+      }
+      destination = *dest;
     }
-    destination = *dest;
   }
   const std::int64_t job = card.job_id;
   auto r = t.connector->Post(ApplyPolicy(t, std::move(card)), TargetFor(t, destination),
@@ -191,14 +195,131 @@ common::Status ChatService::Test(const std::string& thread) {
   return t.connector->Test(TargetFor(t, t.destination));
 }
 
+Card MakePreviewCard(std::chrono::system_clock::time_point now, common::Language l) {
+  Card c;
+  c.job_id = 42;
+  c.modality = "CT";
+  c.body_part = "CHEST";
+  c.study_description = std::string(Pick(l, "胸部造影CT 大動脈", "CT chest angio aorta"));
+  c.study_date = "20261122";
+  c.study_time = "031400";
+  c.series_count = 3;
+  c.image_count = 412;
+  c.patient_id_suffix = "1234";
+  c.sender_note =
+      std::string(Pick(l, "大動脈基部をご確認ください", "please look at the aortic root"));
+  c.expires_at = now + std::chrono::hours(72);
+  c.access_code_required = true;
+  c.viewer_url = "https://relay.example.jp/v/EXAMPLE-TOKEN";
+  return c;
+}
+
+namespace {
+
+int RunPreview(const std::vector<std::string>& args, const config::GatewayOptions& options,
+               const common::Clock& clock, std::ostream& out, std::ostream& err) {
+  common::Language l = options.language;
+  if (args.size() >= 3) {
+    if (args[2] == "ja") {
+      l = common::Language::kJapanese;
+    } else if (args[2] == "en") {
+      l = common::Language::kEnglish;
+    } else {
+      err << "tsunagu-gateway: chat preview: language must be ja or en\n";
+      return 2;
+    }
+  }
+  Card card = MakePreviewCard(clock.SystemNow(), l);
+  if (args.size() == 4 && args[3] == "opened") {
+    card.opened_at = clock.SystemNow();
+  } else if (args.size() == 4 && args[3] == "expired") {
+    card.state = CardState::kExpired;
+  } else if (args.size() == 4) {
+    err << "tsunagu-gateway: chat preview: state must be opened or expired\n";
+    return 2;
+  }
+  const RenderOptions render{l, options.chat.utc_offset};
+  const std::string& format = args[1];
+  if (format == "text") {
+    out << RenderPlainText(card, render) << "\n";
+  } else if (format == "html") {
+    out << RenderHtml(card, render) << "\n";
+  } else if (format == "slack") {
+    out << RenderMarkdown(card, render, MarkdownDialect::kSlack) << "\n";
+  } else if (format == "mattermost") {
+    out << RenderMarkdown(card, render, MarkdownDialect::kMattermost) << "\n";
+  } else if (format == "chatwork") {
+    out << RenderChatwork(card, render) << "\n";
+  } else {
+    err << "tsunagu-gateway: chat preview: format must be text, html, slack, mattermost or "
+           "chatwork\n";
+    return 2;
+  }
+  return 0;
+}
+
+int RunRooms(const std::vector<std::string>& args, const config::GatewayOptions& options,
+             PatientThreadStore* rooms, std::ostream& out, std::ostream& err) {
+  const common::Language l = options.language;
+  if (rooms == nullptr) {
+    err << "tsunagu-gateway: "
+        << Pick(l, "患者ごとのルームの記録がありません", "no patient room store") << "\n";
+    return 1;
+  }
+  if (args.size() == 1) {
+    auto list = rooms->List();
+    if (!list.ok()) {
+      err << "tsunagu-gateway: " << list.status().message() << "\n";
+      return 1;
+    }
+    out << Pick(l, "キー (HMAC 先頭12桁)\tスレッド\t宛先\n",
+                "key (HMAC, first 12)\tthread\tdestination\n");
+    for (const auto& r : *list) {
+      out << r.patient_key.substr(0, 12) << "\t" << r.thread << "\t" << r.destination << "\n";
+    }
+    return 0;
+  }
+  if (args.size() == 4 && args[1] == "forget") {
+    auto n = rooms->Forget(args[2], args[3]);
+    if (!n.ok()) {
+      err << "tsunagu-gateway: " << n.status().message() << "\n";
+      return 1;
+    }
+    if (*n != 1) {
+      err << "tsunagu-gateway: "
+          << Pick(l, "該当する対応付けが1件ではありません: ",
+                  "the key prefix matches not exactly one mapping: ")
+          << *n << "\n";
+      return 1;
+    }
+    out << Pick(l, "対応付けを削除しました。次の検査で新しいルームを作ります\n",
+                "mapping removed; the next study creates a new room\n");
+    return 0;
+  }
+  err << Pick(l, "使い方: tsunagu-gateway chat rooms | chat rooms forget スレッド名 キー先頭\n",
+              "usage: tsunagu-gateway chat rooms | chat rooms forget THREAD KEY_PREFIX\n");
+  return 2;
+}
+
+}  // namespace
+
 int RunChatCommand(const std::vector<std::string>& args, const config::GatewayOptions& options,
                    ChatServiceDeps deps, std::ostream& out, std::ostream& err) {
   const common::Language l = options.language;
   const bool list = args.size() == 1 && args[0] == "list";
   const bool test = args.size() == 2 && args[0] == "test";
+  if (!args.empty() && args[0] == "preview" && args.size() >= 2 && args.size() <= 4) {
+    return RunPreview(args, options, *deps.clock, out, err);
+  }
+  if (!args.empty() && args[0] == "rooms") {
+    return RunRooms(args, options, deps.patient_rooms, out, err);
+  }
   if (!list && !test) {
-    err << Pick(l, "使い方: tsunagu-gateway chat list | chat test スレッド名\n",
-                "usage: tsunagu-gateway chat list | chat test THREAD\n");
+    err << Pick(l,
+                "使い方: tsunagu-gateway chat list | chat test スレッド名 | chat preview 形式 "
+                "[ja|en] [opened|expired] | chat rooms [forget スレッド名 キー先頭]\n",
+                "usage: tsunagu-gateway chat list | chat test THREAD | chat preview FORMAT "
+                "[ja|en] [opened|expired] | chat rooms [forget THREAD KEY_PREFIX]\n");
     return 2;
   }
   if (list) {

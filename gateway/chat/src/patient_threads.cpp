@@ -72,6 +72,59 @@ class SqlitePatientThreadStore final : public PatientThreadStore {
     return **found;
   }
 
+  common::Result<std::vector<Mapping>> List() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    sqlite3_stmt* raw = nullptr;
+    int rc = sqlite3_prepare_v2(
+        db_.get(),
+        "SELECT patient_key, thread, destination FROM chat_patient_rooms ORDER BY thread, "
+        "patient_key",
+        -1, &raw, nullptr);
+    Stmt stmt(raw);
+    if (rc != SQLITE_OK) return StatusFromSqlite(db_.get(), rc, "prepare list");
+    std::vector<Mapping> out;
+    while ((rc = sqlite3_step(raw)) == SQLITE_ROW) {
+      out.push_back({reinterpret_cast<const char*>(sqlite3_column_text(raw, 0)),
+                     reinterpret_cast<const char*>(sqlite3_column_text(raw, 1)),
+                     reinterpret_cast<const char*>(sqlite3_column_text(raw, 2))});
+    }
+    if (rc != SQLITE_DONE) return StatusFromSqlite(db_.get(), rc, "list");
+    return out;
+  }
+
+  common::Result<int> Forget(const std::string& thread, const std::string& prefix) override {
+    if (prefix.size() < 8 || prefix.find_first_not_of("0123456789abcdef") != std::string::npos) {
+      return common::InvalidArgumentError(
+          "give at least the first 8 hex characters of the key (see chat rooms)");
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    sqlite3_stmt* raw = nullptr;
+    int rc = sqlite3_prepare_v2(db_.get(),
+                                "SELECT count(*) FROM chat_patient_rooms WHERE thread = ? AND "
+                                "substr(patient_key, 1, ?) = ?",
+                                -1, &raw, nullptr);
+    Stmt count(raw);
+    if (rc != SQLITE_OK) return StatusFromSqlite(db_.get(), rc, "prepare count");
+    sqlite3_bind_text(raw, 1, thread.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(raw, 2, static_cast<int>(prefix.size()));
+    sqlite3_bind_text(raw, 3, prefix.c_str(), -1, SQLITE_TRANSIENT);
+    if ((rc = sqlite3_step(raw)) != SQLITE_ROW) return StatusFromSqlite(db_.get(), rc, "count");
+    const int n = sqlite3_column_int(raw, 0);
+    if (n != 1) return n;
+    raw = nullptr;
+    rc = sqlite3_prepare_v2(db_.get(),
+                            "DELETE FROM chat_patient_rooms WHERE thread = ? AND "
+                            "substr(patient_key, 1, ?) = ?",
+                            -1, &raw, nullptr);
+    Stmt del(raw);
+    if (rc != SQLITE_OK) return StatusFromSqlite(db_.get(), rc, "prepare delete");
+    sqlite3_bind_text(raw, 1, thread.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(raw, 2, static_cast<int>(prefix.size()));
+    sqlite3_bind_text(raw, 3, prefix.c_str(), -1, SQLITE_TRANSIENT);
+    if ((rc = sqlite3_step(raw)) != SQLITE_DONE) return StatusFromSqlite(db_.get(), rc, "delete");
+    return 1;
+  }
+
  private:
   common::Result<std::optional<std::string>> FindLocked(const std::string& key,
                                                         const std::string& thread) {

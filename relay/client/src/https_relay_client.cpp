@@ -194,6 +194,34 @@ class HttpsRelayClient final : public RelayClient {
     }
   }
 
+  Result<std::optional<std::chrono::system_clock::time_point>> FirstOpened(
+      const std::string& study) override {
+    auto reply = WithRetries(
+        [&] { return Send(http::methods::GET, "/v1/studies/" + study + "/events", {}, ""); });
+    if (!reply.ok()) return reply.status();
+    try {
+      const auto& v = reply->body.at("first_opened_at_ms");
+      if (v.is_null()) return std::optional<std::chrono::system_clock::time_point>();
+      return std::optional<std::chrono::system_clock::time_point>(
+          std::chrono::system_clock::time_point(
+              std::chrono::milliseconds(v.as_number().to_int64())));
+    } catch (const std::exception&) {
+      return common::InternalError("relay: malformed link events");
+    }
+  }
+
+  Result<std::string> ThumbnailLink(const std::string& study) override {
+    auto reply = WithRetries([&] {
+      return Send(http::methods::POST, "/v1/studies/" + study + "/thumbnail-link", {}, "");
+    });
+    if (!reply.ok()) return reply.status();
+    try {
+      return std::string(reply->body.at("thumbnail_url").as_string());
+    } catch (const std::exception&) {
+      return common::InternalError("relay: malformed thumbnail link");
+    }
+  }
+
   Status RevokeLinks(const std::string& study) override {
     auto reply = WithRetries(
         [&] { return Send(http::methods::POST, "/v1/studies/" + study + "/revoke", {}, ""); });
@@ -286,6 +314,17 @@ class HttpsRelayClient final : public RelayClient {
 thread_local std::optional<std::uint64_t> HttpsRelayClient::last_received_;
 
 }  // namespace
+
+Result<std::optional<std::chrono::system_clock::time_point>> RelayClient::FirstOpened(
+    const std::string&) {
+  return common::Status(common::ErrorCode::kFailedPrecondition,
+                        "this relay client cannot ask for link events", false);
+}
+
+Result<std::string> RelayClient::ThumbnailLink(const std::string&) {
+  return common::Status(common::ErrorCode::kFailedPrecondition,
+                        "this relay client cannot ask for thumbnail links", false);
+}
 
 Result<std::unique_ptr<RelayClient>> MakeHttpsRelayClient(RelayClientOptions options,
                                                           RelayClientDeps deps) {

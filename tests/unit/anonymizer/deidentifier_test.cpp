@@ -13,6 +13,8 @@
 #include <memory>
 #include <string>
 
+#include "tsunagu/common/crypto.h"
+
 namespace tsunagu::anonymizer {
 namespace {
 
@@ -164,6 +166,30 @@ TEST_F(DeidentifierTest, KeepsLastCharactersOfPatientId) {
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(Get(Out(), DCM_PatientID), "0007");
   EXPECT_EQ(result->patient_id_suffix, "0007");
+}
+
+TEST_F(DeidentifierTest, PatientKeyIsAnHmacOfIssuerAndIdForRoutingPerPatientThreads) {
+  auto file = BaseCt();
+  auto a = Run(Save(*file, "a.dcm"));
+  ASSERT_TRUE(a.ok()) << a.status();
+  // HMAC-SHA-256(site secret, issuer + U+001F + Patient ID), as chat::PatientKey computes it.
+  EXPECT_EQ(a->patient_key, common::HexEncode(common::HmacSha256(
+                                options_.site_secret, std::string("\x1f") + "PID-20240007")));
+  EXPECT_EQ(a->patient_key.find("PID"), std::string::npos);
+  file->getDataset()->putAndInsertString(DCM_SOPInstanceUID, "1.2.826.0.1.3680043.99.77");
+  auto same = Run(Save(*file, "b.dcm"));
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(same->patient_key, a->patient_key) << "every study of one patient has one key";
+  file->getDataset()->putAndInsertString(DCM_IssuerOfPatientID, "OTHER-HOSPITAL");
+  file->getDataset()->putAndInsertString(DCM_SOPInstanceUID, "1.2.826.0.1.3680043.99.78");
+  auto other = Run(Save(*file, "c.dcm"));
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_NE(other->patient_key, a->patient_key) << "the issuer is part of the key";
+  file->getDataset()->putAndInsertString(DCM_PatientID, "");
+  file->getDataset()->putAndInsertString(DCM_SOPInstanceUID, "1.2.826.0.1.3680043.99.79");
+  auto none = Run(Save(*file, "d.dcm"));
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->patient_key, "");
 }
 
 TEST_F(DeidentifierTest, PatientIdKeepIsConfigurable) {

@@ -270,5 +270,78 @@ TEST_F(ChatServiceTest, ChatTestCommand) {
       << out3.str();
 }
 
+TEST_F(ChatServiceTest, PerPatientThreadWithoutRouteUsesItsDestinationWhenItHasOne) {
+  options_.threads[1].destination = "!fallback:hs";
+  auto s = Make();
+  fake_->Answer(200, R"({"event_id":"$f"})");
+  auto r = s->Post("per-patient", SampleCard(), std::nullopt, "tsunagu-job-9");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->destination, "!fallback:hs");
+  ASSERT_EQ(fake_->requests.size(), 1u) << "no room is created without a patient";
+}
+
+TEST_F(ChatServiceTest, ChatPreviewPrintsEachFormatWithSyntheticValuesOnly) {
+  for (const std::string format : {"text", "html", "slack", "mattermost", "chatwork"}) {
+    std::ostringstream out, err;
+    EXPECT_EQ(
+        RunChatCommand(
+            {"preview", format, "en"}, options_,
+            {.clock = &clock_, .patient_rooms = nullptr, .transport = nullptr, .log = nullptr}, out,
+            err),
+        0)
+        << err.str();
+    EXPECT_NE(out.str().find("CT"), std::string::npos) << format;
+    EXPECT_NE(out.str().find("1234"), std::string::npos) << format;
+    EXPECT_NE(out.str().find("412"), std::string::npos) << format << ": image count";
+  }
+  std::ostringstream ja, opened, bad, err;
+  EXPECT_EQ(RunChatCommand(
+                {"preview", "text", "ja"}, options_,
+                {.clock = &clock_, .patient_rooms = nullptr, .transport = nullptr, .log = nullptr},
+                ja, err),
+            0);
+  EXPECT_NE(ja.str().find("画像共有"), std::string::npos) << ja.str();
+  EXPECT_EQ(RunChatCommand(
+                {"preview", "text", "en", "opened"}, options_,
+                {.clock = &clock_, .patient_rooms = nullptr, .transport = nullptr, .log = nullptr},
+                opened, err),
+            0);
+  EXPECT_NE(opened.str().find("Opened "), std::string::npos) << opened.str();
+  EXPECT_EQ(RunChatCommand(
+                {"preview", "pdf"}, options_,
+                {.clock = &clock_, .patient_rooms = nullptr, .transport = nullptr, .log = nullptr},
+                bad, err),
+            2);
+}
+
+TEST_F(ChatServiceTest, ChatRoomsListsAndForgetsOneMappingByKeyPrefix) {
+  const std::string a = PatientKey("site", "PID-1", "");
+  const std::string b = PatientKey("site", "PID-2", "");
+  ASSERT_TRUE(store_->Put(a, "per-patient", "!a:hs").ok());
+  ASSERT_TRUE(store_->Put(b, "per-patient", "!b:hs").ok());
+  std::ostringstream out, err;
+  const ChatServiceDeps deps{
+      .clock = &clock_, .patient_rooms = store_.get(), .transport = nullptr, .log = nullptr};
+  EXPECT_EQ(RunChatCommand({"rooms"}, options_, deps, out, err), 0) << err.str();
+  EXPECT_NE(out.str().find(a.substr(0, 12) + "\tper-patient\t!a:hs"), std::string::npos)
+      << out.str();
+  EXPECT_EQ(out.str().find(a), std::string::npos) << "only a prefix of the key is shown";
+  EXPECT_EQ(out.str().find("PID"), std::string::npos);
+  std::ostringstream out2, err2;
+  EXPECT_EQ(RunChatCommand({"rooms", "forget", "per-patient", "abc"}, options_, deps, out2, err2),
+            1)
+      << "a short prefix is refused";
+  EXPECT_EQ(RunChatCommand({"rooms", "forget", "per-patient", a.substr(0, 12)}, options_, deps,
+                           out2, err2),
+            0)
+      << err2.str();
+  EXPECT_FALSE(store_->Find(a, "per-patient").value().has_value());
+  EXPECT_EQ(store_->Find(b, "per-patient").value(), "!b:hs");
+  EXPECT_EQ(RunChatCommand({"rooms", "forget", "per-patient", a.substr(0, 12)}, options_, deps,
+                           out2, err2),
+            1)
+      << "nothing left to forget";
+}
+
 }  // namespace
 }  // namespace tsunagu::chat

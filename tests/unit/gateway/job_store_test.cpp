@@ -81,6 +81,22 @@ TEST_F(JobStoreTest, JobRecordRoundTripsThroughTheDatabase) {
   EXPECT_EQ(i.size, 42);
 }
 
+TEST_F(JobStoreTest, CardFactsRoundTripAndTheKeyIsForgottenOnClean) {
+  auto id = store_->CreateSend("1.2", "k", "cardio", "");
+  ASSERT_TRUE(id.ok());
+  auto none = store_->GetCardFacts(*id);
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(*none, CardFacts{});
+  const CardFacts f{"key", "CHEST", "CT chest", "20261120", "031400"};
+  ASSERT_TRUE(store_->SetCardFacts(*id, f).ok());
+  ASSERT_TRUE(store_->SetCardFacts(*id, f).ok()) << "repeatable";
+  EXPECT_EQ(store_->GetCardFacts(*id).value(), f);
+  ASSERT_TRUE(store_->ForgetIdentifiers(*id).ok());
+  CardFacts cleaned = f;
+  cleaned.patient_key.clear();
+  EXPECT_EQ(store_->GetCardFacts(*id).value(), cleaned);
+}
+
 TEST_F(JobStoreTest, RepeatedSendOfTheSameStudyToTheSameThreadIsOneJob) {
   auto a = store_->CreateSend("1.2", "k", "cardio", "");
   auto b = store_->CreateSend("1.2", "k", "cardio", "again");

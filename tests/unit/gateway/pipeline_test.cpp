@@ -147,6 +147,11 @@ class FakeDeidentifier final : public InstanceDeidentifier {
     d.file = out_dir / (uid + ".dcm");
     d.patient_id_suffix = "4321";
     d.modality = "CT";
+    d.body_part = "CHEST";
+    d.study_description = "CT chest";
+    d.study_date = "20261120";
+    d.study_time = "031400";
+    d.patient_key = "hmac-of-the-patient";
     WriteFile(d.file, "DEID|" + uid);
     return d;
   }
@@ -204,13 +209,15 @@ class CountingPoster final : public LinkPoster {
  public:
   std::vector<LinkPost> posts;
   int fail = 0;
-  common::Status Post(const LinkPost& p) override {
+  std::optional<std::chrono::milliseconds> retry_after;  // with the failures above
+  common::Status Post(const LinkPost& p) override { return PostWithRetryAfter(p).status; }
+  Outcome PostWithRetryAfter(const LinkPost& p) override {
     if (fail > 0) {
       --fail;
-      return common::UnavailableError("chat down");
+      return {common::ResourceExhaustedError("rate limited"), retry_after};
     }
     posts.push_back(p);
-    return common::Status();
+    return {common::Status(), std::nullopt};
   }
 };
 
@@ -354,6 +361,28 @@ TEST_F(PipelineTest, InstancesAreDeidentifiedAndUploadedWhileTheMoveIsRunning) {
   ASSERT_EQ(poster_.posts.size(), 1u);
 }
 
+TEST_F(PipelineTest, PostCarriesTheCardFactsAndThePatientRouteKey) {
+  const JobId id = Send();
+  const JobRecord job = RunToEnd(id);
+  EXPECT_EQ(job.stage, stage::kCleaned) << job.last_error;
+  ASSERT_EQ(poster_.posts.size(), 1u);
+  const LinkPost& p = poster_.posts[0];
+  EXPECT_EQ(p.series, 2) << "the fake PACS holds two series";
+  EXPECT_EQ(p.instances, 5);
+  EXPECT_EQ(p.modality, "CT");
+  EXPECT_EQ(p.body_part, "CHEST");
+  EXPECT_EQ(p.study_description, "CT chest");
+  EXPECT_EQ(p.study_date, "20261120");
+  EXPECT_EQ(p.study_time, "031400");
+  EXPECT_EQ(p.deid_study_uid, "2.25.1000");
+  EXPECT_EQ(p.patient_key, "hmac-of-the-patient");
+  auto facts = store_->GetCardFacts(id);
+  ASSERT_TRUE(facts.ok());
+  EXPECT_EQ(facts->patient_key, "") << "the route key is forgotten when the job is cleaned";
+  EXPECT_EQ(facts->body_part, "CHEST");
+  EXPECT_EQ(log_.text().find("hmac-of-the-patient"), std::string::npos);
+}
+
 TEST_F(PipelineTest, PartialMoveReRequestsOnlyTheMissingInstances) {
   pacs_.skip_first_move = {"1.2.826.0.1.3680043.99.1.1.2", "1.2.826.0.1.3680043.99.1.2.1"};
   const JobRecord job = RunToEnd(Send());
@@ -408,6 +437,26 @@ TEST_F(PipelineTest, RestartAfterCommitPostsTheLinkOnce) {
   const JobRecord job = RunToEnd(id);
   EXPECT_EQ(job.stage, stage::kCleaned);
   EXPECT_EQ(relay_.commit_calls, 1);
+  EXPECT_EQ(poster_.posts.size(), 1u);
+}
+
+TEST_F(PipelineTest, PlatformRetryAfterDelaysTheNextPost) {
+  const JobId id = Send();
+  for (int i = 0; i < 100 && store_->GetJob(id)->stage != stage::kCommitted; ++i) {
+    ASSERT_TRUE(engine_->RunOnceForTest().ok());
+  }
+  ASSERT_EQ(store_->GetJob(id)->stage, stage::kCommitted);
+  poster_.fail = 1;
+  poster_.retry_after = 42s;
+  const auto before = clock_.SystemNow();
+  ASSERT_TRUE(engine_->RunOnceForTest().ok());
+  const JobRecord job = *store_->GetJob(id);
+  EXPECT_EQ(job.stage, stage::kCommitted);
+  EXPECT_EQ(job.next_attempt_at_ms,
+            std::chrono::duration_cast<std::chrono::milliseconds>((before + 42s).time_since_epoch())
+                .count())
+      << "the platform's Retry-After, not the engine's backoff";
+  EXPECT_EQ(RunToEnd(id).stage, stage::kCleaned);
   EXPECT_EQ(poster_.posts.size(), 1u);
 }
 

@@ -58,6 +58,11 @@ struct InstanceSummary {  // de-identified values only, safe to show and log
   std::string sop_instance_uid, series_instance_uid, study_instance_uid, sop_class_uid;
   std::string patient_id_suffix, modality, body_part, study_description, series_description;
   std::string study_date, study_time;
+  // Lower-case hex HMAC-SHA-256 under the site secret of Issuer of Patient ID + U+001F + Patient
+  // ID (the original values, trimmed): the same patient always gives the same key, which cannot be
+  // reversed without the secret. Stays in the hospital (the gateway routes per-patient chat
+  // threads by it, chat::PatientKey); empty when the instance has no Patient ID.
+  std::string patient_key;
   std::uint64_t bytes_written = 0;
 };
 

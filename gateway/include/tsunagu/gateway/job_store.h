@@ -93,6 +93,20 @@ struct InstanceRecord {
   friend bool operator==(const InstanceRecord&, const InstanceRecord&) = default;
 };
 
+// What the chat card of a job shows beyond the job's columns (issue 9): de-identified values from
+// the anonymizer's output, and the HMAC key that routes per-patient threads. Kept in their own
+// table so the jobs table stays as it is.
+struct CardFacts {
+  // chat::PatientKey of the original Patient ID and issuer (an HMAC under the site secret, never
+  // the ID); empty once the job is cleaned or when the instance had no Patient ID. Never log.
+  std::string patient_key;
+  std::string body_part;
+  std::string study_description;  // as cleaned by the anonymizer
+  std::string study_date;         // DA, as the anonymizer kept it
+  std::string study_time;         // TM
+  friend bool operator==(const CardFacts&, const CardFacts&) = default;
+};
+
 // Counts of a job's instances by state, for progress bars.
 struct JobProgress {
   int expected = 0;      // rows in "expected" state (listed by the PACS, not yet received)
@@ -187,6 +201,10 @@ class JobStore final : public jobs::JobQueue {
                                  bool durable = true);
   common::Status SetStudyInfo(JobId id, const std::string& deid_study_uid,
                               const std::string& patient_id_suffix, const std::string& modality);
+  // The card facts of the job, replacing any stored before (a repeated de-identification gives
+  // the same values). GetCardFacts answers empty facts for a job that has none.
+  common::Status SetCardFacts(JobId id, const CardFacts& facts);
+  common::Result<CardFacts> GetCardFacts(JobId id);
   common::Status SetUploaded(JobId id, const std::string& sop_key);
   common::Status SetCommitted(JobId id, const std::string& viewer_url,
                               const std::string& expires_at);
@@ -204,7 +222,7 @@ class JobStore final : public jobs::JobQueue {
   common::Result<bool> OtherJobNeedsSpoolFile(JobId id, const std::string& spool_path);
   // Ids of unfinished jobs (before de-identification) that refer to `spool_path`.
   common::Result<std::vector<JobId>> JobsNeedingSpoolFile(const std::string& spool_path);
-  // Clears every original UID and path of the job (the cleaned stage).
+  // Clears every original UID and path of the job, and its patient key (the cleaned stage).
   common::Status ForgetIdentifiers(JobId id);
 
   // Drops the leases held by `owner` (a restarted service reclaims its own jobs at once instead

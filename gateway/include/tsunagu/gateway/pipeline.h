@@ -45,6 +45,13 @@ struct DeidentifiedInstance {
   std::filesystem::path file;
   std::string patient_id_suffix;
   std::string modality;
+  // For the chat card (de-identified values) and the per-patient route (an HMAC, see
+  // CardFacts::patient_key).
+  std::string body_part;
+  std::string study_description;
+  std::string study_date;
+  std::string study_time;
+  std::string patient_key;
 };
 
 // De-identifies one spooled instance (the anonymizer behind an interface). Errors:
@@ -80,7 +87,9 @@ class StudyUploader {
       const std::string& thread, std::optional<std::chrono::milliseconds> retention) = 0;
 };
 
-// What a chat card is made of. Never a name, full ID or birth date.
+// What a chat card is made of. Never a name, full ID or birth date: every value is de-identified
+// (as the anonymizer left it) except patient_key, an HMAC that only routes per-patient threads and
+// is never shown or logged.
 struct LinkPost {
   JobId job;
   std::string thread;
@@ -90,6 +99,13 @@ struct LinkPost {
   std::string modality;
   std::string note;
   int instances = 0;
+  int series = 0;
+  std::string body_part;
+  std::string study_description;
+  std::string study_date;
+  std::string study_time;
+  std::string deid_study_uid;  // the relay's name of the study (seen receipts)
+  std::string patient_key;     // empty: no per-patient route
 };
 
 // Posts the viewer link to the thread; `post.job` is the idempotency key. The chat connectors of
@@ -98,6 +114,14 @@ class LinkPoster {
  public:
   virtual ~LinkPoster() = default;
   virtual common::Status Post(const LinkPost& post) = 0;
+
+  // Post with the platform's requested delay (429 Retry-After, Matrix retry_after_ms) when it
+  // refused for now; the pipeline retries no sooner. The default has no delay to give.
+  struct Outcome {
+    common::Status status;
+    std::optional<std::chrono::milliseconds> retry_after;
+  };
+  virtual Outcome PostWithRetryAfter(const LinkPost& post) { return {Post(post), std::nullopt}; }
 };
 
 class LoggingLinkPoster final : public LinkPoster {

@@ -15,7 +15,10 @@
 
 namespace tsunagu::chat {
 class ChatService;
-}
+class LinkEventSource;
+class PostedCardStore;
+class ThumbnailLinks;
+}  // namespace tsunagu::chat
 namespace tsunagu::ipsec {
 class TunnelMonitor;
 }
@@ -51,8 +54,32 @@ std::unique_ptr<StudyUploader> MakeTunnelGuardedUploader(
     PipelineMetrics* metrics, std::shared_ptr<spdlog::logger> log);
 
 // The link-posted stage over the chat connectors (issue 9): the card is built from the LinkPost
-// and posted with "tsunagu-job-<id>" as the idempotency key.
-std::unique_ptr<LinkPoster> MakeChatLinkPoster(std::shared_ptr<chat::ChatService> chat);
+// and posted with "tsunagu-job-<id>" as the idempotency key, to the patient's own room on
+// per-patient threads (LinkPost::patient_key). Each posted card is recorded in `posts` (may be
+// null; outlives the poster) for seen receipts and the expired notice.
+// On threads with thumbnails = true the card gets a thumbnail link from `thumbnails` (may be
+// null: no thumbnails; a failure posts the card without one).
+std::unique_ptr<LinkPoster> MakeChatLinkPoster(std::shared_ptr<chat::ChatService> chat,
+                                               chat::PostedCardStore* posts,
+                                               chat::ThumbnailLinks* thumbnails,
+                                               std::shared_ptr<spdlog::logger> log);
+
+// The relay's side of chat cards, over the same mutual-TLS channel as the uploads (options of
+// [relay]): seen receipts (GET /v1/studies/{uid}/events) and thumbnail links (POST
+// /v1/studies/{uid}/thumbnail-link). Both members share one client.
+struct RelayChatLinks {
+  std::shared_ptr<chat::LinkEventSource> events;
+  std::shared_ptr<chat::ThumbnailLinks> thumbnails;
+};
+// Revokes every link of the de-identified study `study_uid` at the relay (POST
+// /v1/studies/{uid}/revoke); the relay's errors.
+common::Status RevokeRelayLinks(const config::RelayEndpointOptions& options,
+                                std::shared_ptr<common::Clock> clock,
+                                std::shared_ptr<spdlog::logger> log, const std::string& study_uid);
+
+common::Result<RelayChatLinks> MakeRelayChatLinks(const config::RelayEndpointOptions& options,
+                                                  std::shared_ptr<common::Clock> clock,
+                                                  std::shared_ptr<spdlog::logger> log);
 
 }  // namespace tsunagu::gateway
 

@@ -66,7 +66,8 @@ class ChatService {
 
   // Posts `card` to `thread`. The thread's policy applies: its language, no thumbnail unless
   // thumbnails = true, access_code_required from the thread. `patient` routes a per-patient
-  // thread (ignored otherwise). kNotFound for an unknown thread.
+  // thread (ignored otherwise); without it (a study without Patient ID) the card goes to the
+  // thread's destination, kInvalidArgument when it has none. kNotFound for an unknown thread.
   ChatResult<PostResult> Post(const std::string& thread, Card card,
                               const std::optional<PatientRoute>& patient,
                               const std::string& idempotency_key);
@@ -106,11 +107,22 @@ class ChatService {
   std::shared_ptr<spdlog::logger> log_;
 };
 
-// `tsunagu-gateway chat list` and `tsunagu-gateway chat test THREAD` (args are the words after
-// "chat"). Returns the exit status: 0 done, 1 the platform refused the test card (the reason is
+// `tsunagu-gateway chat ...` (args are the words after "chat"):
+//   list                      the configured threads
+//   test THREAD               posts a harmless test card
+//   preview FORMAT [ja|en] [opened|expired]
+//                             prints a card with synthetic values as a platform receives it
+//                             (text, html, slack, mattermost, chatwork), for docs and checks
+//   rooms                     the per-patient room mapping (HMAC key prefix, thread, room)
+//   rooms forget THREAD KEY_PREFIX
+//                             removes one mapping; the patient's next study creates a new room
+// Returns the exit status: 0 done, 1 refused (the platform, or no such mapping; the reason is
 // printed), 2 usage error or unknown thread. Output in options.language.
 int RunChatCommand(const std::vector<std::string>& args, const config::GatewayOptions& options,
                    ChatServiceDeps deps, std::ostream& out, std::ostream& err);
+
+// The card `chat preview` shows: synthetic values only (CT CHEST, …1234).
+Card MakePreviewCard(std::chrono::system_clock::time_point now, common::Language language);
 
 }  // namespace tsunagu::chat
 

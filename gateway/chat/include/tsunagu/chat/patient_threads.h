@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "tsunagu/chat/connector.h"
 #include "tsunagu/common/clock.h"
@@ -43,6 +44,18 @@ class PatientThreadStore {
   // racing creators agree on one room).
   virtual common::Result<std::string> Put(const std::string& patient_key, const std::string& thread,
                                           const std::string& destination) = 0;
+
+  // For administration (`tsunagu-gateway chat rooms`): every mapping, by thread then key.
+  struct Mapping {
+    std::string patient_key;
+    std::string thread;
+    std::string destination;
+  };
+  virtual common::Result<std::vector<Mapping>> List() = 0;
+  // Removes the mappings of `thread` whose key starts with `key_prefix` (at least 8 characters,
+  // else kInvalidArgument) when exactly one matches; returns how many matched (nothing is removed
+  // unless it is 1).
+  virtual common::Result<int> Forget(const std::string& thread, const std::string& key_prefix) = 0;
 };
 
 struct PatientRoute {

@@ -111,6 +111,17 @@ class RelayClient {
   // Revokes every link of the study; the relay refuses them from its next request on (within its
   // revocation cache, at most a few seconds). OK if the study has no links.
   virtual common::Status RevokeLinks(const std::string& study_uid) = 0;
+
+  // When a link of the study was first opened (seen receipts for chat, issue 9): nullopt while
+  // none has been. Time only: the relay never says who or from where. kNotFound for a study the
+  // relay does not know; kFailedPrecondition where the client does not support it.
+  virtual common::Result<std::optional<std::chrono::system_clock::time_point>> FirstOpened(
+      const std::string& study_uid);
+
+  // A link to a thumbnail of the committed study under its own token (chat cards, issue 9): it
+  // opens that thumbnail only and stops working when the study expires. kNotFound for a study
+  // the relay does not hold; kFailedPrecondition where the client does not support it.
+  virtual common::Result<std::string> ThumbnailLink(const std::string& study_uid);
 };
 
 struct RelayClientDeps {
