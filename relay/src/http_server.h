@@ -48,7 +48,7 @@ struct HttpResponse {
   std::string content_type = "application/json";
   // Sent instead of `body` when set: an answer held in a cache (frames, metadata), sent without
   // copying it per request.
-  std::shared_ptr<const std::string> shared_body;
+  std::shared_ptr<const std::string> shared_body = nullptr;
 
   std::string_view Body() const { return shared_body ? std::string_view(*shared_body) : body; }
 };
@@ -65,6 +65,9 @@ struct TlsListenerOptions {
   std::filesystem::path client_ca_file;
   std::vector<std::string> allowed_clients;
   std::uint64_t max_body_bytes = 64ULL << 20;  // larger requests get 413 before the handler
+  // Threads that run the connections and the handlers (which may block on disk or SQLite);
+  // 0: twice the core count, at least 4.
+  unsigned threads = 0;
 };
 
 class HttpServer {

@@ -279,7 +279,9 @@ class BeastHttpsServer final : public HttpServer {
       return common::UnavailableError("cannot listen on https://" + where + ": " + e.what());
     }
     Accept();
-    const unsigned threads = std::max(8U, 2 * std::thread::hardware_concurrency());
+    const unsigned threads = shared_->options.threads > 0
+                                 ? shared_->options.threads
+                                 : std::max(4U, 2 * std::thread::hardware_concurrency());
     for (unsigned i = 0; i < threads; ++i) pool_.emplace_back([this] { ioc_.run(); });
     return common::Status::Ok();
   }
