@@ -23,6 +23,7 @@
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -31,6 +32,7 @@
 #include <fstream>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "http_server.h"
 
@@ -46,6 +48,9 @@ using tcp = boost::asio::ip::tcp;
 constexpr auto kHandshakeTimeout = std::chrono::seconds(30);
 constexpr auto kIoTimeout = std::chrono::seconds(60);  // one request (with body) or one reply
 constexpr int kMaxConnections = 1024;
+// After refusing a too large body: how much of it is read and dropped, for how long at most.
+constexpr std::uint64_t kDrainBytes = 256ULL << 20;
+constexpr auto kDrainTimeout = std::chrono::seconds(5);
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -141,7 +146,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnRead(beast::error_code ec) {
     if (ec == bhttp::error::end_of_stream) return Close();
     if (ec == bhttp::error::body_limit) {
+      // Answer, then read and drop the rest of the body before closing: closing at once would
+      // reset the connection under a client still sending, which then never sees the 413.
       HttpResponse r{413, {}, kTooLarge};
+      drain_after_reply_ = true;
       return Write(r, 11, /*keep_alive=*/false, /*head=*/false);
     }
     if (ec) {
@@ -229,9 +237,21 @@ class Session : public std::enable_shared_from_this<Session> {
                                                         ec.message());
                            return;
                          }
+                         if (self->drain_after_reply_) return self->Drain(kDrainBytes);
                          if (!keep_alive) return self->Close();
                          self->Read();
                        });
+  }
+
+  void Drain(std::uint64_t budget) {
+    if (drain_buffer_.empty()) drain_buffer_.resize(16 << 10);
+    beast::get_lowest_layer(stream_).expires_after(kDrainTimeout);
+    stream_.async_read_some(net::buffer(drain_buffer_), [self = shared_from_this(), budget](
+                                                            beast::error_code ec, std::size_t n) {
+      if (ec) return;
+      if (n >= budget) return self->Close();
+      self->Drain(budget - n);
+    });
   }
 
   void Close() {
@@ -245,6 +265,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::string address_;
   std::string client_subject_;
+  bool drain_after_reply_ = false;
+  std::vector<char> drain_buffer_;
 };
 
 class BeastHttpsServer final : public HttpServer {
@@ -341,7 +363,13 @@ class BeastHttpsServer final : public HttpServer {
               std::make_shared<Session>(std::move(socket), tls_, shared_)->Run();
             }
           } else {
+            // Out of descriptors, say: wait a little rather than spin on the error.
             shared_->logger->warn("http.accept_failed error=\"{}\"", ec.message());
+            retry_.expires_after(std::chrono::milliseconds(100));
+            retry_.async_wait([this](beast::error_code wait) {
+              if (!wait && acceptor_->is_open()) Accept();
+            });
+            return;
           }
           Accept();
         });
@@ -351,6 +379,7 @@ class BeastHttpsServer final : public HttpServer {
   ssl::context tls_;  // outlives ioc_, which destroys the sessions still queued on it
   net::io_context ioc_;
   std::optional<tcp::acceptor> acceptor_;
+  net::steady_timer retry_{ioc_};
   std::vector<std::thread> pool_;
 };
 
