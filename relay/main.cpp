@@ -198,15 +198,11 @@ int Serve(const std::string& config_path, const tsunagu::config::RelayOptions& o
         "relay.keys_inside_data_directory hint=\"set store.key_directory outside the data "
         "directory's backups, or a backup can decrypt studies after they are purged\"");
   }
-  if (!options.retention.per_gateway.empty()) {
-    log->warn(
-        "relay.per_gateway_retention_ignored reason=\"not implemented yet: the HTTP listener "
-        "does not expose the client certificate to handlers\"");
-  }
   tsunagu::relay::RelayServiceOptions so;
   so.public_url = options.viewer.public_url;
   so.cors_origins = options.viewer.cors_origins;
   so.patient_id_max_length = static_cast<std::size_t>(options.upload.patient_id_max_length);
+  so.gateway_retention = options.retention.per_gateway;
   so.revocation_cache = options.links.revocation_cache;
   so.viewer_assets_directory = options.viewer.assets_directory;
   for (const auto& [modality, presets] : options.viewer.window_presets) {

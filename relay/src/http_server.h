@@ -1,5 +1,5 @@
 // Private: the relay's HTTP server seam. Handlers see plain request/response values; the
-// mechanism (cpprestsdk's listener over Boost.Asio + OpenSSL) stays in http_server_cpprest.cpp.
+// mechanism (Boost.Beast over Boost.Asio + OpenSSL) stays in http_server_beast.cpp.
 #ifndef TSUNAGU_RELAY_SRC_HTTP_SERVER_H_
 #define TSUNAGU_RELAY_SRC_HTTP_SERVER_H_
 
@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -30,6 +31,9 @@ struct HttpRequest {
   std::map<std::string, std::string> headers;  // names lower-case
   std::string body;
   std::string client_address;
+  // The common name of the client certificate the connection was verified with (mutual TLS
+  // listeners only; empty otherwise): which enrolled gateway sent the request.
+  std::string client_subject;
 
   std::optional<std::string> Header(const std::string& lower_name) const {
     auto it = headers.find(lower_name);
@@ -43,6 +47,11 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::string content_type = "application/json";
+  // Sent instead of `body` when set: an answer held in a cache (frames, metadata), sent without
+  // copying it per request.
+  std::shared_ptr<const std::string> shared_body = nullptr;
+
+  std::string_view Body() const { return shared_body ? std::string_view(*shared_body) : body; }
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
@@ -59,6 +68,9 @@ struct TlsListenerOptions {
   std::uint64_t max_body_bytes = 64ULL << 20;  // larger requests get 413 before the handler
   // When set, served instead of cert_file/key_file and replaceable while running (SIGHUP).
   std::shared_ptr<common::ReloadableCertificate> certificate;
+  // Threads that run the connections and the handlers (which may block on disk or SQLite);
+  // 0: twice the core count, at least 4.
+  unsigned threads = 0;
 };
 
 class HttpServer {
@@ -69,9 +81,15 @@ class HttpServer {
   virtual void Stop() = 0;
 };
 
+// The relay's listener (Boost.Beast; http_server_beast.cpp).
 common::Result<std::unique_ptr<HttpServer>> MakeHttpsServer(TlsListenerOptions options,
                                                             HttpHandler handler,
                                                             std::shared_ptr<spdlog::logger> logger);
+
+// The former listener over cpprestsdk's http_listener, kept only so that the relay benchmark
+// can show in one run why it was replaced (tests/bench/relay). It leaves client_subject empty.
+common::Result<std::unique_ptr<HttpServer>> MakeCpprestHttpsServer(
+    TlsListenerOptions options, HttpHandler handler, std::shared_ptr<spdlog::logger> logger);
 
 // The non-empty segments of a request path ("/v/abc//x" -> {"v", "abc", "x"}).
 inline std::vector<std::string> PathSegments(const std::string& path) {

@@ -1,4 +1,5 @@
-// The HttpServer over cpprestsdk's http_listener (Boost.Asio + OpenSSL underneath). Mutual TLS
+// The former HttpServer over cpprestsdk's http_listener (Boost.Asio + OpenSSL underneath), kept
+// for the listener comparison in tests/bench/relay (see http_server_beast.cpp for why). Mutual TLS
 // is enforced in the TLS context: verify_fail_if_no_peer_cert plus a verify callback that
 // accepts only the enrolled common names, so a request without an enrolled client certificate
 // never reaches a handler.
@@ -153,6 +154,7 @@ class CpprestHttpsServer final : public HttpServer {
 
   void Reply(http::http_request& request, HttpResponse& r) {
     http::http_response out(static_cast<http::status_code>(r.status));
+    if (r.shared_body) r.body.assign(*r.shared_body);
     // Moves the body into cpprestsdk's stream buffer (no copy; binary bodies are not converted
     // because the content type is set explicitly).
     out.set_body(std::move(r.body), r.content_type);
@@ -174,7 +176,7 @@ class CpprestHttpsServer final : public HttpServer {
 
 }  // namespace
 
-common::Result<std::unique_ptr<HttpServer>> MakeHttpsServer(
+common::Result<std::unique_ptr<HttpServer>> MakeCpprestHttpsServer(
     TlsListenerOptions options, HttpHandler handler, std::shared_ptr<spdlog::logger> logger) {
   if (options.cert_file.empty() || options.key_file.empty()) {
     return common::InvalidArgumentError("an HTTPS listener needs a certificate and a key");

@@ -148,7 +148,11 @@ HttpResponse RelayService::HandleUpload(const HttpRequest& req) {
       return BadRequest(
           "X-Tsunagu-Sha256 and X-Tsunagu-Chunk-Sha256 (lower-case hex) are required");
     }
-    if (common::HexEncode(common::Sha256(req.body)) != *chunk_hash) {
+    // A chunk that is the whole instance, announced with the whole instance's hash, is
+    // hash-checked by the store before anything is written (same code, integrity): hash it once.
+    const bool whole_checked_by_store =
+        start == 0 && req.body.size() == total && *chunk_hash == *whole;
+    if (!whole_checked_by_store && common::HexEncode(common::Sha256(req.body)) != *chunk_hash) {
       deps_.logger->warn("upload.chunk_corrupt offset={} bytes={}", start, req.body.size());
       return Error(Status(common::ErrorCode::kIntegrity,
                           "the chunk's SHA-256 does not match X-Tsunagu-Chunk-Sha256; resend it",
@@ -207,6 +211,12 @@ HttpResponse RelayService::HandleUpload(const HttpRequest& req) {
       return BadRequest(
           "the commit body needs instances[{sop_instance_uid, sha256, size}] and optional "
           "thread, access_code, retention_seconds");
+    }
+    // Per-gateway retention (config retention.per_gateway), by the enrolled certificate's
+    // common name; a gateway can shorten it further per commit, never lengthen it.
+    if (auto it = options_.gateway_retention.find(req.client_subject);
+        !req.client_subject.empty() && it != options_.gateway_retention.end()) {
+      if (!retention || it->second < *retention) retention = it->second;
     }
     auto outcome = store.Commit(study, list, thread, code, retention);
     if (!outcome.ok()) return Error(outcome.status());
@@ -319,9 +329,23 @@ common::Result<std::shared_ptr<const RelayService::CachedFrames>> RelayService::
   entry->series_uid = frames.series_uid;
   entry->transfer_syntax_uid = frames.transfer_syntax_uid;
   entry->encapsulated = frames.encapsulated;
-  entry->frames = std::move(frames.frames);
+  TSUNAGU_ASSIGN_OR_RETURN(std::string random, common::RandomBytes(12));
+  entry->boundary = "tsunagu-" + common::HexEncode(random);
+  const std::string head =
+      "--" + entry->boundary +
+      "\r\nContent-Type: application/octet-stream; transfer-syntax=" + entry->transfer_syntax_uid +
+      "\r\n\r\n";
+  const std::string tail = "\r\n--" + entry->boundary + "--\r\n";
+  for (const auto& f : frames.frames) {
+    auto body = std::make_shared<std::string>();
+    body->reserve(head.size() + f.size() + tail.size());
+    *body += head;
+    *body += f;
+    *body += tail;
+    entry->bytes += body->size();
+    entry->bodies.push_back(std::move(body));
+  }
   entry->expires_at = s.expires_at;
-  for (const auto& f : entry->frames) entry->bytes += f.size();
   std::lock_guard lock(mu_);
   if (entry->bytes <= options_.frame_cache_bytes && !frame_cache_.count(key)) {
     frame_cache_[key] = entry;
@@ -371,7 +395,7 @@ void RelayService::FlushAccessLog() {
     render_cache_.DropExpired(now);
     for (auto it = answer_cache_.begin(); it != answer_cache_.end();) {
       if (it->second.expires_at <= now) {
-        answer_cache_bytes_ -= it->second.response.body.size();
+        answer_cache_bytes_ -= it->second.response.Body().size();
         it = answer_cache_.erase(it);
       } else {
         ++it;
@@ -441,14 +465,16 @@ HttpResponse RelayService::Viewer(const HttpRequest& req) {
   {
     std::lock_guard lock(mu_);
     auto it = answer_cache_.find(key);
-    if (it != answer_cache_.end()) return it->second.response;
+    if (it != answer_cache_.end()) return it->second.response;  // shares the body, no copy
   }
   HttpResponse r = Content(*study, req, rest);
   if (r.status == 200) {
+    r.shared_body = std::make_shared<const std::string>(std::move(r.body));
+    r.body.clear();
     std::lock_guard lock(mu_);
-    if (answer_cache_bytes_ + r.body.size() <= options_.answer_cache_bytes) {
-      answer_cache_bytes_ += r.body.size();
-      answer_cache_[key] = CachedAnswer{r, study->expires_at};
+    if (answer_cache_bytes_ + r.shared_body->size() <= options_.answer_cache_bytes &&
+        answer_cache_.try_emplace(key, CachedAnswer{r, study->expires_at}).second) {
+      answer_cache_bytes_ += r.shared_body->size();
     }
   }
   return r;
@@ -550,13 +576,13 @@ HttpResponse RelayService::Content(const ReachableStudy& link, const HttpRequest
     }
     return NotFound();
   }
-  std::string boundary;
-  {
-    std::lock_guard lock(mu_);
-    boundary = "tsunagu-" + std::to_string(++boundary_counter_) + "-" +
-               std::to_string(ToMs(deps_.clock->SystemNow()));
-  }
   if (tail.size() == 4) {
+    std::string boundary;
+    {
+      std::lock_guard lock(mu_);
+      boundary = "tsunagu-" + std::to_string(++boundary_counter_) + "-" +
+                 std::to_string(ToMs(deps_.clock->SystemNow()));
+    }
     // WADO-RS instance: multipart/related; type="application/dicom" (PS3.18 8.6.1.2).
     auto instances = store.ListInstances(uid);
     if (!instances.ok()) return Error(instances.status());
@@ -591,24 +617,28 @@ HttpResponse RelayService::Content(const ReachableStudy& link, const HttpRequest
     const CachedFrames& frames = **cached;
     if (frames.series_uid != tail[1]) return NotFound();
     for (int n : numbers) {
-      if (n < 1 || static_cast<std::size_t>(n) > frames.frames.size()) {
+      if (n < 1 || static_cast<std::size_t>(n) > frames.bodies.size()) {
         return Error(common::NotFoundError("no such frame"));
       }
     }
     Log(*study, req, "frames");
-    const std::string part_type =
-        "application/octet-stream; transfer-syntax=" + frames.transfer_syntax_uid;
     HttpResponse r;
-    r.content_type = "multipart/related; type=\"application/octet-stream\"; boundary=" + boundary;
-    std::size_t total = 0;
-    for (int n : numbers) total += frames.frames[n - 1].size() + 256;
+    r.content_type =
+        "multipart/related; type=\"application/octet-stream\"; boundary=" + frames.boundary;
+    if (numbers.size() == 1) {
+      r.shared_body = frames.bodies[numbers[0] - 1];
+      return r;
+    }
+    // Each cached body is one part followed by the closing delimiter; keep the parts only.
+    const std::size_t closing = frames.boundary.size() + 6;  // "--" boundary "--\r\n"
+    std::size_t total = closing;
+    for (int n : numbers) total += frames.bodies[n - 1]->size() - closing;
     r.body.reserve(total);
     for (int n : numbers) {
-      r.body += "--" + boundary + "\r\nContent-Type: " + part_type + "\r\n\r\n";
-      r.body += frames.frames[n - 1];
-      r.body += "\r\n";
+      const std::string& b = *frames.bodies[n - 1];
+      r.body.append(b, 0, b.size() - closing);
     }
-    r.body += "--" + boundary + "--\r\n";
+    r.body += "--" + frames.boundary + "--\r\n";
     return r;
   }
   return NotFound();

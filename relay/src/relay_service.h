@@ -39,6 +39,9 @@ struct RelayServiceOptions {
   std::string public_url;  // https://relay.example.jp, base of viewer links
   std::vector<std::string> cors_origins;
   std::size_t patient_id_max_length = 4;
+  // Retention per enrolled gateway (client certificate common name), each at most the store's
+  // period; gateways not listed get the store's period.
+  std::map<std::string, std::chrono::milliseconds> gateway_retention;
   std::chrono::milliseconds revocation_cache = std::chrono::seconds(2);
   // Failed link look-ups (unknown, revoked, wrong code) tolerated per client address per window
   // before that address is refused with 429 until the window ends.
@@ -94,11 +97,14 @@ class RelayService {
     int failures = 0;
   };
 
+  // Frames are kept as ready answers: bodies[i] is the whole multipart/related answer for frame
+  // i + 1 alone (sent as it is, without a copy); a request for several frames joins them.
   struct CachedFrames {
     std::string series_uid;
     std::string transfer_syntax_uid;
     bool encapsulated = false;
-    std::vector<std::string> frames;
+    std::string boundary;  // random per instance, so no frame's bytes can contain it
+    std::vector<std::shared_ptr<const std::string>> bodies;
     std::chrono::system_clock::time_point expires_at;
     std::size_t bytes = 0;
   };

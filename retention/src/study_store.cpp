@@ -91,6 +91,26 @@ Status AppendToFile(const std::filesystem::path& path, std::uint64_t keep, std::
   return st;
 }
 
+// Writes a new file without syncing it (Commit syncs the file system before a study becomes
+// visible).
+Status WriteNewFile(const std::filesystem::path& path, std::string_view data) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return common::StatusFromErrno(errno, "create instance file");
+  Status st;
+  std::size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      st = common::StatusFromErrno(errno, "write instance file");
+      break;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::close(fd) != 0 && st.ok()) st = common::StatusFromErrno(errno, "close instance file");
+  return st;
+}
+
 Result<std::string> ReadWholeFile(const std::filesystem::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return common::StatusFromErrno(errno, "open study file");
@@ -176,57 +196,25 @@ class SqliteStudyStore final : public StudyStore {
       return common::InvalidArgumentError("chunk extends past the declared instance size");
     }
     if (total == 0) return common::InvalidArgumentError("empty instance");
+    if (offset == 0 && chunk.size() == total) {
+      // The whole instance in one request (the common case).
+      TSUNAGU_ASSIGN_OR_RETURN(std::optional<UploadProgress> whole,
+                               PutWhole(study, sop, sha256_hex, chunk, validator));
+      if (whole) return *whole;
+    }
     std::lock_guard lock(mu_);
-    TSUNAGU_ASSIGN_OR_RETURN(UploadProgress progress, ProgressLocked(study, sop));
-    TSUNAGU_ASSIGN_OR_RETURN(std::optional<StudyRow> row, StudyLocked(study));
-    if (progress.complete) {
-      TSUNAGU_ASSIGN_OR_RETURN(auto stored_hash, InstanceHashLocked(study, sop));
-      if (stored_hash != sha256_hex || progress.size != total) {
-        return common::AlreadyExistsError(
-            "the relay already holds this instance with different content");
-      }
-      return progress;
-    }
-    if (row && row->state == "committed") {
-      return common::AlreadyExistsError("the study is committed; this instance is not part of it");
-    }
-    if (!row) {
-      TSUNAGU_ASSIGN_OR_RETURN(auto receipt, ReceiptLocked(study));
-      if (receipt) {
-        return common::FailedPreconditionError("the study was deleted by retention");
-      }
-      TSUNAGU_ASSIGN_OR_RETURN(row, CreateStudyLocked(study));
-    }
-    TSUNAGU_ASSIGN_OR_RETURN(auto upload, UploadLocked(study, sop));
-    if (upload && (upload->total != total || upload->sha256 != sha256_hex)) {
-      return common::InvalidArgumentError(
-          "size or SHA-256 differ from the upload in progress for this instance");
-    }
+    TSUNAGU_ASSIGN_OR_RETURN(Prepared prepared, PrepareLocked(study, sop, total, sha256_hex));
+    if (prepared.answer) return *prepared.answer;
+    StudyRow* row = &prepared.row;
+    const std::optional<UploadRow>& upload = prepared.upload;
     const std::uint64_t received = upload ? upload->received : 0;
     if (offset > received) {
       return common::FailedPreconditionError("chunk starts at " + std::to_string(offset) +
                                              " but the relay holds " + std::to_string(received) +
                                              " bytes");
     }
-    if (offset + chunk.size() <= received && !(received == 0 && chunk.empty())) {
+    if (offset + chunk.size() <= received) {
       return UploadProgress{received, total, false};  // a repeated chunk: nothing to do
-    }
-    if (received == 0 && offset == 0 && chunk.size() == total) {
-      // The whole instance in one request (the common case): check it before anything is
-      // written, and write the finished file directly.
-      TSUNAGU_RETURN_IF_ERROR(CheckQuotaLocked(chunk.size() + internal::kRecordOverhead));
-      TSUNAGU_ASSIGN_OR_RETURN(std::string record,
-                               internal::SealRecord(row->key, RecordAad(study, sop, 0), chunk));
-      Status accepted = AcceptLocked(
-          *row, study, sop, sha256_hex, chunk, validator, record.size(),
-          [&]() -> Status { return AppendToFile(FinalPath(row->dir, sop), 0, record); });
-      if (!accepted.ok()) {
-        DiscardUploadLocked(*row, study, sop);
-        deps_.logger->warn("upload.rejected study_key={} code={} reason=\"{}\"", ShortHash(study),
-                           common::ErrorCodeName(accepted.code()), accepted.message());
-        return accepted;
-      }
-      return UploadProgress{total, total, true};
     }
     const std::string_view fresh = chunk.substr(received - offset);
     TSUNAGU_RETURN_IF_ERROR(CheckQuotaLocked(fresh.size() + internal::kRecordOverhead));
@@ -276,13 +264,13 @@ class SqliteStudyStore final : public StudyStore {
     }
     // Compare the list with what is held.
     std::set<std::string> listed;
+    std::vector<std::uint64_t> file_bytes;  // of each listed instance's file, as indexed
     for (const auto& inst : instances) {
       if (!listed.insert(inst.sop_uid).second) {
         return common::InvalidArgumentError("an instance is listed twice");
       }
-      TSUNAGU_ASSIGN_OR_RETURN(Stmt s,
-                               db_->Prepare("SELECT sha256, size FROM instances WHERE study=?1 "
-                                            "AND sop=?2"));
+      TSUNAGU_ASSIGN_OR_RETURN(Stmt s, db_->Prepare("SELECT sha256, size, file_bytes FROM "
+                                                    "instances WHERE study=?1 AND sop=?2"));
       s.Bind(1, study).Bind(2, inst.sop_uid);
       TSUNAGU_ASSIGN_OR_RETURN(bool found, s.Step());
       if (!found) {
@@ -293,6 +281,10 @@ class SqliteStudyStore final : public StudyStore {
         return common::FailedPreconditionError("instance " + std::to_string(listed.size()) +
                                                " differs from the uploaded one (hash or size)");
       }
+      file_bytes.push_back(static_cast<std::uint64_t>(s.Int(2)));
+    }
+    if (row->state != "committed") {
+      TSUNAGU_RETURN_IF_ERROR(MakeStudyDurableLocked(*row, study, instances, file_bytes));
     }
     CommitOutcome outcome;
     TSUNAGU_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
@@ -704,6 +696,143 @@ class SqliteStudyStore final : public StudyStore {
     std::uint64_t file_bytes = 0;
   };
 
+  // Before a study becomes visible: every file written since the last sync reaches stable
+  // storage (one syncfs for the whole study instead of an fsync per instance), and every listed
+  // instance's file is checked to be there, whole, in case the host lost power after the
+  // instance was indexed (its index row, not synced on arrival, can reach the disk before its
+  // file through a WAL checkpoint). A lost instance is forgotten and the commit refused, so the
+  // gateway sends it again. The commit's own transaction is synced (synchronous=FULL), and with
+  // it every earlier unsynced index row of the WAL.
+  Status MakeStudyDurableLocked(const StudyRow& row, const std::string& study,
+                                const std::vector<CommitInstance>& instances,
+                                const std::vector<std::uint64_t>& file_bytes) {
+    const int dir = ::open(StudyDir(row.dir).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) return common::StatusFromErrno(errno, "open study directory");
+    Status st;
+    if (::syncfs(dir) != 0) st = common::StatusFromErrno(errno, "sync study files");
+    ::close(dir);
+    TSUNAGU_RETURN_IF_ERROR(st);
+    for (std::size_t i = 0; i < instances.size(); ++i) {
+      std::error_code ec;
+      const auto size = std::filesystem::file_size(FinalPath(row.dir, instances[i].sop_uid), ec);
+      if (!ec && size == file_bytes[i]) continue;
+      deps_.logger->error("commit.instance_lost study_key={} position={}", ShortHash(study), i + 1);
+      TSUNAGU_ASSIGN_OR_RETURN(Stmt d,
+                               db_->Prepare("DELETE FROM instances WHERE study=?1 AND sop=?2"));
+      d.Bind(1, study).Bind(2, instances[i].sop_uid);
+      TSUNAGU_RETURN_IF_ERROR(d.Run());
+      return common::FailedPreconditionError("instance " + std::to_string(i + 1) +
+                                             " of the commit was lost by the relay (host "
+                                             "restart); upload it again");
+    }
+    return Status::Ok();
+  }
+
+  // What AppendChunk does first, under the lock: the answer when the instance is already held
+  // (or refused), else the study (created if needed) and the upload in progress, if any.
+  struct Prepared {
+    std::optional<UploadProgress> answer;
+    StudyRow row;
+    std::optional<UploadRow> upload;
+  };
+  Result<Prepared> PrepareLocked(const std::string& study, const std::string& sop,
+                                 std::uint64_t total, const std::string& sha256_hex) {
+    Prepared out;
+    TSUNAGU_ASSIGN_OR_RETURN(UploadProgress progress, ProgressLocked(study, sop));
+    TSUNAGU_ASSIGN_OR_RETURN(std::optional<StudyRow> row, StudyLocked(study));
+    if (progress.complete) {
+      TSUNAGU_ASSIGN_OR_RETURN(auto stored_hash, InstanceHashLocked(study, sop));
+      if (stored_hash != sha256_hex || progress.size != total) {
+        return common::AlreadyExistsError(
+            "the relay already holds this instance with different content");
+      }
+      out.answer = progress;
+      return out;
+    }
+    if (row && row->state == "committed") {
+      return common::AlreadyExistsError("the study is committed; this instance is not part of it");
+    }
+    if (!row) {
+      TSUNAGU_ASSIGN_OR_RETURN(auto receipt, ReceiptLocked(study));
+      if (receipt) {
+        return common::FailedPreconditionError("the study was deleted by retention");
+      }
+      TSUNAGU_ASSIGN_OR_RETURN(row, CreateStudyLocked(study));
+    }
+    TSUNAGU_ASSIGN_OR_RETURN(out.upload, UploadLocked(study, sop));
+    if (out.upload && (out.upload->total != total || out.upload->sha256 != sha256_hex)) {
+      return common::InvalidArgumentError(
+          "size or SHA-256 differ from the upload in progress for this instance");
+    }
+    out.row = std::move(*row);
+    return out;
+  }
+
+  // A whole instance in one request. Hashing, the DICOM re-check, encryption and the file write
+  // run outside the lock, so that instances sent in parallel are processed in parallel; the lock
+  // is taken again only to put the file in place and index it. The file is not synced here:
+  // Commit syncs the file system once for the whole study before the study becomes visible
+  // (relay/PROTOCOL.md, "Durability"). nullopt when an upload of this instance is in progress in
+  // chunks: the chunked path takes over.
+  Result<std::optional<UploadProgress>> PutWhole(const std::string& study, const std::string& sop,
+                                                 const std::string& sha256_hex,
+                                                 std::string_view plain,
+                                                 const InstanceValidator& validator) {
+    const std::uint64_t total = plain.size();
+    StudyRow row;
+    {
+      std::lock_guard lock(mu_);
+      TSUNAGU_ASSIGN_OR_RETURN(Prepared prepared, PrepareLocked(study, sop, total, sha256_hex));
+      if (prepared.answer) return prepared.answer;
+      if (prepared.upload && prepared.upload->received > 0) return std::optional<UploadProgress>();
+      TSUNAGU_RETURN_IF_ERROR(CheckQuotaLocked(total + internal::kRecordOverhead));
+      row = std::move(prepared.row);
+    }
+    TSUNAGU_ASSIGN_OR_RETURN(std::string suffix, common::RandomBytes(8));
+    const auto temp =
+        StudyDir(row.dir) / (ShortHash(sop) + "." + common::HexEncode(suffix) + ".tmp");
+    std::string series_uid;
+    std::string meta;
+    std::uint64_t file_bytes = 0;
+    Status st = [&]() -> Status {
+      // Damage in transit (the request's body differs from the declared hash): resend it.
+      if (!common::ConstantTimeEquals(common::HexEncode(common::Sha256(plain)), sha256_hex)) {
+        return Status(common::ErrorCode::kIntegrity,
+                      "the instance's SHA-256 does not match the declared one; resend it",
+                      /*retryable=*/true);
+      }
+      TSUNAGU_ASSIGN_OR_RETURN(InstanceInfo info, validator(study, sop, plain));
+      series_uid = std::move(info.series_uid);
+      TSUNAGU_ASSIGN_OR_RETURN(
+          meta, internal::SealRecord(row.key, MetadataAad(study, sop), info.metadata_json));
+      TSUNAGU_ASSIGN_OR_RETURN(std::string record,
+                               internal::SealRecord(row.key, RecordAad(study, sop, 0), plain));
+      file_bytes = record.size();
+      return WriteNewFile(temp, record);
+    }();
+    std::error_code ignored;
+    if (!st.ok()) {
+      std::filesystem::remove(temp, ignored);
+      deps_.logger->warn("upload.rejected study_key={} code={} reason=\"{}\"", ShortHash(study),
+                         common::ErrorCodeName(st.code()), st.message());
+      return st;
+    }
+    std::lock_guard lock(mu_);
+    // Meanwhile another request may have delivered the instance, or a commit or a purge may
+    // have changed the study: decide again.
+    TSUNAGU_ASSIGN_OR_RETURN(Prepared again, PrepareLocked(study, sop, total, sha256_hex));
+    if (again.answer || again.row.key != row.key || (again.upload && again.upload->received > 0)) {
+      std::filesystem::remove(temp, ignored);
+      if (again.answer) return again.answer;
+      return common::UnavailableError("the instance changed while it was being stored; resend it");
+    }
+    common::LocalFileSystem fs;
+    TSUNAGU_RETURN_IF_ERROR(fs.Rename(temp, FinalPath(row.dir, sop)));
+    TSUNAGU_RETURN_IF_ERROR(RecordInstanceLocked(study, sop, series_uid, sha256_hex, total,
+                                                 file_bytes, meta, /*durable=*/false));
+    return std::optional<UploadProgress>(UploadProgress{total, total, true});
+  }
+
   std::filesystem::path StudyDir(const std::string& dir) const {
     return options_.data_directory / "studies" / dir;
   }
@@ -834,49 +963,64 @@ class SqliteStudyStore final : public StudyStore {
     TSUNAGU_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(part));
     TSUNAGU_ASSIGN_OR_RETURN(std::string plain, DecryptInstanceFile(row.key, study, sop, bytes));
     if (plain.size() != total) return common::IntegrityError("instance size mismatch");
-    return AcceptLocked(row, study, sop, sha256_hex, plain, validator, file_bytes, [&] {
-      common::LocalFileSystem fs;
-      return fs.Rename(part, FinalPath(row.dir, sop));
-    });
-  }
-
-  // Checks a complete instance (hash, validator), runs `place_file` to put its encrypted file in
-  // place, then records it in the index.
-  Status AcceptLocked(const StudyRow& row, const std::string& study, const std::string& sop,
-                      const std::string& sha256_hex, std::string_view plain,
-                      const InstanceValidator& validator, std::uint64_t file_bytes,
-                      const std::function<Status()>& place_file) {
-    if (!common::ConstantTimeEquals(common::HexEncode(common::Sha256(plain)), sha256_hex)) {
-      return common::IntegrityError("the instance's SHA-256 does not match the declared one");
-    }
-    TSUNAGU_ASSIGN_OR_RETURN(InstanceInfo info, validator(study, sop, plain));
+    TSUNAGU_ASSIGN_OR_RETURN(InstanceInfo info,
+                             CheckInstance(study, sop, sha256_hex, plain, validator));
     TSUNAGU_ASSIGN_OR_RETURN(
         std::string meta,
         internal::SealRecord(row.key, MetadataAad(study, sop), info.metadata_json));
-    TSUNAGU_RETURN_IF_ERROR(place_file());
-    TSUNAGU_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
-    Status st = [&]() -> Status {
-      TSUNAGU_ASSIGN_OR_RETURN(Stmt i, db_->Prepare("INSERT OR REPLACE INTO instances(study, "
-                                                    "sop, series, sha256, size, file_bytes, "
-                                                    "metadata) VALUES(?1,?2,?3,?4,?5,?6,?7)"));
-      i.Bind(1, study)
-          .Bind(2, sop)
-          .Bind(3, info.series_uid)
-          .Bind(4, sha256_hex)
-          .Bind(5, static_cast<std::int64_t>(plain.size()))
-          .Bind(6, static_cast<std::int64_t>(file_bytes))
-          .BindBlob(7, meta);
-      TSUNAGU_RETURN_IF_ERROR(i.Run());
-      TSUNAGU_ASSIGN_OR_RETURN(Stmt d, db_->Prepare("DELETE FROM uploads WHERE study=?1 AND "
-                                                    "sop=?2"));
-      d.Bind(1, study).Bind(2, sop);
-      return d.Run();
-    }();
-    if (!st.ok()) {
-      (void)db_->Exec("ROLLBACK");
-      return st;
+    common::LocalFileSystem fs;
+    TSUNAGU_RETURN_IF_ERROR(fs.Rename(part, FinalPath(row.dir, sop)));
+    return RecordInstanceLocked(study, sop, info.series_uid, sha256_hex, total, file_bytes, meta,
+                                /*durable=*/true);
+  }
+
+  // Checks a complete instance: its SHA-256, then the validator (the DICOM re-check).
+  static Result<InstanceInfo> CheckInstance(const std::string& study, const std::string& sop,
+                                            const std::string& sha256_hex, std::string_view plain,
+                                            const InstanceValidator& validator) {
+    if (!common::ConstantTimeEquals(common::HexEncode(common::Sha256(plain)), sha256_hex)) {
+      return common::IntegrityError("the instance's SHA-256 does not match the declared one");
     }
-    return db_->Exec("COMMIT");
+    return validator(study, sop, plain);
+  }
+
+  // Indexes a complete instance whose file is in place. `durable` false: the transaction is
+  // not synced (it survives a crash of the process, not of the host) because Commit syncs it.
+  Status RecordInstanceLocked(const std::string& study, const std::string& sop,
+                              const std::string& series_uid, const std::string& sha256_hex,
+                              std::uint64_t size, std::uint64_t file_bytes,
+                              const std::string& sealed_meta, bool durable) {
+    if (!durable) TSUNAGU_RETURN_IF_ERROR(db_->Exec("PRAGMA main.synchronous=NORMAL"));
+    Status st = [&]() -> Status {
+      TSUNAGU_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
+      Status inner = [&]() -> Status {
+        TSUNAGU_ASSIGN_OR_RETURN(Stmt i, db_->Prepare("INSERT OR REPLACE INTO instances(study, "
+                                                      "sop, series, sha256, size, file_bytes, "
+                                                      "metadata) VALUES(?1,?2,?3,?4,?5,?6,?7)"));
+        i.Bind(1, study)
+            .Bind(2, sop)
+            .Bind(3, series_uid)
+            .Bind(4, sha256_hex)
+            .Bind(5, static_cast<std::int64_t>(size))
+            .Bind(6, static_cast<std::int64_t>(file_bytes))
+            .BindBlob(7, sealed_meta);
+        TSUNAGU_RETURN_IF_ERROR(i.Run());
+        TSUNAGU_ASSIGN_OR_RETURN(Stmt d, db_->Prepare("DELETE FROM uploads WHERE study=?1 AND "
+                                                      "sop=?2"));
+        d.Bind(1, study).Bind(2, sop);
+        return d.Run();
+      }();
+      if (!inner.ok()) {
+        (void)db_->Exec("ROLLBACK");
+        return inner;
+      }
+      return db_->Exec("COMMIT");
+    }();
+    if (!durable) {
+      const Status back = db_->Exec("PRAGMA main.synchronous=FULL");
+      if (st.ok()) st = back;
+    }
+    return st;
   }
 
   void DiscardUploadLocked(const StudyRow& row, const std::string& study, const std::string& sop) {

@@ -11,7 +11,11 @@
 #     encrypted at rest, re-checked by DCMTK, committed) against the peer: `curl -T` of the same
 #     bytes (concatenated into one file) over TLS to nginx-light with dav_methods PUT;
 #  2. wrk, CONNECTIONS connections, against WADO-RS frames (rotating over every slice) and series
-#     metadata under a link token: requests/s and p99 latency.
+#     metadata under a link token: requests/s and p99 latency; against the peer, nginx-light
+#     serving one slice's file (the same size) over TLS 1.3, in the same run;
+#  3. the listener alone (LISTENERS=0 skips it): wrk against a constant answer of a frame's size
+#     from the relay's listener (Boost.Beast) and from the former cpprestsdk one, the measured
+#     reason for the switch (relay/src/http_server_beast.cpp).
 # Prints the figures and the ratios. Targets (issue 4): frame p99 < 100 ms; upload within 2x of
 # curl -> nginx.
 set -euo pipefail
@@ -24,7 +28,8 @@ THREADS=${THREADS:-1}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 RELAY=$BUILD/relay/tsunagu-relay
 UPLOADER=$BUILD/tests/bench/relay/tsunagu_relay_bench_upload
-for exe in "$RELAY" "$UPLOADER"; do
+LISTENER=$BUILD/tests/bench/relay/tsunagu_relay_bench_listener
+for exe in "$RELAY" "$UPLOADER" "$LISTENER"; do
   [ -x "$exe" ] || { echo "missing $exe: build first (ninja -C $BUILD)" >&2; exit 2; }
 done
 for tool in wrk nginx curl openssl; do
@@ -35,8 +40,10 @@ done
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tsunagu_relay_bench.XXXXXX")
 RELAY_PID=""
 NGINX_PID=""
+LISTENER_PID=""
 cleanup() {
   [ -n "$RELAY_PID" ] && kill "$RELAY_PID" 2>/dev/null && wait "$RELAY_PID" 2>/dev/null || true
+  [ -n "$LISTENER_PID" ] && kill "$LISTENER_PID" 2>/dev/null || true
   [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null || true
   rm -rf "$WORK"
 }
@@ -170,5 +177,27 @@ wrk_run() {  # name, extra args...
 }
 wrk_run frames -s frames.lua "https://127.0.0.1:$VIEW"
 wrk_run metadata "https://127.0.0.1:$VIEW/t/$TOKEN/dicomweb/studies/$STUDY/series/$SERIES/metadata"
+FRAME_FILE=$(head -1 files.txt | awk '{print $2}')
+cp "$FRAME_FILE" nginx/root/frame.bin && chmod 644 nginx/root/frame.bin
+wrk_run nginx-1f "https://127.0.0.1:$NG/frame.bin"
+
+if [ "${LISTENERS:-1}" != 0 ]; then
+  FRAME_BYTES=$(stat -c %s "$FRAME_FILE")
+  for kind in beast cpprest; do
+    LP=$(free_port)
+    mkfifo "listener_$kind.in"
+    "$LISTENER" "$kind" "$LP" server.pem server.key "$FRAME_BYTES" < "listener_$kind.in" \
+      > "listener_$kind.out" 2>&1 &
+    LISTENER_PID=$!
+    exec 4> "listener_$kind.in"
+    wait_port "$LP"
+    wrk_run "$kind" "https://127.0.0.1:$LP/blob"
+    exec 4>&-
+    for _ in $(seq 1 50); do kill -0 "$LISTENER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill "$LISTENER_PID" 2>/dev/null || true
+    wait "$LISTENER_PID" 2>/dev/null || true
+    LISTENER_PID=""
+  done
+fi
 [ -n "${KEEP:-}" ] && echo "kept $WORK relay_pid=$RELAY_PID nginx_pid=$NGINX_PID view=$VIEW token=$TOKEN nginx=$NG"
 grep -h -E "error|warn" relay.log | grep -v keys_inside | head -5 || true

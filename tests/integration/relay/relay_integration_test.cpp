@@ -481,6 +481,42 @@ TEST_F(RelayProcessTest, ShortRetentionExpiresThenPurgesWithReceipt) {
   EXPECT_TRUE(std::filesystem::is_empty(relay_->data_dir() / "studies"));
 }
 
+TEST_F(RelayProcessTest, PerGatewayRetentionFollowsTheClientCertificate) {
+  // gateway2.test keeps studies 1 h, gateway.test the relay's 3 d (retention.per_gateway).
+  RelayConfig config = Config("3d", "30s");
+  config.extra = "[retention.per_gateway]\n\"gateway2.test\" = \"1h\"\n";
+  StartRelay(config);
+  auto commit_as = [&](const std::filesystem::path& cert, const std::filesystem::path& key,
+                       const std::string& study,
+                       std::optional<std::chrono::milliseconds> retention) {
+    auto client = Client(1 << 20, cert, key);
+    const std::string sop = study + ".1.1";
+    auto path = Instance({study, study + ".1", sop});
+    EXPECT_TRUE(client->UploadInstance(study, sop, path).ok());
+    auto r = client->Commit({study, {Ref(sop, path)}, "thread-a", {}, retention});
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->expires_at : std::chrono::system_clock::time_point{};
+  };
+  const auto now = std::chrono::system_clock::now();
+  const auto first =
+      commit_as(pki_.gateway_cert, pki_.gateway_key, "1.2.826.0.1.3680043.10.31", std::nullopt);
+  const auto second =
+      commit_as(pki_.gateway2_cert, pki_.gateway2_key, "1.2.826.0.1.3680043.10.32", std::nullopt);
+  // A commit may shorten the gateway's period further, never lengthen it.
+  const auto shorter = commit_as(pki_.gateway2_cert, pki_.gateway2_key, "1.2.826.0.1.3680043.10.33",
+                                 std::chrono::minutes(10));
+  const auto longer = commit_as(pki_.gateway2_cert, pki_.gateway2_key, "1.2.826.0.1.3680043.10.34",
+                                std::chrono::hours(5));
+  const auto slack = std::chrono::seconds(30);
+  EXPECT_GE(first, now + std::chrono::hours(72));
+  EXPECT_LE(first, now + std::chrono::hours(72) + slack);
+  EXPECT_GE(second, now + std::chrono::hours(1));
+  EXPECT_LE(second, now + std::chrono::hours(1) + slack);
+  EXPECT_GE(shorter, now + std::chrono::minutes(10));
+  EXPECT_LE(shorter, now + std::chrono::minutes(10) + slack);
+  EXPECT_LE(longer, now + std::chrono::hours(1) + slack);
+}
+
 TEST_F(RelayProcessTest, SnapshotTakenBeforePurgeCannotBeDecryptedAfter) {
   StartRelay(Config("4s", "1s"));
   const std::string study = "1.2.826.0.1.3680043.10.12";

@@ -95,6 +95,7 @@ TestPki TestPki::Create(const std::filesystem::path& dir) {
   MakeKeyAndCert(dir, "server", "localhost", "ca",
                  "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth");
   MakeKeyAndCert(dir, "gateway", "gateway.test", "ca", "extendedKeyUsage=clientAuth");
+  MakeKeyAndCert(dir, "gateway2", "gateway2.test", "ca", "extendedKeyUsage=clientAuth");
   MakeKeyAndCert(dir, "rogue", "rogue.test", "ca", "extendedKeyUsage=clientAuth");
   MakeKeyAndCert(dir, "foreign", "gateway.test", "foreign_ca", "extendedKeyUsage=clientAuth");
   TestPki p;
@@ -104,6 +105,8 @@ TestPki TestPki::Create(const std::filesystem::path& dir) {
   p.server_key = dir / "server.key";
   p.gateway_cert = dir / "gateway.pem";
   p.gateway_key = dir / "gateway.key";
+  p.gateway2_cert = dir / "gateway2.pem";
+  p.gateway2_key = dir / "gateway2.key";
   p.rogue_cert = dir / "rogue.pem";
   p.rogue_key = dir / "rogue.key";
   p.foreign_cert = dir / "foreign.pem";
@@ -234,8 +237,8 @@ RelayProcess::RelayProcess(const TestPki& pki, RelayConfig config)
        << "[upload]\nbind_address = \"127.0.0.1\"\nport = " << upload_port_ << "\n"
        << "cert_file = \"" << pki_.server_cert.string() << "\"\nkey_file = \""
        << pki_.server_key.string() << "\"\nclient_ca_file = \"" << pki_.ca.string() << "\"\n"
-       << "allowed_clients = [\"gateway.test\"]\nmax_request_size = \"" << config_.max_request_size
-       << "\"\n"
+       << "allowed_clients = [\"gateway.test\", \"gateway2.test\"]\nmax_request_size = \""
+       << config_.max_request_size << "\"\n"
        << "[viewer]\nbind_address = \"127.0.0.1\"\nport = " << viewer_port_ << "\n"
        << "cert_file = \"" << pki_.server_cert.string() << "\"\nkey_file = \""
        << pki_.server_key.string() << "\"\npublic_url = \"https://127.0.0.1:" << viewer_port_

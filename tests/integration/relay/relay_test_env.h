@@ -23,13 +23,14 @@ std::uint16_t FreePort();
 // Runs a shell command; returns its exit status.
 int Shell(const std::string& command);
 
-// A CA, the relay's server certificate (127.0.0.1, localhost), an enrolled gateway client
-// certificate (CN gateway.test), an unenrolled one from the same CA (CN rogue.test) and one
-// from another CA with the enrolled name.
+// A CA, the relay's server certificate (127.0.0.1, localhost), two enrolled gateway client
+// certificates (CN gateway.test and gateway2.test), an unenrolled one from the same CA (CN
+// rogue.test) and one from another CA with the enrolled name.
 struct TestPki {
   std::filesystem::path dir;
   std::filesystem::path ca, server_cert, server_key;
   std::filesystem::path gateway_cert, gateway_key;
+  std::filesystem::path gateway2_cert, gateway2_key;
   std::filesystem::path rogue_cert, rogue_key;
   std::filesystem::path foreign_cert, foreign_key;
   static TestPki Create(const std::filesystem::path& dir);
