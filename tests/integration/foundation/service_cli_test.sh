@@ -97,13 +97,14 @@ for svc in gateway relay; do
   expect_eq "$svc doctor on a missing config exits 2" 2 "$rc"
 done
 
-# The relay loads its server certificates at start (and refuses placeholders): real self-signed
+# The relay loads its server certificates and client CA at start (and refuses placeholders): real self-signed
 # pairs from here on.
 for who in relay viewer; do
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
     -subj "/CN=$who.test" -keyout "$tmp/$who-key.pem" -out "$tmp/$who-cert.pem" 2>/dev/null
   chmod 600 "$tmp/$who-key.pem"
 done
+cp "$tmp/relay-cert.pem" "$tmp/ca.pem"  # the client CA must load too
 
 # Start, log a start line, stop cleanly on SIGTERM (bounded waits).
 for svc in gateway relay; do
