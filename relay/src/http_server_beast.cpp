@@ -290,6 +290,12 @@ class BeastHttpsServer final : public HttpServer {
     }
     try {
       SetUpTls();
+    } catch (const std::exception& e) {
+      return common::InvalidArgumentError(
+          "cannot load the TLS certificate, key or client CA for https://" + where + ": " +
+          e.what());
+    }
+    try {
       const tcp::endpoint endpoint(net::ip::make_address(o.bind_address), o.port);
       acceptor_.emplace(net::make_strand(ioc_));
       acceptor_->open(endpoint.protocol());
