@@ -233,16 +233,33 @@ request = function()
 end
 LUA
 rate() { awk '/Requests\/sec/ {print $2}' "$1"; }
+requests() { awk '/requests in/ {print $1}' "$1"; }
+# CPU time (user + system, clock ticks) used so far by a server process and all its threads.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+tick_hz=$(getconf CLK_TCK)
 run=0
-run_wrk() {  # name round url script threads connections
+run_wrk() {  # name round url script threads connections server_pid
   run=$((run + 1))
   local out="wrk_$1_$2.txt"
+  local before after
+  before=$(cpu_ticks "$7")
   wrk -t"$5" -c"$6" -d"${seconds}s" --latency -s "$4" "$3" -- "$run" > "$out" 2>&1
+  after=$(cpu_ticks "$7")
+  # The server's CPU per answered request: what a render costs on a machine whose cores are shared
+  # (on a busy machine the request rate mostly measures the scheduler's share).
+  awk -v t=$((after - before)) -v hz="$tick_hz" -v n="$(requests "$out")" \
+    'BEGIN { printf "%.3f\n", (n > 0 ? 1000 * t / hz / n : 0) }' > "cpu_$1_$2.txt"
   local non2xx
   non2xx=$(awk '/Non-2xx/ {print $NF}' "$out")
-  printf '   round %s %-20s %8s req/s  p50 %-9s p99 %-9s\n' "$2" "$1" "$(rate "$out")" \
-    "$(awk '$1=="50%"{print $2}' "$out")" "$(awk '$1=="99%"{print $2}' "$out")"
+  printf '   round %s %-20s %8s req/s  p50 %-9s p99 %-9s server CPU %6s ms/req\n' "$2" "$1" \
+    "$(rate "$out")" "$(awk '$1=="50%"{print $2}' "$out")" "$(awk '$1=="99%"{print $2}' "$out")" \
+    "$(cat "cpu_$1_$2.txt")"
   [ -z "$non2xx" ] || { echo "run_render_bench: $1 had $non2xx non-2xx answers" >&2; exit 1; }
+}
+mean_cpu() {  # name: mean server CPU ms per request over the rounds
+  local r
+  for r in $(seq 1 "$rounds"); do cat "cpu_$1_$r.txt"; done |
+    awk '{ s += $1; n++ } END { printf "%.2f", s / n }'
 }
 mean_rate() {  # name: the mean over the rounds (equal durations, so the overall rate)
   local sum=0 r
@@ -257,12 +274,14 @@ wrk -t1 -c1 -d2s -s relay_cached.lua "$vbase" >/dev/null
 # servers alike.
 echo "== $rounds rounds of ${seconds}s per phase; wrk keep-alive (relay HTTPS, Orthanc HTTP)"
 for round in $(seq 1 "$rounds"); do
-  run_wrk orthanc_1c "$round" "$obase" orthanc.lua 1 1
-  run_wrk relay_render_1c "$round" "$vbase" relay_render.lua 1 1
-  run_wrk relay_cached_1c "$round" "$vbase" relay_cached.lua 1 1
-  run_wrk orthanc_${connections}c "$round" "$obase" orthanc.lua 2 "$connections"
-  run_wrk relay_render_${connections}c "$round" "$vbase" relay_render.lua 2 "$connections"
-  run_wrk relay_cached_${connections}c "$round" "$vbase" relay_cached.lua 2 "$connections"
+  run_wrk orthanc_1c "$round" "$obase" orthanc.lua 1 1 "$orthanc_pid"
+  run_wrk relay_render_1c "$round" "$vbase" relay_render.lua 1 1 "$relay_pid"
+  run_wrk relay_cached_1c "$round" "$vbase" relay_cached.lua 1 1 "$relay_pid"
+  run_wrk orthanc_${connections}c "$round" "$obase" orthanc.lua 2 "$connections" "$orthanc_pid"
+  run_wrk relay_render_${connections}c "$round" "$vbase" relay_render.lua 2 "$connections" \
+    "$relay_pid"
+  run_wrk relay_cached_${connections}c "$round" "$vbase" relay_cached.lua 2 "$connections" \
+    "$relay_pid"
 done
 kill "$orthanc_pid" "$relay_pid"; wait "$orthanc_pid" "$relay_pid" 2>/dev/null || true
 orthanc_pid=""; relay_pid=""
@@ -285,3 +304,11 @@ printf '  %-34s %9.1f %9.1f\n' "Orthanc /frames/0/rendered" "$o1" "$on"
 printf '  %-34s %9.1f %9.1f   vs Orthanc %s / %s\n' "relay, fresh render every request" "$r1" "$rn" "$(ratio "$r1" "$o1")" "$(ratio "$rn" "$on")"
 printf '  %-34s %9.1f %9.1f   vs Orthanc %s / %s\n' "relay, render cache" "$c1" "$cn" "$(ratio "$c1" "$o1")" "$(ratio "$cn" "$on")"
 printf '  %-34s %9.1f %9.1f   (1 / 2 threads, no HTTP)\n' "tsunagu_viewer library in process" "$(fps "$lib1")" "$(fps "$lib2")"
+oc=$(mean_cpu "orthanc_${connections}c"); rc=$(mean_cpu "relay_render_${connections}c")
+cc=$(mean_cpu "relay_cached_${connections}c")
+echo
+echo "RESULT server CPU per request, ms (user+system of the server process, $connections conn; lower is better)"
+printf '  %-34s %9s\n' "Orthanc /frames/0/rendered" "$oc"
+printf '  %-34s %9s   Orthanc / relay %s\n' "relay, fresh render every request" "$rc" "$(ratio "$oc" "$rc")"
+printf '  %-34s %9s   Orthanc / relay %s\n' "relay, render cache" "$cc" "$(ratio "$oc" "$cc")"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
