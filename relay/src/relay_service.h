@@ -25,7 +25,7 @@
 namespace tsunagu::viewer {
 struct RenderParams;
 class FrameSource;
-}
+}  // namespace tsunagu::viewer
 
 namespace tsunagu::relay {
 

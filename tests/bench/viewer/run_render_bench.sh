@@ -12,16 +12,21 @@
 #   - the same output: an 8-bit JPEG at quality 90, native size (512x512), window 40/400
 #     (Orthanc: window-center/window-width/quality; relay: window=C,W,linear&quality=90).
 # Phases:
-#   1. Orthanc 1.10.1 (Debian), files uploaded beforehand (its storage, its parsed-file cache).
+#   1. Orthanc 1.10.1 (Debian), files uploaded beforehand (its storage, its parsed-file cache). It
+#      does not cache rendered JPEGs: its CPU per request (below) stays that of a render, about ten
+#      times the relay's for a cached answer, although the same 40 URLs repeat.
 #   2. relay, every request a fresh render ("render"): each run has its own window centre, moved
 #      by 0.001 on each pass over the slices, so no request repeats and the cache cannot answer. This is
-#      the pipeline: decrypted instance (kept in memory) -> parse -> decode the frame -> LUT ->
-#      TurboJPEG -> HTTPS.
+#      the pipeline: decrypted instance and its parsed header (kept in memory, like Orthanc's
+#      parsed-file cache) -> read the frame -> LUT -> TurboJPEG -> HTTPS.
 #   3. relay, the same URLs again and again ("cached"): what a viewer re-opening the study, or a
 #      second specialist, gets from the render cache (memory layer; persisted copies are encrypted
 #      with the study).
 #   4. tsunagu_viewer in process, no HTTP (the library alone; render_bench.cpp).
 # Ratios are of the same run. Target (issue 8): relay >= 3x Orthanc.
+# Two measures per phase: requests/s from wrk (on a shared, busy machine this is largely the
+# scheduler's share of the 2 cores), and the server's CPU time per answered request (user+system of
+# the whole server process from /proc, so TLS, HTTP parsing and rendering all count).
 #
 # Usage: tests/bench/viewer/run_render_bench.sh [BUILD_DIR]
 #   env: SLICES (40), BENCH_SECONDS (3, per phase and round), ROUNDS (3), CONNECTIONS (4),
