@@ -205,6 +205,8 @@ int Serve(const std::string& config_path, const tsunagu::config::RelayOptions& o
   so.gateway_retention = options.retention.per_gateway;
   so.revocation_cache = options.links.revocation_cache;
   so.viewer_assets_directory = options.viewer.assets_directory;
+  so.rendered_cache_bytes = options.viewer.render_cache_bytes;
+  so.render_cache_bytes = options.viewer.instance_cache_bytes;
   for (const auto& [modality, presets] : options.viewer.window_presets) {
     for (const auto& p : presets)
       so.window_presets[modality].push_back({p.name, p.center, p.width});

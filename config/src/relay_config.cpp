@@ -77,6 +77,14 @@ ViewerListenerOptions ReadViewer(Section s) {
   o.cors_origins = s.StringList("cors_origins");
   o.assets_directory = s.Path("assets_directory", o.assets_directory);
   if (s.Has("presets")) o.window_presets = ReadPresets(s.Table("presets"));
+  for (auto [key, bytes] : {std::pair{"render_cache_size", &o.render_cache_bytes},
+                            std::pair{"instance_cache_size", &o.instance_cache_bytes}}) {
+    *bytes = s.ByteSize(key, *bytes);
+    if (*bytes < (1ULL << 20)) {
+      s.Error(key, "expected at least \"1MiB\", got " + std::to_string(*bytes) + " bytes");
+      *bytes = 1ULL << 20;
+    }
+  }
   s.FinishUnknownKeys();
   return o;
 }

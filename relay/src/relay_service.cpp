@@ -469,8 +469,10 @@ HttpResponse RelayService::Viewer(const HttpRequest& req) {
   }
   HttpResponse r = Content(*study, req, rest);
   if (r.status == 200) {
-    r.shared_body = std::make_shared<const std::string>(std::move(r.body));
-    r.body.clear();
+    if (!r.shared_body) {  // rendered answers already come shared from the render cache
+      r.shared_body = std::make_shared<const std::string>(std::move(r.body));
+      r.body.clear();
+    }
     std::lock_guard lock(mu_);
     if (answer_cache_bytes_ + r.shared_body->size() <= options_.answer_cache_bytes &&
         answer_cache_.try_emplace(key, CachedAnswer{r, study->expires_at}).second) {

@@ -24,7 +24,8 @@
 
 namespace tsunagu::viewer {
 struct RenderParams;
-}
+class FrameSource;
+}  // namespace tsunagu::viewer
 
 namespace tsunagu::relay {
 
@@ -133,9 +134,18 @@ class RelayService {
     std::string patient_id_last4, study_date, description;
     std::chrono::system_clock::time_point expires_at;
   };
+  // FrameSources opened on one instance's bytes and idle now. Opening parses the header (DCMTK),
+  // which costs about as much as windowing the frame; a FrameSource serves one thread at a time,
+  // so a render takes one from here (or opens one) and gives it back.
+  struct SourcePool {
+    std::mutex mu;
+    std::vector<std::unique_ptr<viewer::FrameSource>> idle;  // GUARDED_BY(mu)
+    ~SourcePool();
+  };
   struct CachedInstance {
     std::shared_ptr<const std::string> bytes;
     std::chrono::system_clock::time_point expires_at;
+    std::shared_ptr<SourcePool> sources;
   };
   HttpResponse WebViewer(const HttpRequest& request);
   HttpResponse WebAsset(const std::string& name);
@@ -165,6 +175,10 @@ class RelayService {
       std::size_t instance, std::optional<std::uint32_t> frame, const viewer::RenderParams& params);
   common::Result<std::shared_ptr<const std::string>> InstanceBytes(
       const retention::ReachableStudy& s, const std::string& sop);
+  // The decrypted instance with its pool of opened sources (a pool of its own when the instance
+  // is too large for the cache).
+  common::Result<CachedInstance> InstanceOf(const retention::ReachableStudy& s,
+                                            const std::string& sop);
   bool Throttled(const std::string& client_address);
   void CountFailure(const std::string& client_address);
 

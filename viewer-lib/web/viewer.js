@@ -92,7 +92,9 @@ async function submitCode(event) {
 
 function renderedUrl(slice, win) {
   const params = new URLSearchParams();
-  if (win) params.set('window', `${win.center},${win.width},linear`);
+  // The file's VOI LUT Function (summary.json) travels with its window and with drags from it;
+  // presets are linear.
+  if (win) params.set('window', `${win.center},${win.width},${win.function || 'linear'}`);
   params.set('quality', '90');
   params.set('viewport', `${state.viewport},${state.viewport}`);
   return `${slice.image.url}/frames/${slice.frame + 1}/rendered?${params}`;
@@ -393,7 +395,7 @@ function installInput() {
       const step = Math.round(dy / 12);
       if (gesture.index + step !== state.index) show(gesture.index + step);
     } else if (gesture.kind === 'window' && gesture.window) {
-      setWindow(dragWindow(gesture.window, dx, dy));
+      setWindow({ ...gesture.window, ...dragWindow(gesture.window, dx, dy) });
     } else if (gesture.kind === 'pan') {
       state.panX = gesture.panX + dx;
       state.panY = gesture.panY + dy;

@@ -12,16 +12,21 @@
 #   - the same output: an 8-bit JPEG at quality 90, native size (512x512), window 40/400
 #     (Orthanc: window-center/window-width/quality; relay: window=C,W,linear&quality=90).
 # Phases:
-#   1. Orthanc 1.10.1 (Debian), files uploaded beforehand (its storage, its parsed-file cache).
+#   1. Orthanc 1.10.1 (Debian), files uploaded beforehand (its storage, its parsed-file cache). It
+#      does not cache rendered JPEGs: its CPU per request (below) stays that of a render, about ten
+#      times the relay's for a cached answer, although the same 40 URLs repeat.
 #   2. relay, every request a fresh render ("render"): each run has its own window centre, moved
 #      by 0.001 on each pass over the slices, so no request repeats and the cache cannot answer. This is
-#      the pipeline: decrypted instance (kept in memory) -> parse -> decode the frame -> LUT ->
-#      TurboJPEG -> HTTPS.
+#      the pipeline: decrypted instance and its parsed header (kept in memory, like Orthanc's
+#      parsed-file cache) -> read the frame -> LUT -> TurboJPEG -> HTTPS.
 #   3. relay, the same URLs again and again ("cached"): what a viewer re-opening the study, or a
 #      second specialist, gets from the render cache (memory layer; persisted copies are encrypted
 #      with the study).
 #   4. tsunagu_viewer in process, no HTTP (the library alone; render_bench.cpp).
 # Ratios are of the same run. Target (issue 8): relay >= 3x Orthanc.
+# Two measures per phase: requests/s from wrk (on a shared, busy machine this is largely the
+# scheduler's share of the 2 cores), and the server's CPU time per answered request (user+system of
+# the whole server process from /proc, so TLS, HTTP parsing and rendering all count).
 #
 # Usage: tests/bench/viewer/run_render_bench.sh [BUILD_DIR]
 #   env: SLICES (40), BENCH_SECONDS (3, per phase and round), ROUNDS (3), CONNECTIONS (4),
@@ -233,16 +238,33 @@ request = function()
 end
 LUA
 rate() { awk '/Requests\/sec/ {print $2}' "$1"; }
+requests() { awk '/requests in/ {print $1}' "$1"; }
+# CPU time (user + system, clock ticks) used so far by a server process and all its threads.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+tick_hz=$(getconf CLK_TCK)
 run=0
-run_wrk() {  # name round url script threads connections
+run_wrk() {  # name round url script threads connections server_pid
   run=$((run + 1))
   local out="wrk_$1_$2.txt"
+  local before after
+  before=$(cpu_ticks "$7")
   wrk -t"$5" -c"$6" -d"${seconds}s" --latency -s "$4" "$3" -- "$run" > "$out" 2>&1
+  after=$(cpu_ticks "$7")
+  # The server's CPU per answered request: what a render costs on a machine whose cores are shared
+  # (on a busy machine the request rate mostly measures the scheduler's share).
+  awk -v t=$((after - before)) -v hz="$tick_hz" -v n="$(requests "$out")" \
+    'BEGIN { printf "%.3f\n", (n > 0 ? 1000 * t / hz / n : 0) }' > "cpu_$1_$2.txt"
   local non2xx
   non2xx=$(awk '/Non-2xx/ {print $NF}' "$out")
-  printf '   round %s %-20s %8s req/s  p50 %-9s p99 %-9s\n' "$2" "$1" "$(rate "$out")" \
-    "$(awk '$1=="50%"{print $2}' "$out")" "$(awk '$1=="99%"{print $2}' "$out")"
+  printf '   round %s %-20s %8s req/s  p50 %-9s p99 %-9s server CPU %6s ms/req\n' "$2" "$1" \
+    "$(rate "$out")" "$(awk '$1=="50%"{print $2}' "$out")" "$(awk '$1=="99%"{print $2}' "$out")" \
+    "$(cat "cpu_$1_$2.txt")"
   [ -z "$non2xx" ] || { echo "run_render_bench: $1 had $non2xx non-2xx answers" >&2; exit 1; }
+}
+mean_cpu() {  # name: mean server CPU ms per request over the rounds
+  local r
+  for r in $(seq 1 "$rounds"); do cat "cpu_$1_$r.txt"; done |
+    awk '{ s += $1; n++ } END { printf "%.2f", s / n }'
 }
 mean_rate() {  # name: the mean over the rounds (equal durations, so the overall rate)
   local sum=0 r
@@ -257,12 +279,14 @@ wrk -t1 -c1 -d2s -s relay_cached.lua "$vbase" >/dev/null
 # servers alike.
 echo "== $rounds rounds of ${seconds}s per phase; wrk keep-alive (relay HTTPS, Orthanc HTTP)"
 for round in $(seq 1 "$rounds"); do
-  run_wrk orthanc_1c "$round" "$obase" orthanc.lua 1 1
-  run_wrk relay_render_1c "$round" "$vbase" relay_render.lua 1 1
-  run_wrk relay_cached_1c "$round" "$vbase" relay_cached.lua 1 1
-  run_wrk orthanc_${connections}c "$round" "$obase" orthanc.lua 2 "$connections"
-  run_wrk relay_render_${connections}c "$round" "$vbase" relay_render.lua 2 "$connections"
-  run_wrk relay_cached_${connections}c "$round" "$vbase" relay_cached.lua 2 "$connections"
+  run_wrk orthanc_1c "$round" "$obase" orthanc.lua 1 1 "$orthanc_pid"
+  run_wrk relay_render_1c "$round" "$vbase" relay_render.lua 1 1 "$relay_pid"
+  run_wrk relay_cached_1c "$round" "$vbase" relay_cached.lua 1 1 "$relay_pid"
+  run_wrk orthanc_${connections}c "$round" "$obase" orthanc.lua 2 "$connections" "$orthanc_pid"
+  run_wrk relay_render_${connections}c "$round" "$vbase" relay_render.lua 2 "$connections" \
+    "$relay_pid"
+  run_wrk relay_cached_${connections}c "$round" "$vbase" relay_cached.lua 2 "$connections" \
+    "$relay_pid"
 done
 kill "$orthanc_pid" "$relay_pid"; wait "$orthanc_pid" "$relay_pid" 2>/dev/null || true
 orthanc_pid=""; relay_pid=""
@@ -285,3 +309,11 @@ printf '  %-34s %9.1f %9.1f\n' "Orthanc /frames/0/rendered" "$o1" "$on"
 printf '  %-34s %9.1f %9.1f   vs Orthanc %s / %s\n' "relay, fresh render every request" "$r1" "$rn" "$(ratio "$r1" "$o1")" "$(ratio "$rn" "$on")"
 printf '  %-34s %9.1f %9.1f   vs Orthanc %s / %s\n' "relay, render cache" "$c1" "$cn" "$(ratio "$c1" "$o1")" "$(ratio "$cn" "$on")"
 printf '  %-34s %9.1f %9.1f   (1 / 2 threads, no HTTP)\n' "tsunagu_viewer library in process" "$(fps "$lib1")" "$(fps "$lib2")"
+oc=$(mean_cpu "orthanc_${connections}c"); rc=$(mean_cpu "relay_render_${connections}c")
+cc=$(mean_cpu "relay_cached_${connections}c")
+echo
+echo "RESULT server CPU per request, ms (user+system of the server process, $connections conn; lower is better)"
+printf '  %-34s %9s\n' "Orthanc /frames/0/rendered" "$oc"
+printf '  %-34s %9s   Orthanc / relay %s\n' "relay, fresh render every request" "$rc" "$(ratio "$oc" "$rc")"
+printf '  %-34s %9s   Orthanc / relay %s\n' "relay, render cache" "$cc" "$(ratio "$oc" "$cc")"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"

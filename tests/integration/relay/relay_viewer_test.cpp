@@ -108,6 +108,7 @@ TEST_F(RelayViewerTest, ServesThePageSummaryRenderedFramesAndThumbnail) {
     ASSERT_EQ(img.at("position").size(), 3u);
     z.push_back(img.at("position").at(2).as_double());
     EXPECT_GE(img.at("window").at("width").as_double(), 1);
+    EXPECT_EQ(img.at("window").at("function").as_string(), "linear");
     EXPECT_FALSE(img.has_field("frame_time_ms"));
   }
   // Stack order: five distinct slice positions.

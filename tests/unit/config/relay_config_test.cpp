@@ -125,6 +125,30 @@ TEST_F(RelayConfigTest, PurgeIntervalAtMostAMinute) {
                 "minute)"));
 }
 
+TEST_F(RelayConfigTest, ViewerCacheSizes) {
+  auto o = Load("");
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->viewer.render_cache_bytes, 128ULL << 20);
+  EXPECT_EQ(o->viewer.instance_cache_bytes, 256ULL << 20);
+  const std::string text = kValid;
+  const auto with = [&](const std::string& lines) {
+    const std::size_t at = text.find("[store]");
+    path_ = WriteFile("relay.toml", text.substr(0, at) + lines + "\n" + text.substr(at));
+    return LoadRelayConfig(path_);
+  };
+  auto p = with("render_cache_size = \"1GiB\"\ninstance_cache_size = \"64MiB\"");
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->viewer.render_cache_bytes, 1ULL << 30);
+  EXPECT_EQ(p->viewer.instance_cache_bytes, 64ULL << 20);
+  p = with("render_cache_size = \"1KiB\"");
+  EXPECT_EQ(p.status().message(),
+            Msg("viewer.render_cache_size: expected at least \"1MiB\", got 1024 bytes"));
+  p = with("instance_cache_size = \"big\"");
+  EXPECT_EQ(p.status().message(),
+            Msg("viewer.instance_cache_size: expected a size such as \"512MiB\" or \"100GB\", "
+                "got \"big\""));
+}
+
 TEST_F(RelayConfigTest, QuotaMustBeASize) {
   path_ = WriteFile("relay.toml", std::string(kValid) + "quota = \"lots\"\n");
   auto o = LoadRelayConfig(path_);

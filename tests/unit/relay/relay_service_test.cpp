@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <functional>
 
 #include "test_instances.h"
 #include "tsunagu/common/crypto.h"
@@ -50,8 +51,8 @@ class RelayServiceTest : public ::testing::Test {
     return service_->HandleUpload(r);
   }
   // Uploads and commits a one-instance study; returns the link token.
-  std::string Publish(const std::string& study) {
-    const std::string bytes = testing::MakeInstanceBytes(study, study + ".9");
+  std::string Publish(const std::string& study, const std::function<void(DcmDataset*)>& edit = {}) {
+    const std::string bytes = testing::MakeInstanceBytes(study, study + ".9", 1, edit);
     EXPECT_EQ(Put(study, study + ".9", bytes, 0, bytes.size()).status, 200);
     HttpRequest c;
     c.method = "POST";
@@ -207,6 +208,7 @@ TEST_F(RelayServiceTest, RendersAreCachedEncryptedWithTheStudyAndGoWithIt) {
   const std::string frame = base + "series/1/instances/1/frames/1/rendered";
   HttpResponse first = Get(frame);
   ASSERT_EQ(first.status, 200) << first.body;
+  ASSERT_GE(first.Body().size(), 64u);
   HttpResponse summary = Get(base + "summary.json");
   ASSERT_EQ(summary.status, 200) << summary.body;
   // Kept in the study's folder, encrypted: no JPEG and no summary text in the clear.
@@ -216,7 +218,7 @@ TEST_F(RelayServiceTest, RendersAreCachedEncryptedWithTheStudyAndGoWithIt) {
       derived.push_back(e.path());
       std::ifstream in(e.path(), std::ios::binary);
       const std::string bytes((std::istreambuf_iterator<char>(in)), {});
-      EXPECT_EQ(bytes.find(first.body.substr(0, 64)), std::string::npos) << e.path();
+      EXPECT_EQ(bytes.find(std::string(first.Body().substr(0, 64))), std::string::npos) << e.path();
       EXPECT_EQ(bytes.find("thumbnail_url"), std::string::npos) << e.path();
     }
   }
@@ -233,7 +235,7 @@ TEST_F(RelayServiceTest, RendersAreCachedEncryptedWithTheStudyAndGoWithIt) {
   req.client_address = "192.0.2.1";
   HttpResponse again = restarted.HandleViewer(req);
   ASSERT_EQ(again.status, 200);
-  EXPECT_EQ(again.body, first.body);
+  EXPECT_EQ(again.Body(), first.Body());
   req.path = req.raw_path = base + "summary.json";
   EXPECT_EQ(restarted.HandleViewer(req).body, summary.body);
   auto c = restarted.RenderCacheCountersForTest();
@@ -258,6 +260,25 @@ TEST_F(RelayServiceTest, RendersAreCachedEncryptedWithTheStudyAndGoWithIt) {
   EXPECT_EQ(restarted.RenderCacheCountersForTest().entries, 0u);
 }
 
+TEST_F(RelayServiceTest, SummaryGivesTheFilesWindowFunction) {
+  // The viewer sends the window back with this function (viewer.js renderedUrl).
+  const auto function_of = [&](const std::string& study, const char* function) {
+    const std::string token = Publish(study, [&](DcmDataset* ds) {
+      ds->putAndInsertString(DCM_WindowCenter, "8");
+      ds->putAndInsertString(DCM_WindowWidth, "16");
+      if (function != nullptr) ds->putAndInsertString(DCM_VOILUTFunction, function);
+    });
+    HttpResponse r = Get("/v/" + token + "/summary.json");
+    EXPECT_EQ(r.status, 200) << r.body;
+    const auto w = r.body.find("\"window\":");
+    return w == std::string::npos ? std::string("(none)") : r.body.substr(w, 60);
+  };
+  EXPECT_NE(function_of("1.2.21", "SIGMOID").find("\"function\":\"sigmoid\""), std::string::npos);
+  EXPECT_NE(function_of("1.2.22", "LINEAR_EXACT").find("\"function\":\"linear_exact\""),
+            std::string::npos);
+  EXPECT_NE(function_of("1.2.23", nullptr).find("\"function\":\"linear\""), std::string::npos);
+}
+
 TEST_F(RelayServiceTest, DicomwebRenderedFramesAndThumbnailsUnderTheToken) {
   const std::string study = "1.2.11";
   const std::string root = "/t/" + Publish(study) + "/dicomweb/studies/" + study;
@@ -273,16 +294,17 @@ TEST_F(RelayServiceTest, DicomwebRenderedFramesAndThumbnailsUnderTheToken) {
   HttpResponse r = get(instance + "/frames/1/rendered", {{"window", "8,16"}, {"quality", "80"}});
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.content_type, "image/jpeg");
-  EXPECT_EQ(r.body.substr(0, 2), "\xFF\xD8");
+  EXPECT_EQ(r.Body().substr(0, 2), "\xFF\xD8");
   EXPECT_FALSE(HeaderOf(r, "ETag").empty());
   EXPECT_EQ(HeaderOf(r, "Cache-Control"), "no-store, private");
   // Another window is another image.
-  EXPECT_NE(get(instance + "/frames/1/rendered", {{"window", "2,4"}}).body, r.body);
+  EXPECT_NE(get(instance + "/frames/1/rendered", {{"window", "2,4"}}).Body(), r.Body());
   for (const std::string& path :
        {root + "/thumbnail", root + "/series/" + study + ".1/thumbnail", instance + "/thumbnail"}) {
     r = get(path);
     EXPECT_EQ(r.status, 200) << path;
     EXPECT_EQ(r.content_type, "image/jpeg") << path;
+    EXPECT_EQ(r.Body().substr(0, 2), "\xFF\xD8") << path;
   }
   EXPECT_EQ(get(instance + "/frames/2/rendered").status, 404);  // one frame only
   EXPECT_EQ(get(instance + "/frames/1,1/rendered").status, 400);

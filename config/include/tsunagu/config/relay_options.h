@@ -56,6 +56,12 @@ struct ViewerListenerOptions {
   std::filesystem::path assets_directory = "/usr/share/tsunagu/viewer";
   // [viewer.presets]: replaces the defaults when present.
   std::map<std::string, std::vector<WindowPreset>> window_presets = DefaultWindowPresets();
+  // render_cache_size: rendered frames, thumbnails and summaries kept in the relay's memory
+  // (plaintext, never on disk unencrypted), at least 1 MiB.
+  std::uint64_t render_cache_bytes = 128ULL << 20;
+  // instance_cache_size: decrypted instances opened for rendering kept in memory, so that
+  // scrolling does not decrypt and parse an instance per frame; at least 1 MiB.
+  std::uint64_t instance_cache_bytes = 256ULL << 20;
 };
 
 struct RelayStoreOptions {
