@@ -278,6 +278,7 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
   popts.outbox_dir = outbox;
   popts.spool_dir = spool;
   popts.spool_max_age = options.storage.spool_max_age;
+  popts.upload_connections = options.relay.upload_connections;
   for (const auto& t : options.threads) {
     if (t.retention) popts.thread_retention[t.name] = *t.retention;
   }
@@ -289,6 +290,7 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
   tsunagu::jobs::EngineOptions eopts;
   eopts.owner = kEngineOwner;
   eopts.workers = 2;
+  eopts.lease_for = gw::JobLeaseFor(popts);
   // A relay or PACS that is down for hours at night must not fail the job: retry with backoff
   // capped at 5 minutes for about four hours; the spool ceiling bounds identified data anyway.
   eopts.max_attempts = 50;

@@ -73,6 +73,8 @@ RelayEndpointOptions ReadRelay(Section s) {
   if (s.Has("chunk_size") && (o.chunk_size < (64ULL << 10) || o.chunk_size > (64ULL << 20))) {
     s.Error("chunk_size", "expected a size from 64KiB to 64MiB");
   }
+  o.upload_connections =
+      static_cast<int>(s.Integer("upload_connections", o.upload_connections, 1, 32));
   s.FinishUnknownKeys();
   return o;
 }

@@ -54,7 +54,8 @@ InstanceStream::InstanceStream(const PipelineOptions& options, const StudyPipeli
       deps_(deps),
       job_(job),
       out_dir_(std::move(out_dir)),
-      window_(static_cast<size_t>(std::max(1, options.parallelism)) * 2),
+      window_(static_cast<size_t>(std::max({1, options.parallelism, options.upload_connections})) *
+              2),
       deid_study_uid_(job.deid_study_uid) {}
 
 InstanceStream::~InstanceStream() { (void)Finish(false); }
@@ -69,6 +70,10 @@ void InstanceStream::Start() {
       std::lock_guard<std::mutex> lock(mu_);
       counts_.deidentify_cpu += cpu;
     });
+  }
+  // One upload worker per relay connection: each keeps its connection busy.
+  const int uploads = std::max(1, options_.upload_connections);
+  for (int i = 0; i < uploads; ++i) {
     threads_.emplace_back([this] {
       ::pthread_setname_np(::pthread_self(), "tsu-upload");
       UploadWorker();

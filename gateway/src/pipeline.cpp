@@ -3,9 +3,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
+#include <string_view>
 #include <thread>
 
 #include "instance_stream.h"
@@ -174,6 +177,38 @@ Status Intake::OnReceived(const ReceivedInstance& in) {
 
 // ---------------------------------------------------------------------------------------------
 // StudyPipeline
+
+namespace {
+
+// Commits that may each name one instance the relay lost before the step gives up on re-uploading
+// single instances.
+constexpr int kMaxLostInstanceRounds = 8;
+
+// The 0-based list position of the instance a 412 commit answer says the relay lost: "instance N
+// of the commit was lost by the relay" (relay/PROTOCOL.md), N counted from 1. nullopt otherwise.
+std::optional<size_t> LostInstancePosition(const std::string& message) {
+  static constexpr std::string_view kBefore = "instance ";
+  static constexpr std::string_view kAfter = " of the commit was lost by the relay";
+  const size_t end = message.find(kAfter);
+  if (end == std::string::npos) return std::nullopt;
+  const size_t begin = message.rfind(kBefore, end);
+  if (begin == std::string::npos) return std::nullopt;
+  const size_t digits = begin + kBefore.size();
+  if (digits >= end || end - digits > 9) return std::nullopt;
+  size_t n = 0;
+  for (size_t i = digits; i < end; ++i) {
+    if (message[i] < '0' || message[i] > '9') return std::nullopt;
+    n = n * 10 + static_cast<size_t>(message[i] - '0');
+  }
+  if (n == 0) return std::nullopt;
+  return n - 1;
+}
+
+}  // namespace
+
+std::chrono::milliseconds JobLeaseFor(const PipelineOptions& options) {
+  return options.move_deadline + std::chrono::minutes(15);
+}
 
 StudyPipeline::StudyPipeline(PipelineOptions options, Deps deps)
     : options_(std::move(options)), deps_(std::move(deps)) {}
@@ -463,7 +498,7 @@ StepResult StudyPipeline::Upload(const JobRecord& job) {
     if (r.state == instance_state::kDeidentified) todo.push_back(std::move(r));
   }
   Status st = ParallelBatches(
-      todo.size(), options_.parallelism, options_.batch_size,
+      todo.size(), std::max(1, options_.upload_connections), options_.batch_size,
       [&](size_t i) -> Status {
         const InstanceRecord& r = todo[i];
         Status up = deps_.uploader->Upload(job.deid_study_uid, r.deid_sop_uid, r.deid_path);
@@ -503,6 +538,26 @@ StepResult StudyPipeline::Commit(const JobRecord& job) {
     retention = it->second;
   }
   auto committed = deps_.uploader->Commit(job.deid_study_uid, list, job.thread, retention);
+  // The relay lost an instance it had acknowledged (its host restarted before the commit's sync,
+  // relay/PROTOCOL.md "Durability") and names it by its position in the list: upload that one
+  // again and repeat the commit (both idempotent). Each answer names one instance; after a few
+  // the general path below uploads everything again.
+  for (int round = 0; round < kMaxLostInstanceRounds && !committed.ok() &&
+                      committed.status().code() == common::ErrorCode::kFailedPrecondition;
+       ++round) {
+    const std::optional<size_t> lost = LostInstancePosition(committed.status().message());
+    if (!lost || *lost >= all->size()) break;
+    const InstanceRecord& r = (*all)[*lost];
+    deps_.log->warn("commit.instance_lost job={} instance={} action=reupload", job.id.value(),
+                    r.sop_key);
+    Status up = deps_.uploader->Upload(job.deid_study_uid, r.deid_sop_uid, r.deid_path);
+    if (!up.ok()) {
+      deps_.log->warn("upload.failed job={} instance={} code={} reason=\"{}\"", job.id.value(),
+                      r.sop_key, common::ErrorCodeName(up.code()), up.message());
+      return StepResult::FromStatus(up.WithContext("upload of a lost instance"));
+    }
+    committed = deps_.uploader->Commit(job.deid_study_uid, list, job.thread, retention);
+  }
   if (!committed.ok() && committed.status().code() == common::ErrorCode::kFailedPrecondition) {
     // The relay does not hold every listed instance as uploaded (it lost one, e.g. killed before
     // it was durable): upload again, which is idempotent, and commit after that. Bounded by the

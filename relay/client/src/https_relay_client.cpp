@@ -263,7 +263,10 @@ class HttpsRelayClient final : public RelayClient {
       http::http_request req(method);
       req.set_request_uri(path);
       if (!body.empty() || method == http::methods::PUT || method == http::methods::POST) {
-        req.set_body(std::vector<unsigned char>(body.begin(), body.end()));
+        // One memcpy into the request's own buffer (a profile of the upload showed the
+        // element-wise char -> unsigned char copy of every chunk).
+        const auto* bytes = reinterpret_cast<const unsigned char*>(body.data());
+        req.set_body(std::vector<unsigned char>(bytes, bytes + body.size()));
       }
       for (const auto& [k, v] : headers) req.headers()[k] = v;
       auto resp = client_.request(req).get();

@@ -4,6 +4,7 @@
 # (iperf3, memory to memory) through the same tunnel: the tunnel's own ceiling. Two hosts in
 # network namespaces, one charon each with userland ESP (see tests/integration/ipsec).
 # Usage (root): tests/bench/ipsec/run_bench.sh [BUILD_DIR] [--slices N] [--runs N]
+# UPLOAD_CONNECTIONS (default 4, as the gateway's [relay] upload_connections): concurrent uploads.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../../.." && pwd)
 build=$top/build
@@ -137,7 +138,7 @@ tsunagu_mbs() {
   local line seconds
   line=$(in_ns gw "$build/tests/bench/ipsec/tsunagu-upload-bench" --url "https://$RL_INNER:8443" \
     --ca "$tls/ca.pem" --cert "$tls/gateway-cert.pem" --key "$tls/gateway-key.pem" \
-    --study "$study" --jobs 4 "$WORK/deid")
+    --study "$study" --jobs "${UPLOAD_CONNECTIONS:-4}" "$WORK/deid")
   stop_relay
   seconds=$(echo "$line" | sed -n 's/.*seconds=\([0-9.]*\).*/\1/p')
   awk -v b="$bytes" -v s="$seconds" 'BEGIN { printf "%.1f", b / s / 1e6 }'

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -36,12 +37,6 @@ int main(int argc, char** argv) {
   options.timeout = std::chrono::seconds(60);
   auto logger = common::MakeLogger("bench", {std::make_shared<spdlog::sinks::null_sink_mt>()},
                                    spdlog::level::off);
-  auto client = relay::MakeHttpsRelayClient(
-      options, {std::make_shared<common::SystemClock>(), logger, nullptr});
-  if (!client.ok()) {
-    std::cerr << client.status().ToString() << "\n";
-    return 1;
-  }
   std::vector<std::filesystem::path> files;
   for (const auto& entry : std::filesystem::directory_iterator(args->positional()[0])) {
     if (entry.is_regular_file() && entry.path().extension() == ".dcm")
@@ -64,15 +59,26 @@ int main(int argc, char** argv) {
         {file.stem().string(), common::HexEncode(common::Sha256(*content)), content->size()});
     bytes += content->size();
   }
+  // One client (one keep-alive TLS connection) per job, as the gateway's uploader does.
+  std::vector<std::unique_ptr<relay::RelayClient>> clients;
+  for (int t = 0; t < jobs; ++t) {
+    auto client = relay::MakeHttpsRelayClient(
+        options, {std::make_shared<common::SystemClock>(), logger, nullptr});
+    if (!client.ok()) {
+      std::cerr << client.status().ToString() << "\n";
+      return 1;
+    }
+    clients.push_back(std::move(*client));
+  }
   std::atomic<std::size_t> next{0};
   std::mutex error_mu;
   common::Status first_error;
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
   for (int t = 0; t < jobs; ++t) {
-    threads.emplace_back([&] {
+    threads.emplace_back([&, t] {
       for (std::size_t i = next++; i < files.size(); i = next++) {
-        common::Status s = (*client)->UploadInstance(study, refs[i].sop_instance_uid, files[i]);
+        common::Status s = clients[t]->UploadInstance(study, refs[i].sop_instance_uid, files[i]);
         if (s.ok()) continue;
         std::lock_guard lock(error_mu);
         if (first_error.ok()) first_error = s;
@@ -84,7 +90,7 @@ int main(int argc, char** argv) {
     std::cerr << "upload failed: " << first_error.ToString() << "\n";
     return 1;
   }
-  auto commit = (*client)->Commit({study, refs, "bench", std::nullopt, std::nullopt});
+  auto commit = clients[0]->Commit({study, refs, "bench", std::nullopt, std::nullopt});
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!commit.ok()) {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -30,11 +31,16 @@ int main(int argc, char** argv) {
   o.chunk_size = std::stoull(argv[8]);
   o.timeout = std::chrono::seconds(60);
   auto logger = common::MakeStderrLogger("bench", spdlog::level::warn);
-  auto client =
-      relay::MakeHttpsRelayClient(o, {std::make_shared<common::SystemClock>(), logger, {}});
-  if (!client.ok()) {
-    std::cerr << client.status() << "\n";
-    return 1;
+  // One client (one keep-alive TLS connection) per upload thread, as the gateway's uploader.
+  std::vector<std::unique_ptr<relay::RelayClient>> clients;
+  for (int t = 0; t < threads; ++t) {
+    auto client =
+        relay::MakeHttpsRelayClient(o, {std::make_shared<common::SystemClock>(), logger, {}});
+    if (!client.ok()) {
+      std::cerr << client.status() << "\n";
+      return 1;
+    }
+    clients.push_back(std::move(*client));
   }
   std::vector<std::pair<std::string, std::string>> files;
   std::ifstream manifest(argv[6]);
@@ -54,9 +60,9 @@ int main(int argc, char** argv) {
   std::atomic<int> failures{0};
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t) {
-    pool.emplace_back([&] {
+    pool.emplace_back([&, t] {
       for (std::size_t i = next++; i < files.size(); i = next++) {
-        auto st = (*client)->UploadInstance(study, files[i].first, files[i].second);
+        auto st = clients[t]->UploadInstance(study, files[i].first, files[i].second);
         if (!st.ok()) {
           std::cerr << "upload failed: " << st << "\n";
           ++failures;
@@ -65,7 +71,7 @@ int main(int argc, char** argv) {
     });
   }
   for (auto& t : pool) t.join();
-  auto commit = (*client)->Commit({study, refs, "bench", {}, {}});
+  auto commit = clients[0]->Commit({study, refs, "bench", {}, {}});
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (failures > 0 || !commit.ok()) {

@@ -2,7 +2,8 @@
 # Relay benchmark, one command:
 #   tests/bench/relay/run_relay_bench.sh [BUILD_DIR]        (default: build)
 # Environment: SLICES (default 300: a 512x512 16-bit CT, ~158 MB), DURATION (wrk, default 10s),
-# CONNECTIONS (default 100), THREADS (upload threads, default 1), TMPDIR (where the relay's store
+# CONNECTIONS (default 100), UPLOAD_CONNECTIONS (concurrent instance uploads, each on its own
+# keep-alive connection, as the gateway's [relay] upload_connections; default 4), TMPDIR (where the relay's store
 # and nginx write; default /tmp: TMPDIR=/dev/shm shows the cost of fsync), KEEP=1 (leave both
 # servers running and print their ports, for profiling).
 #
@@ -16,6 +17,8 @@
 #  3. the listener alone (LISTENERS=0 skips it): wrk against a constant answer of a frame's size
 #     from the relay's listener (Boost.Beast) and from the former cpprestsdk one, the measured
 #     reason for the switch (relay/src/http_server_beast.cpp).
+#  The wrk passes on frames and on nginx are each preceded by a 3 s first pass reported apart
+#  (frames-cold, nginx-cold; WARMUP=0 skips them).
 # Prints the figures and the ratios. Targets (issue 4): frame p99 < 100 ms; upload within 2x of
 # curl -> nginx.
 set -euo pipefail
@@ -24,7 +27,7 @@ BUILD=$(cd "${1:-build}" && pwd)
 SLICES=${SLICES:-300}
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-100}
-THREADS=${THREADS:-1}
+THREADS=${UPLOAD_CONNECTIONS:-${THREADS:-4}}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 RELAY=$BUILD/relay/tsunagu-relay
 UPLOADER=$BUILD/tests/bench/relay/tsunagu_relay_bench_upload
@@ -148,7 +151,7 @@ for kv in "${up[@]}"; do declare "UP_${kv%%=*}=${kv#*=}"; done
 CURL_S=$(curl -sf --cacert ca.pem -T all.bin "https://127.0.0.1:$NG/all.bin" -o /dev/null \
   -w '%{time_total}')
 CURL_MB=$(awk -v b="$BYTES" -v s="$CURL_S" 'BEGIN{printf "%.1f", b/1e6/s}')
-printf 'upload  tsunagu RelayClient -> relay (%s thread(s)): %.2f s, %.1f MB/s\n' "$THREADS" \
+printf 'upload  tsunagu RelayClient -> relay (%s connection(s)): %.2f s, %.1f MB/s\n' "$THREADS" \
   "$UP_seconds" "$UP_mb_per_s"
 printf 'upload  peer curl -T -> nginx-light TLS 1.3:        %.2f s, %s MB/s\n' "$CURL_S" "$CURL_MB"
 awk -v a="$UP_seconds" -v b="$CURL_S" \
@@ -172,13 +175,21 @@ wrk_run() {  # name, extra args...
   rps=$(awk '/Requests\/sec/{print $2}' "wrk_$name.txt")
   p99=$(awk '$1=="99%"{print $2}' "wrk_$name.txt")
   non2xx=$(awk '/Non-2xx/{print $NF}' "wrk_$name.txt")
-  printf 'wrk     %-9s %s connections: %s requests/s, p99 %s, non-2xx %s\n' "$name" \
+  printf 'wrk     %-11s %s connections: %s requests/s, p99 %s, non-2xx %s\n' "$name" \
     "$CONNECTIONS" "$rps" "$p99" "${non2xx:-0}"
 }
-wrk_run frames -s frames.lua "https://127.0.0.1:$VIEW"
-wrk_run metadata "https://127.0.0.1:$VIEW/t/$TOKEN/dicomweb/studies/$STUDY/series/$SERIES/metadata"
 FRAME_FILE=$(head -1 files.txt | awk '{print $2}')
 cp "$FRAME_FILE" nginx/root/frame.bin && chmod 644 nginx/root/frame.bin
+# The first requests for each slice read, decrypt and parse the instance (the relay keeps the
+# frames in memory afterwards); nginx's first requests open the file and fill the page cache.
+# Both get the same short first pass, reported apart as "-cold" (WARMUP=0 skips it), so that the
+# measured passes compare the steady state of both and the cold cost stays visible.
+if [ "${WARMUP:-1}" != 0 ]; then
+  DURATION=${WARMUP_DURATION:-3s} wrk_run frames-cold -s frames.lua "https://127.0.0.1:$VIEW"
+  DURATION=${WARMUP_DURATION:-3s} wrk_run nginx-cold "https://127.0.0.1:$NG/frame.bin"
+fi
+wrk_run frames -s frames.lua "https://127.0.0.1:$VIEW"
+wrk_run metadata "https://127.0.0.1:$VIEW/t/$TOKEN/dicomweb/studies/$STUDY/series/$SERIES/metadata"
 wrk_run nginx-1f "https://127.0.0.1:$NG/frame.bin"
 
 if [ "${LISTENERS:-1}" != 0 ]; then

@@ -223,6 +223,17 @@ TEST_F(GatewayConfigTest, ChunkSizeBounds) {
   EXPECT_EQ(o.status().message(), Msg("relay.chunk_size: expected a size from 64KiB to 64MiB"));
 }
 
+TEST_F(GatewayConfigTest, UploadConnectionsDefaultAndBounds) {
+  auto o = Load("");
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->relay.upload_connections, 4);
+  o = Load("upload_connections = 8\n");
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->relay.upload_connections, 8);
+  o = Load("upload_connections = 0\n");
+  EXPECT_EQ(o.status().message(), Msg("relay.upload_connections: expected an integer 1–32, got 0"));
+}
+
 }  // namespace
 }  // namespace tsunagu::config
 

@@ -162,6 +162,8 @@ class FakeRelay final : public StudyUploader {
  public:
   int fail_uploads = 0;
   int fail_commits = 0;
+  // Answer a missing instance as the relay does after losing it (relay/PROTOCOL.md "Durability").
+  bool relay_lost_message = false;
   int upload_calls = 0;
   int commit_calls = 0;
   std::map<std::string, std::string> stored;  // sop -> content
@@ -189,8 +191,14 @@ class FakeRelay final : public StudyUploader {
       --fail_commits;
       return common::DeadlineExceededError("relay timed out");
     }
-    for (const UploadedInstance& u : list) {
+    for (size_t i = 0; i < list.size(); ++i) {
+      const UploadedInstance& u = list[i];
       auto it = stored.find(u.sop_uid);
+      if (it == stored.end() && relay_lost_message) {
+        return common::FailedPreconditionError(
+            "relay: instance " + std::to_string(i + 1) +
+            " of the commit was lost by the relay (host restart); upload it again");
+      }
       if (it == stored.end()) return common::FailedPreconditionError("instance missing");
       if (common::HexEncode(common::Sha256(it->second)) != u.sha256_hex ||
           static_cast<std::int64_t>(it->second.size()) != u.size) {
@@ -595,6 +603,67 @@ TEST_F(PipelineTest, CommitRefusedForAMissingUploadReuploadsAndCommitsOnce) {
 
 namespace tsunagu::gateway {
 namespace {
+
+TEST_F(PipelineTest, CommitNamingALostInstanceReuploadsOnlyThatOneAndCommitsAgain) {
+  relay_.relay_lost_message = true;
+  const JobId id = Send();
+  for (int i = 0; i < 100 && store_->GetJob(id)->stage != stage::kUploaded; ++i) {
+    ASSERT_TRUE(engine_->RunOnceForTest().ok());
+  }
+  ASSERT_EQ(store_->GetJob(id)->stage, stage::kUploaded);
+  // The relay's host restarted before its sync and lost two instances it had acknowledged.
+  relay_.stored.erase(std::next(relay_.stored.begin(), 3));
+  relay_.stored.erase(relay_.stored.begin());
+  const int uploads_before = relay_.upload_calls;
+  // One commit step: commit, re-upload, commit, re-upload, commit.
+  ASSERT_TRUE(engine_->RunOnceForTest().ok());
+  const JobRecord job = *store_->GetJob(id);
+  EXPECT_EQ(job.stage, stage::kCommitted) << job.last_error;
+  EXPECT_EQ(relay_.upload_calls - uploads_before, 2);
+  EXPECT_EQ(relay_.commit_calls, 3);
+  EXPECT_EQ(relay_.stored.size(), 5u);
+  EXPECT_EQ(relay_.committed.size(), 1u);
+  EXPECT_EQ(RunToEnd(id).stage, stage::kCleaned);
+  EXPECT_EQ(poster_.posts.size(), 1u);
+}
+
+TEST_F(PipelineTest, CommitNamingALostInstanceThatCannotBeUploadedIsRetried) {
+  relay_.relay_lost_message = true;
+  const JobId id = Send();
+  for (int i = 0; i < 100 && store_->GetJob(id)->stage != stage::kUploaded; ++i) {
+    ASSERT_TRUE(engine_->RunOnceForTest().ok());
+  }
+  relay_.stored.erase(relay_.stored.begin());
+  relay_.fail_uploads = 1;  // the relay is down again when the lost instance is re-sent
+  ASSERT_TRUE(engine_->RunOnceForTest().ok());
+  EXPECT_EQ(store_->GetJob(id)->stage, stage::kUploaded);
+  const JobRecord job = RunToEnd(id);
+  EXPECT_EQ(job.stage, stage::kCleaned) << job.last_error;
+  EXPECT_EQ(relay_.stored.size(), 5u);
+  EXPECT_EQ(relay_.committed.size(), 1u);
+}
+
+TEST(JobLeaseTest, LeaseOutlastsTheMoveDeadlineAndTheStreamedWorkAfterIt) {
+  PipelineOptions o;
+  EXPECT_EQ(o.move_deadline, std::chrono::minutes(30));
+  EXPECT_GE(JobLeaseFor(o), o.move_deadline + std::chrono::minutes(10));
+  o.move_deadline = std::chrono::hours(2);
+  EXPECT_GE(JobLeaseFor(o), o.move_deadline + std::chrono::minutes(10));
+  o.move_deadline = std::chrono::seconds(10);
+  EXPECT_GE(JobLeaseFor(o), std::chrono::minutes(10)) << "never shorter than the engine default";
+}
+
+TEST_F(PipelineTest, NoOtherWorkerTakesAJobWhileItsMoveMayStillRun) {
+  PipelineOptions o;  // the default 30 minute move deadline
+  const JobId id = Send();
+  auto first = store_->Claim("w1", clock_.SystemNow(), JobLeaseFor(o));
+  ASSERT_TRUE(first.ok() && first->has_value());
+  EXPECT_EQ((*first)->id, id);
+  clock_.Advance(o.move_deadline + std::chrono::minutes(5));
+  auto second = store_->Claim("w2", clock_.SystemNow(), JobLeaseFor(o));
+  ASSERT_TRUE(second.ok());
+  EXPECT_FALSE(second->has_value());
+}
 
 TEST_F(PipelineTest, LostSpoolFilesOfASendAreFetchedAgain) {
   // Without streaming, so that the instances are still waiting for de-identification when the

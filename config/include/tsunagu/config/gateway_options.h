@@ -85,6 +85,9 @@ struct RelayEndpointOptions {
   std::filesystem::path client_key_file;  // permission-checked
   milliseconds timeout = std::chrono::seconds(60);
   std::uint64_t chunk_size = 8ULL << 20;
+  // Instances uploaded at once, each on its own keep-alive TLS connection (1–32). One instance
+  // at a time leaves the link idle for a round trip per instance; a few overlap them.
+  int upload_connections = 4;
 };
 
 // The send page, /healthz and /metrics (inside the hospital only).

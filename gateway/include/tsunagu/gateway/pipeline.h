@@ -207,6 +207,9 @@ struct PipelineOptions {
   // thread-safe); results are recorded in batches of `batch_size` per transaction.
   int parallelism = 4;
   int batch_size = 16;
+  // Instances uploaded at once (the upload step and the stream's upload workers); the uploader
+  // holds as many keep-alive connections ([relay] upload_connections).
+  int upload_connections = 4;
   // Overlap the stages: de-identify each instance as soon as the C-MOVE (or a push) has put it in
   // the spool, and upload each one as soon as its de-identification is recorded, instead of
   // de-identifying only after the whole study has arrived. The job store stays the record of
@@ -217,6 +220,13 @@ struct PipelineOptions {
   // Per-thread retention overrides sent with the commit.
   std::map<std::string, std::chrono::milliseconds> thread_retention;
 };
+
+// How long the job engine should lease a study job. The retrieve step holds its lease for up to
+// the C-MOVE deadline and then finishes the streamed de-identification and uploads; a lease that
+// ran out before that would let another worker take the same job while the first still works on
+// it. The extra 15 minutes cover the streamed work left when the move ends. Leases of a gateway
+// that stopped are released when it starts again, so a long lease does not delay recovery.
+std::chrono::milliseconds JobLeaseFor(const PipelineOptions& options);
 
 // The JobRunner of study jobs. Uses the PACS only for sends and for reconciling pushed studies
 // (`pacs` may be null for a push-only gateway).
