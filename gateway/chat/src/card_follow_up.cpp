@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <mutex>
 
 namespace tsunagu::chat {
@@ -218,9 +219,29 @@ common::Result<std::unique_ptr<PostedCardStore>> PostedCardStore::Open(
   return std::unique_ptr<PostedCardStore>(std::make_unique<SqlitePostedCardStore>(db.release()));
 }
 
+bool CardFollowUp::DuePoll(std::int64_t job, std::chrono::steady_clock::time_point now) const {
+  const auto it = polls_.find(job);
+  return it == polls_.end() || now >= it->second.next;
+}
+
+void CardFollowUp::BackOff(std::int64_t job, std::chrono::steady_clock::time_point now) {
+  Poll& poll = polls_[job];
+  poll.interval = poll.interval.count() == 0 ? kFirstPollInterval
+                                             : std::min(poll.interval * 2, kMaxPollInterval);
+  poll.next = now + poll.interval;
+}
+
 common::Result<int> CardFollowUp::RunOnce(int limit) {
   TSUNAGU_ASSIGN_OR_RETURN(std::vector<PostedCard> pending, deps_.posts->Pending(limit));
   const auto now = deps_.clock->SystemNow();
+  const auto steady_now = deps_.clock->SteadyNow();
+  // Forget the waits of cards that are no longer pending (opened, expired, revoked).
+  for (auto it = polls_.begin(); it != polls_.end();) {
+    const bool still = std::any_of(pending.begin(), pending.end(), [&](const PostedCard& p) {
+      return p.card.job_id == it->first && !p.card.opened_at;
+    });
+    it = still ? std::next(it) : polls_.erase(it);
+  }
   int changed = 0;
   for (PostedCard& p : pending) {
     const ThreadInfo* info = nullptr;
@@ -240,6 +261,7 @@ common::Result<int> CardFollowUp::RunOnce(int limit) {
       }
       p.done = true;
       TSUNAGU_RETURN_IF_ERROR(deps_.posts->Save(p));
+      Count("revoked");
       ++changed;
       continue;
     }
@@ -251,6 +273,7 @@ common::Result<int> CardFollowUp::RunOnce(int limit) {
       }
       p.done = true;
       TSUNAGU_RETURN_IF_ERROR(deps_.posts->Save(p));
+      Count("expired");
       ++changed;
       continue;
     }
@@ -263,15 +286,21 @@ common::Result<int> CardFollowUp::RunOnce(int limit) {
       continue;
     }
     if (p.card.opened_at || deps_.events == nullptr) continue;
+    if (!DuePoll(p.card.job_id, steady_now)) continue;
+    Count("relay_question");
     auto opened = deps_.events->FirstOpened(p.study_uid);
     if (!opened.ok()) {
       if (deps_.log) {
         deps_.log->debug("chat.followup_events_failed job={} code={}", p.card.job_id,
                          common::ErrorCodeName(opened.status().code()));
       }
+      BackOff(p.card.job_id, steady_now);
       continue;
     }
-    if (!opened->has_value()) continue;
+    if (!opened->has_value()) {
+      BackOff(p.card.job_id, steady_now);
+      continue;
+    }
     auto r = deps_.chat->NotifyOpened(p.thread, p.card, **opened, p.posted, key + "-opened");
     if (!r.ok() && r.status().retryable()) continue;
     p.card.opened_at = **opened;
@@ -279,6 +308,7 @@ common::Result<int> CardFollowUp::RunOnce(int limit) {
     if (!info->capabilities.can_edit) p.done = true;
     TSUNAGU_RETURN_IF_ERROR(deps_.posts->Save(p));
     if (deps_.log) deps_.log->info("chat.followup_opened job={}", p.card.job_id);
+    Count("opened");
     ++changed;
   }
   return changed;

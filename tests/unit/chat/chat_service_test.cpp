@@ -64,9 +64,11 @@ class ChatServiceTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::unique_ptr<ChatService> Make() {
-    auto s = ChatService::Create(
-        options_,
-        {.clock = &clock_, .patient_rooms = store_.get(), .transport = fake_, .log = nullptr});
+    auto s = ChatService::Create(options_, {.clock = &clock_,
+                                            .patient_rooms = store_.get(),
+                                            .transport = fake_,
+                                            .log = nullptr,
+                                            .metrics = nullptr});
     EXPECT_TRUE(s.ok()) << s.status();
     return s.ok() ? std::move(*s) : nullptr;
   }
@@ -162,8 +164,11 @@ TEST_F(ChatServiceTest, LogsNeverCarryCardTextTokensOrPatientKeys) {
     c.access_token_file = token;
     c.token_file = token;
   }
-  auto s = ChatService::Create(
-      options_, {.clock = &clock_, .patient_rooms = store_.get(), .transport = fake_, .log = log});
+  auto s = ChatService::Create(options_, {.clock = &clock_,
+                                          .patient_rooms = store_.get(),
+                                          .transport = fake_,
+                                          .log = log,
+                                          .metrics = nullptr});
   ASSERT_TRUE(s.ok()) << s.status();
   Card card = SampleCard();
   card.study_description = "CANARY-DESCRIPTION";
@@ -233,10 +238,13 @@ TEST_F(ChatServiceTest, UnknownThread) {
 TEST_F(ChatServiceTest, ChatTestCommand) {
   std::ostringstream out, err;
   fake_->Answer(200, R"({"message_id":"5"})");
-  EXPECT_EQ(RunChatCommand(
-                {"test", "cw-room"}, options_,
-                {.clock = &clock_, .patient_rooms = nullptr, .transport = fake_, .log = nullptr},
-                out, err),
+  EXPECT_EQ(RunChatCommand({"test", "cw-room"}, options_,
+                           {.clock = &clock_,
+                            .patient_rooms = nullptr,
+                            .transport = fake_,
+                            .log = nullptr,
+                            .metrics = nullptr},
+                           out, err),
             0)
       << err.str();
   EXPECT_EQ(out.str(), "cw-room: テスト投稿を送信しました\n");
@@ -245,26 +253,35 @@ TEST_F(ChatServiceTest, ChatTestCommand) {
 
   fake_->Answer(401, R"({"errors":["Invalid API token"]})");
   std::ostringstream out2, err2;
-  EXPECT_EQ(RunChatCommand(
-                {"test", "cw-room"}, options_,
-                {.clock = &clock_, .patient_rooms = nullptr, .transport = fake_, .log = nullptr},
-                out2, err2),
+  EXPECT_EQ(RunChatCommand({"test", "cw-room"}, options_,
+                           {.clock = &clock_,
+                            .patient_rooms = nullptr,
+                            .transport = fake_,
+                            .log = nullptr,
+                            .metrics = nullptr},
+                           out2, err2),
             1);
   EXPECT_EQ(err2.str(),
             "cw-room: テスト投稿に失敗しました: Chatwork answered HTTP 401 (Invalid API token): "
             "the token was refused; check the token file\n");
 
   std::ostringstream out3, err3;
-  EXPECT_EQ(RunChatCommand(
-                {"test", "nope"}, options_,
-                {.clock = &clock_, .patient_rooms = nullptr, .transport = fake_, .log = nullptr},
-                out3, err3),
+  EXPECT_EQ(RunChatCommand({"test", "nope"}, options_,
+                           {.clock = &clock_,
+                            .patient_rooms = nullptr,
+                            .transport = fake_,
+                            .log = nullptr,
+                            .metrics = nullptr},
+                           out3, err3),
             2);
   EXPECT_NE(err3.str().find("unknown chat thread \"nope\""), std::string::npos);
-  EXPECT_EQ(RunChatCommand(
-                {"list"}, options_,
-                {.clock = &clock_, .patient_rooms = nullptr, .transport = fake_, .log = nullptr},
-                out3, err3),
+  EXPECT_EQ(RunChatCommand({"list"}, options_,
+                           {.clock = &clock_,
+                            .patient_rooms = nullptr,
+                            .transport = fake_,
+                            .log = nullptr,
+                            .metrics = nullptr},
+                           out3, err3),
             0);
   EXPECT_NE(out3.str().find("per-patient\tmx (matrix)\t-\t患者ごと"), std::string::npos)
       << out3.str();
@@ -283,34 +300,45 @@ TEST_F(ChatServiceTest, PerPatientThreadWithoutRouteUsesItsDestinationWhenItHasO
 TEST_F(ChatServiceTest, ChatPreviewPrintsEachFormatWithSyntheticValuesOnly) {
   for (const std::string format : {"text", "html", "slack", "mattermost", "chatwork"}) {
     std::ostringstream out, err;
-    EXPECT_EQ(
-        RunChatCommand(
-            {"preview", format, "en"}, options_,
-            {.clock = &clock_, .patient_rooms = nullptr, .transport = nullptr, .log = nullptr}, out,
-            err),
-        0)
+    EXPECT_EQ(RunChatCommand({"preview", format, "en"}, options_,
+                             {.clock = &clock_,
+                              .patient_rooms = nullptr,
+                              .transport = nullptr,
+                              .log = nullptr,
+                              .metrics = nullptr},
+                             out, err),
+              0)
         << err.str();
     EXPECT_NE(out.str().find("CT"), std::string::npos) << format;
     EXPECT_NE(out.str().find("1234"), std::string::npos) << format;
     EXPECT_NE(out.str().find("412"), std::string::npos) << format << ": image count";
   }
   std::ostringstream ja, opened, bad, err;
-  EXPECT_EQ(RunChatCommand(
-                {"preview", "text", "ja"}, options_,
-                {.clock = &clock_, .patient_rooms = nullptr, .transport = nullptr, .log = nullptr},
-                ja, err),
+  EXPECT_EQ(RunChatCommand({"preview", "text", "ja"}, options_,
+                           {.clock = &clock_,
+                            .patient_rooms = nullptr,
+                            .transport = nullptr,
+                            .log = nullptr,
+                            .metrics = nullptr},
+                           ja, err),
             0);
   EXPECT_NE(ja.str().find("画像共有"), std::string::npos) << ja.str();
-  EXPECT_EQ(RunChatCommand(
-                {"preview", "text", "en", "opened"}, options_,
-                {.clock = &clock_, .patient_rooms = nullptr, .transport = nullptr, .log = nullptr},
-                opened, err),
+  EXPECT_EQ(RunChatCommand({"preview", "text", "en", "opened"}, options_,
+                           {.clock = &clock_,
+                            .patient_rooms = nullptr,
+                            .transport = nullptr,
+                            .log = nullptr,
+                            .metrics = nullptr},
+                           opened, err),
             0);
   EXPECT_NE(opened.str().find("Opened "), std::string::npos) << opened.str();
-  EXPECT_EQ(RunChatCommand(
-                {"preview", "pdf"}, options_,
-                {.clock = &clock_, .patient_rooms = nullptr, .transport = nullptr, .log = nullptr},
-                bad, err),
+  EXPECT_EQ(RunChatCommand({"preview", "pdf"}, options_,
+                           {.clock = &clock_,
+                            .patient_rooms = nullptr,
+                            .transport = nullptr,
+                            .log = nullptr,
+                            .metrics = nullptr},
+                           bad, err),
             2);
 }
 
@@ -320,8 +348,11 @@ TEST_F(ChatServiceTest, ChatRoomsListsAndForgetsOneMappingByKeyPrefix) {
   ASSERT_TRUE(store_->Put(a, "per-patient", "!a:hs").ok());
   ASSERT_TRUE(store_->Put(b, "per-patient", "!b:hs").ok());
   std::ostringstream out, err;
-  const ChatServiceDeps deps{
-      .clock = &clock_, .patient_rooms = store_.get(), .transport = nullptr, .log = nullptr};
+  const ChatServiceDeps deps{.clock = &clock_,
+                             .patient_rooms = store_.get(),
+                             .transport = nullptr,
+                             .log = nullptr,
+                             .metrics = nullptr};
   EXPECT_EQ(RunChatCommand({"rooms"}, options_, deps, out, err), 0) << err.str();
   EXPECT_NE(out.str().find(a.substr(0, 12) + "\tper-patient\t!a:hs"), std::string::npos)
       << out.str();

@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -79,6 +80,7 @@ struct CardFollowUpDeps {
   LinkEventSource* events = nullptr;  // null: no seen receipts
   const common::Clock* clock = nullptr;
   std::shared_ptr<spdlog::logger> log;  // may be null; events chat.followup_* (job ids only)
+  ChatMetrics* metrics = nullptr;       // may be null; CountFollowUp per relay question and change
 };
 
 class CardFollowUp {
@@ -89,10 +91,33 @@ class CardFollowUp {
   // platform can edit), asks the relay about unopened links on seen_receipts threads and posts the
   // receipt. Returns how many cards were changed or notified. Errors of single cards are logged
   // and retried next round; only a failing store is returned.
+  //
+  // The relay is not asked about every unopened card every round: after each answer "not opened
+  // yet" (or a failed question) a card waits kFirstPollInterval, then twice as long each time, up
+  // to kMaxPollInterval, measured on the clock's steady time. So 200 unopened cards cost about
+  // 200 / 60 s = 3.3 relay requests a second instead of 67 with a 3 s round, and a receipt comes
+  // at most kMaxPollInterval after the opening. The waits live in this object (a restart asks
+  // about every card once more). Not thread-safe: one thread runs the rounds.
   common::Result<int> RunOnce(int limit = 200);
 
+  static constexpr std::chrono::milliseconds kFirstPollInterval{3000};
+  static constexpr std::chrono::milliseconds kMaxPollInterval{60000};
+
  private:
+  struct Poll {
+    std::chrono::steady_clock::time_point next;
+    std::chrono::milliseconds interval{0};
+  };
+  // Whether the relay may be asked about `job` now.
+  void Count(std::string_view event) {
+    if (deps_.metrics != nullptr) deps_.metrics->CountFollowUp(event);
+  }
+  bool DuePoll(std::int64_t job, std::chrono::steady_clock::time_point now) const;
+  // The relay answered "not yet" or failed: wait longer before asking again.
+  void BackOff(std::int64_t job, std::chrono::steady_clock::time_point now);
+
   CardFollowUpDeps deps_;
+  std::map<std::int64_t, Poll> polls_;  // unopened cards asked about, by job id
 };
 
 }  // namespace tsunagu::chat
