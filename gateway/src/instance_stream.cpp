@@ -178,6 +178,12 @@ bool InstanceStream::Record() {
       const DeidentifiedInstance& first = deid.front().instance;
       st = deps_.store->SetStudyInfo(job_.id, first.study_uid, first.patient_id_suffix,
                                      first.modality);
+      // The chat card's facts and the per-patient route (issue 9), as the batch path records.
+      if (st.ok()) {
+        st = deps_.store->SetCardFacts(
+            job_.id, {first.patient_key, first.body_part, first.study_description, first.study_date,
+                      first.study_time});
+      }
     }
     // Not waiting for the disk: a lost row only repeats idempotent work (see JobStore).
     if (st.ok()) st = deps_.store->SetDeidentifiedMany(job_.id, updates, /*durable=*/false);
