@@ -7,6 +7,8 @@
 #  - the card carries the de-identified study facts (modality, body part, description, date,
 #    series / images) and never the name, full ID or accession;
 #  - seen receipt: opening the link at the relay edits the card to "Opened HH:MM";
+#  - revocation through the gateway (`chat revoke`) and at the relay (`tsunagu-relay revoke`)
+#    both edit the card;
 #  - thumbnails (generic webhook thread with thumbnails = true): the card carries a relay URL
 #    under its own token that returns a small JPEG and opens nothing else; threads without the
 #    setting get none; on a Matrix thread the JPEG is uploaded to the media repository and the
@@ -182,6 +184,22 @@ revoked_link() {
        -H "Authorization: Bearer $token2" "https://127.0.0.1:$relay_viewer_port/dicomweb/studies")" != 200 ]
 }
 check "the revoked link no longer opens the study" wait_until 10 revoked_link
+
+# Revocation at the relay itself (`tsunagu-relay revoke`, not through the gateway): the relay's
+# link events report it and the follow-up edits patient A's first card.
+txn1=$(field matrix_message 0 txn); job1=${txn1#tsunagu-job-}
+study1=$(/usr/bin/python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select study_uid from chat_posted_cards where job_id=?", (int(sys.argv[2]),)).fetchone()[0])' "$tmp/gw/data/chat-posts.sqlite" "$job1" 2>/dev/null)
+check "the posted card names its de-identified study" test -n "$study1"
+rout=$("$relay" --config "$tmp/relay.toml" revoke "$study1" 2>&1); rc=$?
+expect_eq "tsunagu-relay revoke exits 0" 0 "$rc"
+expect_contains "tsunagu-relay revoke revoked the link" "links revoked: 1" "$rout"
+revoked_at_relay() { /usr/bin/python3 -c '
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8") if l.strip()]
+sys.exit(0 if any(r.get("replaces") == sys.argv[2] and "This link was revoked" in r.get("body", "")
+                  for r in rows) else 1)' "$tmp/chat.jsonl" "$(field matrix_message 0 event)"; }
+# The follow-up asks about an unopened card at most every 60 s.
+check "the card revoked at the relay is edited within 70 s" wait_until 70 revoked_at_relay
 
 # Thumbnails: only where the thread asks for them, under their own token.
 out4=$("$gateway" send --config "$cfg" --accession CHATACC0001 --thread ward --timeout 60s \

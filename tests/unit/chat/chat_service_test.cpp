@@ -121,7 +121,12 @@ TEST_F(ChatServiceTest, PerPatientThreadCreatesRoomOnceAndRoutesThere) {
   auto s = Make();
   const PatientRoute route{PatientKey("site", "PID-77771234", "H"), "1234"};
   fake_->Answer(200, R"({"room_id":"!p1:hs"})");
+  // The thread shows thumbnails: each post fetches the JPEG and uploads it first.
+  fake_->Answer(200, "jpeg");
+  fake_->Answer(200, R"({"content_uri":"mxc://hs/1"})");
   fake_->Answer(200, R"({"event_id":"$a"})");
+  fake_->Answer(200, "jpeg");
+  fake_->Answer(200, R"({"content_uri":"mxc://hs/2"})");
   fake_->Answer(200, R"({"event_id":"$b"})");
   auto first = s->Post("per-patient", SampleCard(), route, "tsunagu-job-9");
   ASSERT_TRUE(first.ok()) << first.status();
@@ -129,10 +134,11 @@ TEST_F(ChatServiceTest, PerPatientThreadCreatesRoomOnceAndRoutesThere) {
   auto second = s->Post("per-patient", SampleCard(), route, "tsunagu-job-10");
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_EQ(second->destination, "!p1:hs");
-  ASSERT_EQ(fake_->requests.size(), 3u);
+  ASSERT_EQ(fake_->requests.size(), 7u) << "one room; per post: thumbnail, upload, message";
   EXPECT_NE(fake_->requests[0].url.find("/createRoom"), std::string::npos);
-  EXPECT_NE(fake_->requests[1].url.find("/rooms/%21p1%3Ahs/send/"), std::string::npos);
-  EXPECT_NE(fake_->requests[2].url.find("/rooms/%21p1%3Ahs/send/"), std::string::npos);
+  EXPECT_NE(fake_->requests[2].url.find("/_matrix/media/v3/upload"), std::string::npos);
+  EXPECT_NE(fake_->requests[3].url.find("/rooms/%21p1%3Ahs/send/"), std::string::npos);
+  EXPECT_NE(fake_->requests[6].url.find("/rooms/%21p1%3Ahs/send/"), std::string::npos);
   EXPECT_EQ(s->Post("per-patient", SampleCard(), std::nullopt, "k").status().code(),
             ErrorCode::kInvalidArgument);
 }
@@ -176,6 +182,8 @@ TEST_F(ChatServiceTest, LogsNeverCarryCardTextTokensOrPatientKeys) {
   card.viewer_url = "https://relay/v/CANARY-LINK-TOKEN";
   const std::string patient_key = PatientKey("site", "CANARY-PID-0001", "H");
   fake_->Answer(200, R"({"room_id":"!p:hs"})");
+  fake_->Answer(200, "jpeg");
+  fake_->Answer(200, R"({"content_uri":"mxc://hs/1"})");
   fake_->Answer(200, R"({"event_id":"$a"})");
   fake_->Answer(429, R"({"errcode":"M_LIMIT_EXCEEDED","retry_after_ms":900})");
   fake_->Answer(401, R"({"errors":["Invalid API Token"]})");
@@ -291,7 +299,9 @@ TEST_F(ChatServiceTest, PerPatientThreadWithoutRouteUsesItsDestinationWhenItHasO
   options_.threads[1].destination = "!fallback:hs";
   auto s = Make();
   fake_->Answer(200, R"({"event_id":"$f"})");
-  auto r = s->Post("per-patient", SampleCard(), std::nullopt, "tsunagu-job-9");
+  Card card = SampleCard();
+  card.thumbnail_url.reset();  // the thread shows thumbnails: no upload to script here
+  auto r = s->Post("per-patient", card, std::nullopt, "tsunagu-job-9");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->destination, "!fallback:hs");
   ASSERT_EQ(fake_->requests.size(), 1u) << "no room is created without a patient";

@@ -63,6 +63,17 @@ class LinkEventSource {
   virtual ~LinkEventSource() = default;
   virtual common::Result<std::optional<std::chrono::system_clock::time_point>> FirstOpened(
       const std::string& study_uid) = 0;
+
+  // The first opening and whether the study's links were revoked at the relay (not through the
+  // gateway), in one question. The default asks FirstOpened and reports no revocation.
+  struct Events {
+    std::optional<std::chrono::system_clock::time_point> first_opened;
+    bool revoked = false;
+  };
+  virtual common::Result<Events> Get(const std::string& study_uid) {
+    TSUNAGU_ASSIGN_OR_RETURN(auto first, FirstOpened(study_uid));
+    return Events{first, false};
+  }
 };
 
 // Thumbnail links for cards on threads with thumbnails = true: the relay mints a token that opens
