@@ -7,7 +7,8 @@
 //    "Opened 03:14" where the platform can edit, else a one-line notice is posted in the same
 //    place (ChatService::NotifyOpened). Time only, never who or from where.
 //  - the link expires, or is revoked (`tsunagu-gateway revoke JOB` stores state kRevoked with
-//    done = false): where the platform can edit, the card says so (ChatService::Update);
+//    done = false; a revocation at the relay itself comes with the link events): where the
+//    platform can edit, the card says so (ChatService::Update);
 //    elsewhere nothing is posted (docs/chat.md lists what holds per connector).
 #ifndef TSUNAGU_CHAT_CARD_FOLLOW_UP_H_
 #define TSUNAGU_CHAT_CARD_FOLLOW_UP_H_
