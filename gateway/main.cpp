@@ -237,6 +237,7 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
   std::unique_ptr<tsunagu::chat::PostedCardStore> posted_cards;
   gw::RelayChatLinks relay_links;
   std::shared_ptr<tsunagu::chat::ChatService> chat_service;
+  tsunagu::chat::ChatMetrics chat_metrics;
   auto chat_log = tsunagu::common::MakeStderrLogger("chat", level.value_or(spdlog::level::info));
   if (!options.chat.connectors.empty()) {
     auto rooms = tsunagu::chat::PatientThreadStore::Open(
@@ -247,6 +248,8 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
     chat_deps.clock = clock.get();
     chat_deps.patient_rooms = patient_rooms.get();
     chat_deps.log = chat_log;
+    chat_deps.metrics = &chat_metrics;
+    metrics.chat = &chat_metrics;
     auto chat = tsunagu::chat::ChatService::Create(options, std::move(chat_deps));
     if (!chat.ok()) return Fail(chat.status().ToString());
     auto posts =
@@ -361,7 +364,8 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
   if (chat_service) {
     follow_up = std::thread([&] {
       tsunagu::chat::CardFollowUp cards({chat_service.get(), posted_cards.get(),
-                                         relay_links.events.get(), clock.get(), chat_log});
+                                         relay_links.events.get(), clock.get(), chat_log,
+                                         &chat_metrics});
       std::unique_lock lock(follow_up_mu);
       while (!follow_up_stop) {
         lock.unlock();

@@ -6,8 +6,9 @@ each card in the terminal and appends it to a JSON-lines file. Only for the demo
 
 With --matrix-token-file it also answers the part of the Matrix client-server API the gateway's
 Matrix connector uses (createRoom; PUT .../send/m.room.message/{txnId} with transaction-id
-idempotency; m.replace edits), so per-patient rooms and seen receipts can be shown and tested:
-each room creation and message is a JSON line with "kind": "matrix_room" / "matrix_message".
+idempotency; m.replace edits; POST /_matrix/media/v3/upload for thumbnails), so per-patient
+rooms, thumbnails and seen receipts can be shown and tested: each room creation, message and
+upload is a JSON line with "kind": "matrix_room" / "matrix_message" / "matrix_upload".
 
 Usage: chat_server.py --port N --cert F --key F --secret-file F --out cards.jsonl
                       [--matrix-token-file F]
@@ -66,6 +67,7 @@ def main():
             matrix_token = f.read().strip().decode()
     rooms = {}  # room id -> name
     txns = {}  # (room, txn) -> event id
+    media = []  # uploaded media, mxc://chat.local/media<index + 1>
 
     def record(entry):
         with lock:
@@ -87,6 +89,19 @@ def main():
                 self.reply(401, b'{"errcode":"M_UNKNOWN_TOKEN","error":"bad token"}')
                 return
             path = urllib.parse.unquote(self.path)
+            if self.command == "POST" and path.split("?")[0] == "/_matrix/media/v3/upload":
+                # The media repository: the card's thumbnail, shown as <img src="mxc://...">.
+                ctype = self.headers.get("Content-Type", "")
+                if not body or not ctype.startswith("image/"):
+                    self.reply(400, b'{"errcode":"M_UNKNOWN","error":"no image"}')
+                    return
+                with lock:
+                    media.append(body)
+                    uri = "mxc://chat.local/media%d" % len(media)
+                record({"kind": "matrix_upload", "content_uri": uri, "content_type": ctype,
+                        "bytes": len(body), "jpeg": body[:3] == b"\xff\xd8\xff"})
+                self.reply(200, json.dumps({"content_uri": uri}).encode())
+                return
             try:
                 content = json.loads(body or b"{}")
             except ValueError:

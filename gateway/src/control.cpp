@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "tsunagu/chat/chat_metrics.h"
+
 namespace tsunagu::gateway {
 
 using common::Result;
@@ -188,6 +190,7 @@ std::string Control::MetricsText(const DicomNodeCounters& node, const PipelineMe
       out += fmt::format("tsunagu_gateway_job_failures{{code=\"{}\"}} {}\n", code, n);
     }
   }
+  if (p.chat != nullptr) out += p.chat->PrometheusText();
   return out;
 }
 

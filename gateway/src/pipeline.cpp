@@ -76,12 +76,26 @@ bool Matches(const std::string& want, const std::string& have) {
 
 }  // namespace
 
+std::string RedactLinkToken(std::string_view url) {
+  // The token is the path segment after /v/ (viewer) or /t/ (DICOMweb): a bearer credential
+  // that opens the study, so logs keep the host and the kind of link only.
+  for (std::string_view marker : {"/v/", "/t/", "/thumb/"}) {
+    const size_t at = url.find(marker);
+    if (at == std::string_view::npos) continue;
+    return std::string(url.substr(0, at + marker.size())) + "<redacted>";
+  }
+  const size_t scheme = url.find("://");
+  const size_t path = url.find('/', scheme == std::string_view::npos ? 0 : scheme + 3);
+  if (path == std::string_view::npos) return std::string(url);
+  return std::string(url.substr(0, path)) + "/<redacted>";
+}
+
 Status LoggingLinkPoster::Post(const LinkPost& post) {
   log_->info(
       "link.ready job={} thread={} instances={} modality={} expires_at={} url={} "
-      "note=\"chat connectors come with issue 9; the link is recorded here and in status\"",
+      "note=\"no chat connector is configured; the link is shown by status\"",
       post.job.value(), post.thread, post.instances, post.modality, post.expires_at,
-      post.viewer_url);
+      RedactLinkToken(post.viewer_url));
   return Status();
 }
 

@@ -95,6 +95,10 @@ class RelayLinkEvents final : public chat::LinkEventSource, public chat::Thumbna
       const std::string& study_uid) override {
     return client_->FirstOpened(study_uid);
   }
+  common::Result<Events> Get(const std::string& study_uid) override {
+    TSUNAGU_ASSIGN_OR_RETURN(relay::RelayClient::LinkEvents e, client_->GetLinkEvents(study_uid));
+    return Events{e.first_opened, e.revoked};
+  }
   common::Result<std::string> ThumbnailUrl(const std::string& study_uid) override {
     return client_->ThumbnailLink(study_uid);
   }

@@ -23,7 +23,9 @@ HttpResponse LinkEventsResponse(retention::StudyStore& store, const std::string&
   }
   std::optional<std::int64_t> first;
   std::int64_t opens = 0;
+  bool revoked = false;
   for (const retention::AccessEntry& e : *log) {
+    if (e.event == "revoked") revoked = true;
     if (!IsOpeningEvent(e.event)) continue;
     if (e.event == "open") ++opens;
     const std::int64_t ms =
@@ -34,6 +36,7 @@ HttpResponse LinkEventsResponse(retention::StudyStore& store, const std::string&
   out["study_uid"] = value::string(study_uid);
   out["first_opened_at_ms"] = first ? value::number(*first) : value::null();
   out["opens"] = value::number(opens);
+  out["revoked"] = value::boolean(revoked);
   return HttpResponse{200, {}, out.serialize()};
 }
 

@@ -416,6 +416,15 @@ class SqliteStudyStore final : public StudyStore {
     s.Bind(1, study);
     TSUNAGU_RETURN_IF_ERROR(s.Run());
     const int n = sqlite3_changes(db_->raw());
+    if (n > 0) {
+      // Recorded in the access log (link events, issue 9): the gateway learns of a revocation
+      // made at the relay and edits the chat card. Time only.
+      TSUNAGU_ASSIGN_OR_RETURN(Stmt a, db_->Prepare("INSERT INTO access_log(study, time, link_id, "
+                                                    "event, address, user_agent) "
+                                                    "VALUES(?1,?2,'','revoked','','')"));
+      a.Bind(1, study).Bind(2, ToMs(deps_.clock->SystemNow()));
+      TSUNAGU_RETURN_IF_ERROR(a.Run());
+    }
     deps_.logger->info("links.revoked study_key={} count={}", ShortHash(study), n);
     return n;
   }

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <mutex>
 
 namespace tsunagu::chat {
@@ -218,9 +219,28 @@ common::Result<std::unique_ptr<PostedCardStore>> PostedCardStore::Open(
   return std::unique_ptr<PostedCardStore>(std::make_unique<SqlitePostedCardStore>(db.release()));
 }
 
+bool CardFollowUp::DuePoll(std::int64_t job, std::chrono::steady_clock::time_point now) const {
+  const auto it = polls_.find(job);
+  return it == polls_.end() || now >= it->second.next;
+}
+
+void CardFollowUp::BackOff(std::int64_t job, std::chrono::steady_clock::time_point now) {
+  Poll& poll = polls_[job];
+  poll.interval = poll.interval.count() == 0 ? kFirstPollInterval
+                                             : std::min(poll.interval * 2, kMaxPollInterval);
+  poll.next = now + poll.interval;
+}
+
 common::Result<int> CardFollowUp::RunOnce(int limit) {
   TSUNAGU_ASSIGN_OR_RETURN(std::vector<PostedCard> pending, deps_.posts->Pending(limit));
   const auto now = deps_.clock->SystemNow();
+  const auto steady_now = deps_.clock->SteadyNow();
+  // Forget the waits of cards that are no longer pending (opened, expired, revoked).
+  for (auto it = polls_.begin(); it != polls_.end();) {
+    const bool still = std::any_of(pending.begin(), pending.end(),
+                                   [&](const PostedCard& p) { return p.card.job_id == it->first; });
+    it = still ? std::next(it) : polls_.erase(it);
+  }
   int changed = 0;
   for (PostedCard& p : pending) {
     const ThreadInfo* info = nullptr;
@@ -240,6 +260,7 @@ common::Result<int> CardFollowUp::RunOnce(int limit) {
       }
       p.done = true;
       TSUNAGU_RETURN_IF_ERROR(deps_.posts->Save(p));
+      Count("revoked");
       ++changed;
       continue;
     }
@@ -251,34 +272,55 @@ common::Result<int> CardFollowUp::RunOnce(int limit) {
       }
       p.done = true;
       TSUNAGU_RETURN_IF_ERROR(deps_.posts->Save(p));
+      Count("expired");
       ++changed;
       continue;
     }
-    if (!info->policy.seen_receipts) {
-      // Only the expiry remains, and only where the card can be edited.
-      if (!info->capabilities.can_edit) {
-        p.done = true;
-        TSUNAGU_RETURN_IF_ERROR(deps_.posts->Save(p));
-      }
+    // The relay is asked for the first opening (seen_receipts threads, until opened) and, where
+    // the card can be edited, for a revocation made at the relay itself.
+    const bool want_opened = info->policy.seen_receipts && !p.card.opened_at;
+    const bool want_revoked = info->capabilities.can_edit;
+    if (!want_opened && !want_revoked) {
+      p.done = true;  // nothing can change this card any more
+      TSUNAGU_RETURN_IF_ERROR(deps_.posts->Save(p));
       continue;
     }
-    if (p.card.opened_at || deps_.events == nullptr) continue;
-    auto opened = deps_.events->FirstOpened(p.study_uid);
-    if (!opened.ok()) {
+    if (deps_.events == nullptr) continue;
+    if (!DuePoll(p.card.job_id, steady_now)) continue;
+    Count("relay_question");
+    auto events = deps_.events->Get(p.study_uid);
+    if (!events.ok()) {
       if (deps_.log) {
         deps_.log->debug("chat.followup_events_failed job={} code={}", p.card.job_id,
-                         common::ErrorCodeName(opened.status().code()));
+                         common::ErrorCodeName(events.status().code()));
       }
+      BackOff(p.card.job_id, steady_now);
       continue;
     }
-    if (!opened->has_value()) continue;
-    auto r = deps_.chat->NotifyOpened(p.thread, p.card, **opened, p.posted, key + "-opened");
+    if (events->revoked && want_revoked) {
+      p.card.state = CardState::kRevoked;
+      auto r = deps_.chat->Update(p.thread, p.card, p.posted, key + "-revoked");
+      if (!r.ok() && r.status().retryable()) continue;  // next round
+      p.done = true;
+      TSUNAGU_RETURN_IF_ERROR(deps_.posts->Save(p));
+      if (deps_.log) deps_.log->info("chat.followup_revoked_at_relay job={}", p.card.job_id);
+      Count("revoked");
+      ++changed;
+      continue;
+    }
+    const std::optional<system_clock::time_point> opened = events->first_opened;
+    if (!want_opened || !opened) {
+      BackOff(p.card.job_id, steady_now);
+      continue;
+    }
+    auto r = deps_.chat->NotifyOpened(p.thread, p.card, *opened, p.posted, key + "-opened");
     if (!r.ok() && r.status().retryable()) continue;
-    p.card.opened_at = **opened;
+    p.card.opened_at = *opened;
     // Where the card cannot be edited, nothing remains to do after the receipt.
     if (!info->capabilities.can_edit) p.done = true;
     TSUNAGU_RETURN_IF_ERROR(deps_.posts->Save(p));
     if (deps_.log) deps_.log->info("chat.followup_opened job={}", p.card.job_id);
+    Count("opened");
     ++changed;
   }
   return changed;

@@ -5,9 +5,23 @@ namespace {
 
 using common::Pick;
 
+// "chat.posted" -> "post": the op label of ChatMetrics.
+std::string_view OpOf(std::string_view event) {
+  if (event == "chat.posted") return "post";
+  if (event == "chat.updated") return "update";
+  if (event == "chat.notice") return "notice";
+  if (event == "chat.room") return "room";
+  return event;
+}
+
 template <typename T>
-void LogOutcome(spdlog::logger* log, std::string_view event, const std::string& thread,
-                const std::string& connector, std::int64_t job, const ChatResult<T>& r) {
+void LogOutcome(spdlog::logger* log, ChatMetrics* metrics, std::string_view event,
+                const std::string& thread, const std::string& connector, std::int64_t job,
+                const ChatResult<T>& r) {
+  if (metrics != nullptr) {
+    metrics->Count(connector, OpOf(event),
+                   r.ok() ? std::string_view("ok") : common::ErrorCodeName(r.status().code()));
+  }
   if (log == nullptr) return;
   if (r.ok()) {
     log->info("{} thread={} connector={} job={}", event, thread, connector, job);
@@ -48,6 +62,7 @@ common::Result<std::unique_ptr<ChatService>> ChatService::Create(
   s->utc_offset_ = options.chat.utc_offset;
   s->patient_rooms_ = deps.patient_rooms;
   s->log_ = deps.log;
+  s->metrics_ = deps.metrics;
   std::map<std::string, config::ChatConnectorType> types;
   for (const auto& c : options.chat.connectors) {
     auto conn = MakeConnector(c, {.clock = deps.clock, .transport = deps.transport});
@@ -119,7 +134,7 @@ ChatResult<PostResult> ChatService::Post(const std::string& thread, Card card,
           *patient_rooms_, *t.connector, thread, *patient,
           {t.info.policy.room_label, t.info.policy.invite, t.destination});
       if (!dest.ok()) {
-        LogOutcome(log_.get(), "chat.room", thread, t.info.connector, card.job_id, dest);
+        LogOutcome(log_.get(), metrics_, "chat.room", thread, t.info.connector, card.job_id, dest);
         return {dest.status(), dest.retry_after()};
       }
       destination = *dest;
@@ -128,7 +143,7 @@ ChatResult<PostResult> ChatService::Post(const std::string& thread, Card card,
   const std::int64_t job = card.job_id;
   auto r = t.connector->Post(ApplyPolicy(t, std::move(card)), TargetFor(t, destination),
                              idempotency_key);
-  LogOutcome(log_.get(), "chat.posted", thread, t.info.connector, job, r);
+  LogOutcome(log_.get(), metrics_, "chat.posted", thread, t.info.connector, job, r);
   if (!r.ok()) return r;
   PostResult out = *r;
   out.destination = destination;
@@ -149,7 +164,7 @@ ChatResult<PostResult> ChatService::Update(const std::string& thread, Card card,
   const std::int64_t job = card.job_id;
   auto r = t.connector->Update(ApplyPolicy(t, std::move(card)), TargetFor(t, posted.destination),
                                posted.message_id, idempotency_key);
-  LogOutcome(log_.get(), "chat.updated", thread, t.info.connector, job, r);
+  LogOutcome(log_.get(), metrics_, "chat.updated", thread, t.info.connector, job, r);
   if (!r.ok()) return r;
   PostResult out = *r;
   out.destination = posted.destination;
@@ -172,7 +187,7 @@ ChatResult<PostResult> ChatService::NotifyOpened(const std::string& thread, Card
   const std::int64_t job = card.job_id;
   const std::string notice = MakeOpenedNotice(card, TargetFor(t, posted.destination).render);
   auto r = t.connector->PostNotice(notice, TargetFor(t, posted.destination), idempotency_key);
-  LogOutcome(log_.get(), "chat.notice", thread, t.info.connector, job, r);
+  LogOutcome(log_.get(), metrics_, "chat.notice", thread, t.info.connector, job, r);
   if (!r.ok()) return r;
   PostResult out = *r;
   out.destination = posted.destination;
@@ -192,7 +207,12 @@ common::Status ChatService::Test(const std::string& thread) {
                               "test; set destination to a test room",
                           false);
   }
-  return t.connector->Test(TargetFor(t, t.destination));
+  common::Status st = t.connector->Test(TargetFor(t, t.destination));
+  if (metrics_ != nullptr) {
+    metrics_->Count(t.info.connector, "test",
+                    st.ok() ? std::string_view("ok") : common::ErrorCodeName(st.code()));
+  }
+  return st;
 }
 
 Card MakePreviewCard(std::chrono::system_clock::time_point now, common::Language l) {

@@ -294,9 +294,20 @@ class MatrixConnector final : public ChatConnector {
   ChatResult<PostResult> Post(const Card& card, const ThreadTarget& target,
                               const std::string& key) override {
     TSUNAGU_RETURN_IF_ERROR(ValidateCard(card));
-    return Send(Content(card, target), target, key);
+    value content = Content(card, target);
+    if (auto mxc = UploadThumbnail(card)) {
+      // Matrix clients show only mxc:// images from formatted_body (client-server API,
+      // "m.room.message msgtypes", HTML subset: img src must be an mxc URI).
+      content["formatted_body"] =
+          JStr("<img src=\"" + *mxc + "\" alt=\"" +
+               std::string(common::Pick(target.render.language, "サムネイル", "Thumbnail")) +
+               "\" height=\"128\"><br>" + content["formatted_body"].as_string());
+    }
+    return Send(content, target, key);
   }
 
+  // Edits carry no thumbnail: the posted-card store keeps no thumbnail link, and an expired or
+  // revoked card should not keep showing the image.
   ChatResult<PostResult> Update(const Card& card, const ThreadTarget& target,
                                 const std::string& message_id, const std::string& key) override {
     TSUNAGU_RETURN_IF_ERROR(ValidateCard(card));
@@ -335,6 +346,36 @@ class MatrixConnector final : public ChatConnector {
   }
 
  private:
+  static constexpr size_t kMaxThumbnailBytes = 1 << 20;
+
+  // The card's thumbnail fetched from the relay (the URL carries its own token) and stored in
+  // the homeserver's media repository (POST /_matrix/media/v3/upload); its mxc:// URI, or
+  // nullopt when any step fails: the card is then posted without the image (a card without a
+  // thumbnail is better than none). A retried post uploads again; only the message is
+  // idempotent (the media repository has no transaction ids).
+  std::optional<std::string> UploadThumbnail(const Card& card) {
+    if (!card.thumbnail_url) return std::nullopt;
+    auto image = deps_.transport->Send({"GET", *card.thumbnail_url, {}, ""});
+    if (!image.ok() || image->status != 200 || image->body.empty() ||
+        image->body.size() > kMaxThumbnailBytes) {
+      return std::nullopt;
+    }
+    HttpRequest req{"POST",
+                    hs_ + "/_matrix/media/v3/upload?filename=thumbnail.jpg",
+                    {{"Content-Type", "image/jpeg"}, {"Authorization", "Bearer " + token_}},
+                    std::move(image->body)};
+    auto resp = deps_.transport->Send(req);
+    if (!resp.ok() || resp->status != 200) return std::nullopt;
+    auto j = ParseJson(resp->body);
+    const std::string uri = j ? JGetString(*j, "content_uri") : "";
+    // mxc://<server-name>/<media-id>: nothing that could leave the attribute.
+    if (uri.rfind("mxc://", 0) != 0 || uri.size() > 255 ||
+        uri.find_first_of("\"'<>& \t\r\n") != std::string::npos) {
+      return std::nullopt;
+    }
+    return uri;
+  }
+
   value Content(const Card& card, const ThreadTarget& target) const {
     value v = value::object();
     v["msgtype"] = JStr("m.text");

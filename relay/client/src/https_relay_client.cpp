@@ -210,6 +210,25 @@ class HttpsRelayClient final : public RelayClient {
     }
   }
 
+  Result<LinkEvents> GetLinkEvents(const std::string& study) override {
+    auto reply = WithRetries(
+        [&] { return Send(http::methods::GET, "/v1/studies/" + study + "/events", {}, ""); });
+    if (!reply.ok()) return reply.status();
+    try {
+      LinkEvents out;
+      const auto& v = reply->body.at("first_opened_at_ms");
+      if (!v.is_null()) {
+        out.first_opened = std::chrono::system_clock::time_point(
+            std::chrono::milliseconds(v.as_number().to_int64()));
+      }
+      // Relays before this field report no revocation.
+      if (reply->body.has_field("revoked")) out.revoked = reply->body.at("revoked").as_bool();
+      return out;
+    } catch (const std::exception&) {
+      return common::InternalError("relay: malformed link events");
+    }
+  }
+
   Result<std::string> ThumbnailLink(const std::string& study) override {
     auto reply = WithRetries([&] {
       return Send(http::methods::POST, "/v1/studies/" + study + "/thumbnail-link", {}, "");
@@ -322,6 +341,11 @@ Result<std::optional<std::chrono::system_clock::time_point>> RelayClient::FirstO
     const std::string&) {
   return common::Status(common::ErrorCode::kFailedPrecondition,
                         "this relay client cannot ask for link events", false);
+}
+
+Result<RelayClient::LinkEvents> RelayClient::GetLinkEvents(const std::string& study_uid) {
+  TSUNAGU_ASSIGN_OR_RETURN(auto first, FirstOpened(study_uid));
+  return LinkEvents{first, false};
 }
 
 Result<std::string> RelayClient::ThumbnailLink(const std::string&) {

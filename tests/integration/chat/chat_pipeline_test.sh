@@ -7,9 +7,12 @@
 #  - the card carries the de-identified study facts (modality, body part, description, date,
 #    series / images) and never the name, full ID or accession;
 #  - seen receipt: opening the link at the relay edits the card to "Opened HH:MM";
+#  - revocation through the gateway (`chat revoke`) and at the relay (`tsunagu-relay revoke`)
+#    both edit the card;
 #  - thumbnails (generic webhook thread with thumbnails = true): the card carries a relay URL
 #    under its own token that returns a small JPEG and opens nothing else; threads without the
-#    setting get none.
+#    setting get none; on a Matrix thread the JPEG is uploaded to the media repository and the
+#    card shows it as <img src="mxc://...">.
 set -u
 top=$1
 gateway=$2
@@ -59,7 +62,8 @@ text = text.replace('name = "cardio"\nconnector = "webhook"',
                     'room_label = "Cardio"\ninvite = ["@dr.sato:chat.local"]\n'
                     'seen_receipts = true\nlanguage = "en"')
 text = text.replace('name = "modality-push"\nconnector = "webhook"',
-                    'name = "modality-push"\nconnector = "matrix"\ndestination = "!fixed:chat.local"')
+                    'name = "modality-push"\nconnector = "matrix"\ndestination = "!fixed:chat.local"\n'
+                    'thumbnails = true')
 text += f'''
 [chat]
 [[chat.connectors]]
@@ -149,7 +153,8 @@ edited() { /usr/bin/python3 -c '
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8") if l.strip()]
 sys.exit(0 if any(r.get("replaces") and "Opened " in r.get("body", "") for r in rows) else 1)' "$tmp/chat.jsonl"; }
-check "opening the link edits its card to Opened HH:MM within 20 s" wait_until 20 edited
+# The follow-up asks the relay about an unopened card less often as it ages (at most every 60 s).
+check "opening the link edits its card to Opened HH:MM within 65 s" wait_until 65 edited
 edit_room=$(/usr/bin/python3 -c 'import json,sys; print([r for r in map(json.loads, open(sys.argv[1])) if r.get("replaces")][0]["room"])' "$tmp/chat.jsonl" 2>/dev/null)
 expect_eq "the edit is in patient B's room" "$room_b" "$edit_room"
 replaced=$(/usr/bin/python3 -c 'import json,sys; print([r for r in map(json.loads, open(sys.argv[1])) if r.get("replaces")][0]["replaces"])' "$tmp/chat.jsonl" 2>/dev/null)
@@ -180,6 +185,22 @@ revoked_link() {
 }
 check "the revoked link no longer opens the study" wait_until 10 revoked_link
 
+# Revocation at the relay itself (`tsunagu-relay revoke`, not through the gateway): the relay's
+# link events report it and the follow-up edits patient A's first card.
+txn1=$(field matrix_message 0 txn); job1=${txn1#tsunagu-job-}
+study1=$(/usr/bin/python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select study_uid from chat_posted_cards where job_id=?", (int(sys.argv[2]),)).fetchone()[0])' "$tmp/gw/data/chat-posts.sqlite" "$job1" 2>/dev/null)
+check "the posted card names its de-identified study" test -n "$study1"
+rout=$("$relay" --config "$tmp/relay.toml" revoke "$study1" 2>&1); rc=$?
+expect_eq "tsunagu-relay revoke exits 0" 0 "$rc"
+expect_contains "tsunagu-relay revoke revoked the link" "links revoked: 1" "$rout"
+revoked_at_relay() { /usr/bin/python3 -c '
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8") if l.strip()]
+sys.exit(0 if any(r.get("replaces") == sys.argv[2] and "This link was revoked" in r.get("body", "")
+                  for r in rows) else 1)' "$tmp/chat.jsonl" "$(field matrix_message 0 event)"; }
+# The follow-up asks about an unopened card at most every 60 s.
+check "the card revoked at the relay is edited within 70 s" wait_until 70 revoked_at_relay
+
 # Thumbnails: only where the thread asks for them, under their own token.
 out4=$("$gateway" send --config "$cfg" --accession CHATACC0001 --thread ward --timeout 60s \
        2>> "$tmp/send.err"); rc4=$?
@@ -206,8 +227,30 @@ check "the thumbnail token does not open the web viewer (got $code)" test "$code
 code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$tmp/pki/ca.pem" \
        "https://127.0.0.1:$relay_viewer_port/thumb/${token}.jpg")
 check "a viewer token does not open a thumbnail (got $code)" test "$code" != 200
+
+# Matrix with thumbnails: the gateway fetches the thumbnail and uploads it to the homeserver's
+# media repository; the card shows it as <img src="mxc://..."> (clients show no other images).
+out5=$("$gateway" send --config "$cfg" --accession CHATACC0003 --thread modality-push \
+       --timeout 60s 2>> "$tmp/send.err"); rc5=$?
+expect_eq "the send to the Matrix thumbnail thread is posted" 0 "$rc5"
+expect_eq "one thumbnail was uploaded to the media repository" 1 "$(count matrix_upload)"
+expect_eq "the upload is a JPEG" "True image/jpeg" \
+  "$(field matrix_upload 0 jpeg) $(field matrix_upload 0 content_type)"
+mx_html=$(/usr/bin/python3 -c '
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8") if l.strip()]
+print([r for r in rows if r.get("kind") == "matrix_message" and r.get("room") == "!fixed:chat.local"][0]["formatted_body"])' "$tmp/chat.jsonl" 2>/dev/null)
+expect_contains "the Matrix card shows the uploaded thumbnail" \
+  "<img src=\"$(field matrix_upload 0 content_uri)\"" "$mx_html"
+check "the Matrix card does not carry the relay's thumbnail token" \
+  bash -c "! grep -q '/thumb/' <<< '$mx_html'"
+check "the Matrix card still carries the link" grep -q "/v/" <<< "$mx_html"
+for canary in "$PID_A" "$PID_B" CHATCANARY CHATACC; do
+  check "the chat server received no $canary after the thumbnail" \
+    bash -c "! grep -q '$canary' '$tmp/chat.jsonl'"
+done
 minted=$(/usr/bin/python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from chat_thumbnails").fetchone()[0])' "$tmp/relay/chat-thumbnails.sqlite")
-expect_eq "only the thumbnail thread asked for a thumbnail" 1 "$minted"
+expect_eq "only the thumbnail threads asked for a thumbnail" 2 "$minted"
 check "the relay stores the thumbnail token only as a hash" \
   bash -c "! grep -aq '$ttoken' '$tmp/relay/chat-thumbnails.sqlite'"
 

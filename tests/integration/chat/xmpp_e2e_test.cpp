@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "stub_process.h"
+#include "tsunagu/chat/card_follow_up.h"
 #include "tsunagu/chat/connectors.h"
 #include "tsunagu/chat/patient_threads.h"
 
@@ -349,6 +350,99 @@ TEST_F(XmppEndToEndTest, ExpiredCardIsCorrected) {
   EXPECT_EQ(messages[1].replaces, "tsunagu-job-8");
   EXPECT_NE(messages[1].body.find("このリンクは期限切れです"), std::string::npos);
   EXPECT_EQ(messages[1].body.find("xmpp-tok"), std::string::npos);
+}
+
+class OpenedAt final : public LinkEventSource {
+ public:
+  common::Result<std::optional<std::chrono::system_clock::time_point>> FirstOpened(
+      const std::string&) override {
+    return opened;
+  }
+  std::optional<std::chrono::system_clock::time_point> opened;
+};
+
+// The gateway's follow-up as it runs in production (ChatService + CardFollowUp + the posted-card
+// store) against prosody: the seen receipt and then the revocation each correct the card
+// (XEP-0308), read back by another user.
+TEST_F(XmppEndToEndTest, FollowUpCorrectsTheCardWhenOpenedAndWhenRevoked) {
+  const std::string room = "followup@conference.localhost";
+  const auto pw = *dir_ / "bot-pass-followup";
+  testing::WriteText(pw, "bot-pass\n", 0600);
+  config::GatewayOptions options;
+  options.chat.utc_offset = 9h;
+  config::ChatConnectorOptions o;
+  o.name = "xmpp";
+  o.type = config::ChatConnectorType::kXmpp;
+  o.jid = "tsunagu@localhost";
+  o.password_file = pw;
+  o.host = "127.0.0.1";
+  o.port = port_;
+  o.ca_file = *dir_ / "ca.pem";
+  o.nick = "Tsunagu";
+  o.muc_service = "conference.localhost";
+  o.timeout = 10s;
+  options.chat.connectors = {o};
+  config::ThreadOptions t;
+  t.name = "stroke";
+  t.connector = "xmpp";
+  t.destination = room;
+  t.language = common::Language::kJapanese;
+  t.chat.seen_receipts = true;
+  options.threads = {t};
+  auto chat = ChatService::Create(options, {.clock = &clock_,
+                                            .patient_rooms = nullptr,
+                                            .transport = nullptr,
+                                            .log = nullptr,
+                                            .metrics = nullptr});
+  ASSERT_TRUE(chat.ok()) << chat.status();
+  auto posts = PostedCardStore::Open(":memory:");
+  ASSERT_TRUE(posts.ok()) << posts.status();
+
+  Card card = SampleCard();
+  card.job_id = 41;
+  auto posted = (*chat)->Post("stroke", card, std::nullopt, "tsunagu-job-41");
+  ASSERT_TRUE(posted.ok()) << posted.status();
+  PostedCard record{"stroke", "2.25.41", *posted, card, false};
+  ASSERT_TRUE((*posts)->Record(record).ok());
+
+  OpenedAt events;
+  CardFollowUp follow_up({chat->get(), posts->get(), &events, &clock_, nullptr, nullptr});
+  auto r = follow_up.RunOnce();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, 0) << "nothing changes before the link is opened";
+  // 03:14 in Japan.
+  events.opened = std::chrono::sys_days(std::chrono::year(2026) / 11 / 21) + 18h + 14min;
+  r = follow_up.RunOnce();
+  ASSERT_TRUE(r.ok()) << r.status();
+  // The first answer "not opened" makes the card wait kFirstPollInterval on the real clock.
+  for (int i = 0; i < 40 && *r == 0; ++i) {
+    std::this_thread::sleep_for(100ms);
+    r = follow_up.RunOnce();
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+  EXPECT_EQ(*r, 1);
+
+  // `tsunagu-gateway revoke JOB` stores the state; the next round corrects the card again.
+  auto got = (*posts)->Get(41);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  PostedCard revoked = **got;
+  revoked.card.state = CardState::kRevoked;
+  ASSERT_TRUE((*posts)->Save(revoked).ok());
+  r = follow_up.RunOnce();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, 1);
+  EXPECT_TRUE((*posts)->Pending(10).value().empty());
+
+  const auto messages = ReadRoom(room);
+  ASSERT_EQ(messages.size(), 3u);
+  EXPECT_EQ(messages[0].id, "tsunagu-job-41");
+  EXPECT_EQ(messages[1].replaces, "tsunagu-job-41");
+  EXPECT_NE(messages[1].body.find("既読 03:14"), std::string::npos) << messages[1].body;
+  EXPECT_NE(messages[1].body.find("xmpp-tok"), std::string::npos) << "an opened link still works";
+  EXPECT_EQ(messages[2].replaces, "tsunagu-job-41");
+  EXPECT_NE(messages[2].body.find("このリンクは取り消されました"), std::string::npos)
+      << messages[2].body;
+  EXPECT_EQ(messages[2].body.find("xmpp-tok"), std::string::npos) << "no link on a revoked card";
 }
 
 TEST_F(XmppEndToEndTest, PerPatientRoomIsCreatedForInvitedMembersOnly) {

@@ -6,6 +6,7 @@
 
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "fake_transport.h"
 
@@ -22,12 +23,19 @@ class FakeEvents final : public LinkEventSource {
   common::Result<std::optional<system_clock::time_point>> FirstOpened(
       const std::string& study_uid) override {
     ++asked[study_uid];
+    if (fail) return common::UnavailableError("relay down");
     auto it = opened.find(study_uid);
     if (it == opened.end()) return std::optional<system_clock::time_point>();
     return std::optional<system_clock::time_point>(it->second);
   }
+  common::Result<Events> Get(const std::string& study_uid) override {
+    TSUNAGU_ASSIGN_OR_RETURN(auto first, FirstOpened(study_uid));
+    return Events{first, revoked.count(study_uid) > 0};
+  }
   std::map<std::string, system_clock::time_point> opened;
+  std::set<std::string> revoked;
   std::map<std::string, int> asked;
+  bool fail = false;
 };
 
 class CardFollowUpTest : public ::testing::Test {
@@ -68,8 +76,11 @@ class CardFollowUpTest : public ::testing::Test {
     cw_plain.connector = "cw";
     cw_plain.destination = "456";
     options_.threads = {night, cw_seen, cw_plain};
-    auto s = ChatService::Create(
-        options_, {.clock = &clock_, .patient_rooms = nullptr, .transport = fake_, .log = nullptr});
+    auto s = ChatService::Create(options_, {.clock = &clock_,
+                                            .patient_rooms = nullptr,
+                                            .transport = fake_,
+                                            .log = nullptr,
+                                            .metrics = &metrics_});
     ASSERT_TRUE(s.ok()) << s.status();
     chat_ = std::move(*s);
     clock_.SetSystemTime(system_clock::time_point(1'800'000'000s));
@@ -92,7 +103,7 @@ class CardFollowUpTest : public ::testing::Test {
     return p;
   }
   CardFollowUp FollowUp() {
-    return CardFollowUp({chat_.get(), posts_.get(), &events_, &clock_, nullptr});
+    return CardFollowUp({chat_.get(), posts_.get(), &events_, &clock_, nullptr, &metrics_});
   }
 
   std::filesystem::path dir_;
@@ -100,6 +111,7 @@ class CardFollowUpTest : public ::testing::Test {
   std::shared_ptr<FakeTransport> fake_ = std::make_shared<FakeTransport>();
   std::unique_ptr<PostedCardStore> posts_ = std::move(PostedCardStore::Open(":memory:").value());
   FakeEvents events_;
+  ChatMetrics metrics_;
   config::GatewayOptions options_;
   std::unique_ptr<ChatService> chat_;
 };
@@ -149,6 +161,7 @@ TEST_F(CardFollowUpTest, FirstOpeningEditsTheCardOnceWhereThePlatformCanEdit) {
   // 03:14 in Japan.
   events_.opened["2.25.1"] = system_clock::time_point(1'800'000'000s) + 1h;
   fake_->Answer(200, R"({"event_id":"$edit"})");
+  clock_.Advance(CardFollowUp::kFirstPollInterval);
   EXPECT_EQ(f.RunOnce().value(), 1);
   ASSERT_EQ(fake_->requests.size(), 1u);
   EXPECT_NE(fake_->requests[0].url.find("/send/m.room.message/tsunagu-job-1-opened"),
@@ -157,9 +170,99 @@ TEST_F(CardFollowUpTest, FirstOpeningEditsTheCardOnceWhereThePlatformCanEdit) {
   EXPECT_EQ(v.at("m.relates_to").at("event_id").as_string(), "$ev1");
   const std::string body = v.at("m.new_content").at("body").as_string();
   EXPECT_NE(body.find("Opened "), std::string::npos) << body;
+  clock_.Advance(CardFollowUp::kMaxPollInterval);
   EXPECT_EQ(f.RunOnce().value(), 0);
   EXPECT_EQ(fake_->requests.size(), 1u) << "the receipt is sent once";
-  EXPECT_EQ(events_.asked["2.25.1"], 2) << "an opened link is not asked about again";
+}
+
+TEST_F(CardFollowUpTest, UnopenedLinksAreAskedAboutLessOftenButReceiptsStillCome) {
+  for (std::int64_t job = 20; job < 30; ++job) {
+    ASSERT_TRUE(posts_->Record(Posted(job, "night", "!night:hs")).ok());
+  }
+  auto f = FollowUp();
+  // Ten minutes of 3 s rounds, nobody opens: 200 rounds per card without the back-off.
+  for (int round = 0; round < 200; ++round) {
+    ASSERT_EQ(f.RunOnce().value(), 0);
+    clock_.Advance(3s);
+  }
+  for (std::int64_t job = 20; job < 30; ++job) {
+    const int asked = events_.asked["2.25." + std::to_string(job)];
+    // 0, 3, 9, 21, 45, 93 s, then every 60 s up to 600 s: 15 questions.
+    EXPECT_GE(asked, 14) << job;
+    EXPECT_LE(asked, 16) << job;
+  }
+  // Opened now: the receipt comes within kMaxPollInterval, and the card is not asked about again.
+  events_.opened["2.25.24"] = clock_.SystemNow();
+  fake_->Answer(200, R"({"event_id":"$edit"})");
+  int receipts = 0;
+  const auto opened_at = clock_.SteadyNow();
+  while (receipts == 0 && clock_.SteadyNow() - opened_at <= CardFollowUp::kMaxPollInterval) {
+    receipts += f.RunOnce().value();
+    clock_.Advance(3s);
+  }
+  EXPECT_EQ(receipts, 1);
+  ASSERT_EQ(fake_->requests.size(), 1u);
+  EXPECT_NE(fake_->requests[0].url.find("tsunagu-job-24-opened"), std::string::npos);
+  const int asked = events_.asked["2.25.24"];
+  for (int round = 0; round < 40; ++round) {
+    ASSERT_EQ(f.RunOnce().value(), 0);
+    clock_.Advance(3s);
+  }
+  EXPECT_EQ(fake_->requests.size(), 1u) << "the receipt is sent once";
+  // Still asked, but only about a revocation at the relay, at most every kMaxPollInterval.
+  EXPECT_LE(events_.asked["2.25.24"] - asked, 3);
+  std::uint64_t questions = 0;
+  for (const auto& [uid, n] : events_.asked) questions += static_cast<std::uint64_t>(n);
+  EXPECT_EQ(metrics_.FollowUpForTest("relay_question"), questions);
+  EXPECT_EQ(metrics_.FollowUpForTest("opened"), 1u);
+  EXPECT_EQ(metrics_.ValueForTest("mx", "update", "ok"), 1u);
+  const std::string text = metrics_.PrometheusText();
+  EXPECT_NE(text.find("tsunagu_gateway_chat_requests_total{connector=\"mx\",op=\"update\","
+                      "result=\"ok\"} 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("tsunagu_gateway_chat_followup_total{event=\"opened\"} 1\n"),
+            std::string::npos)
+      << text;
+}
+
+TEST_F(CardFollowUpTest, RevocationAtTheRelayEditsTheCardOnce) {
+  ASSERT_TRUE(posts_->Record(Posted(40, "night", "!night:hs")).ok());
+  ASSERT_TRUE(posts_->Record(Posted(41, "cw-seen", "123")).ok());
+  auto f = FollowUp();
+  EXPECT_EQ(f.RunOnce().value(), 0);
+  // `tsunagu-relay revoke` (not the gateway) revoked both studies' links.
+  events_.revoked = {"2.25.40", "2.25.41"};
+  fake_->Answer(200, R"({"event_id":"$rev"})");
+  clock_.Advance(CardFollowUp::kFirstPollInterval);
+  EXPECT_EQ(f.RunOnce().value(), 1) << "only the card that can be edited changes";
+  ASSERT_EQ(fake_->requests.size(), 1u);
+  EXPECT_NE(fake_->requests[0].url.find("/send/m.room.message/tsunagu-job-40-revoked"),
+            std::string::npos);
+  const value v = value::parse(fake_->requests[0].body);
+  const std::string body = v.at("m.new_content").at("body").as_string();
+  EXPECT_NE(body.find("This link was revoked"), std::string::npos) << body;
+  EXPECT_EQ(body.find("https://relay/v/x"), std::string::npos) << "no link on a revoked card";
+  auto got = posts_->Get(40).value();
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->card.state, CardState::kRevoked);
+  EXPECT_TRUE(got->done);
+  clock_.Advance(CardFollowUp::kMaxPollInterval);
+  EXPECT_EQ(f.RunOnce().value(), 0);
+  EXPECT_EQ(fake_->requests.size(), 1u) << "the revocation is shown once";
+  EXPECT_EQ(metrics_.FollowUpForTest("revoked"), 1u);
+}
+
+TEST_F(CardFollowUpTest, FailedQuestionsToTheRelayBackOffToo) {
+  ASSERT_TRUE(posts_->Record(Posted(31, "night", "!night:hs")).ok());
+  events_.fail = true;
+  auto f = FollowUp();
+  for (int round = 0; round < 40; ++round) {  // two minutes
+    ASSERT_EQ(f.RunOnce().value(), 0);
+    clock_.Advance(3s);
+  }
+  // 0, 3, 9, 21, 45, 93 s.
+  EXPECT_EQ(events_.asked["2.25.31"], 6);
 }
 
 TEST_F(CardFollowUpTest, FirstOpeningPostsANoticeWhereThePlatformCannotEdit) {

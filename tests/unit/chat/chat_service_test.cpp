@@ -64,9 +64,11 @@ class ChatServiceTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::unique_ptr<ChatService> Make() {
-    auto s = ChatService::Create(
-        options_,
-        {.clock = &clock_, .patient_rooms = store_.get(), .transport = fake_, .log = nullptr});
+    auto s = ChatService::Create(options_, {.clock = &clock_,
+                                            .patient_rooms = store_.get(),
+                                            .transport = fake_,
+                                            .log = nullptr,
+                                            .metrics = nullptr});
     EXPECT_TRUE(s.ok()) << s.status();
     return s.ok() ? std::move(*s) : nullptr;
   }
@@ -119,7 +121,12 @@ TEST_F(ChatServiceTest, PerPatientThreadCreatesRoomOnceAndRoutesThere) {
   auto s = Make();
   const PatientRoute route{PatientKey("site", "PID-77771234", "H"), "1234"};
   fake_->Answer(200, R"({"room_id":"!p1:hs"})");
+  // The thread shows thumbnails: each post fetches the JPEG and uploads it first.
+  fake_->Answer(200, "jpeg");
+  fake_->Answer(200, R"({"content_uri":"mxc://hs/1"})");
   fake_->Answer(200, R"({"event_id":"$a"})");
+  fake_->Answer(200, "jpeg");
+  fake_->Answer(200, R"({"content_uri":"mxc://hs/2"})");
   fake_->Answer(200, R"({"event_id":"$b"})");
   auto first = s->Post("per-patient", SampleCard(), route, "tsunagu-job-9");
   ASSERT_TRUE(first.ok()) << first.status();
@@ -127,10 +134,11 @@ TEST_F(ChatServiceTest, PerPatientThreadCreatesRoomOnceAndRoutesThere) {
   auto second = s->Post("per-patient", SampleCard(), route, "tsunagu-job-10");
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_EQ(second->destination, "!p1:hs");
-  ASSERT_EQ(fake_->requests.size(), 3u);
+  ASSERT_EQ(fake_->requests.size(), 7u) << "one room; per post: thumbnail, upload, message";
   EXPECT_NE(fake_->requests[0].url.find("/createRoom"), std::string::npos);
-  EXPECT_NE(fake_->requests[1].url.find("/rooms/%21p1%3Ahs/send/"), std::string::npos);
-  EXPECT_NE(fake_->requests[2].url.find("/rooms/%21p1%3Ahs/send/"), std::string::npos);
+  EXPECT_NE(fake_->requests[2].url.find("/_matrix/media/v3/upload"), std::string::npos);
+  EXPECT_NE(fake_->requests[3].url.find("/rooms/%21p1%3Ahs/send/"), std::string::npos);
+  EXPECT_NE(fake_->requests[6].url.find("/rooms/%21p1%3Ahs/send/"), std::string::npos);
   EXPECT_EQ(s->Post("per-patient", SampleCard(), std::nullopt, "k").status().code(),
             ErrorCode::kInvalidArgument);
 }
@@ -162,8 +170,11 @@ TEST_F(ChatServiceTest, LogsNeverCarryCardTextTokensOrPatientKeys) {
     c.access_token_file = token;
     c.token_file = token;
   }
-  auto s = ChatService::Create(
-      options_, {.clock = &clock_, .patient_rooms = store_.get(), .transport = fake_, .log = log});
+  auto s = ChatService::Create(options_, {.clock = &clock_,
+                                          .patient_rooms = store_.get(),
+                                          .transport = fake_,
+                                          .log = log,
+                                          .metrics = nullptr});
   ASSERT_TRUE(s.ok()) << s.status();
   Card card = SampleCard();
   card.study_description = "CANARY-DESCRIPTION";
@@ -171,6 +182,8 @@ TEST_F(ChatServiceTest, LogsNeverCarryCardTextTokensOrPatientKeys) {
   card.viewer_url = "https://relay/v/CANARY-LINK-TOKEN";
   const std::string patient_key = PatientKey("site", "CANARY-PID-0001", "H");
   fake_->Answer(200, R"({"room_id":"!p:hs"})");
+  fake_->Answer(200, "jpeg");
+  fake_->Answer(200, R"({"content_uri":"mxc://hs/1"})");
   fake_->Answer(200, R"({"event_id":"$a"})");
   fake_->Answer(429, R"({"errcode":"M_LIMIT_EXCEEDED","retry_after_ms":900})");
   fake_->Answer(401, R"({"errors":["Invalid API Token"]})");
@@ -233,10 +246,13 @@ TEST_F(ChatServiceTest, UnknownThread) {
 TEST_F(ChatServiceTest, ChatTestCommand) {
   std::ostringstream out, err;
   fake_->Answer(200, R"({"message_id":"5"})");
-  EXPECT_EQ(RunChatCommand(
-                {"test", "cw-room"}, options_,
-                {.clock = &clock_, .patient_rooms = nullptr, .transport = fake_, .log = nullptr},
-                out, err),
+  EXPECT_EQ(RunChatCommand({"test", "cw-room"}, options_,
+                           {.clock = &clock_,
+                            .patient_rooms = nullptr,
+                            .transport = fake_,
+                            .log = nullptr,
+                            .metrics = nullptr},
+                           out, err),
             0)
       << err.str();
   EXPECT_EQ(out.str(), "cw-room: テスト投稿を送信しました\n");
@@ -245,26 +261,35 @@ TEST_F(ChatServiceTest, ChatTestCommand) {
 
   fake_->Answer(401, R"({"errors":["Invalid API token"]})");
   std::ostringstream out2, err2;
-  EXPECT_EQ(RunChatCommand(
-                {"test", "cw-room"}, options_,
-                {.clock = &clock_, .patient_rooms = nullptr, .transport = fake_, .log = nullptr},
-                out2, err2),
+  EXPECT_EQ(RunChatCommand({"test", "cw-room"}, options_,
+                           {.clock = &clock_,
+                            .patient_rooms = nullptr,
+                            .transport = fake_,
+                            .log = nullptr,
+                            .metrics = nullptr},
+                           out2, err2),
             1);
   EXPECT_EQ(err2.str(),
             "cw-room: テスト投稿に失敗しました: Chatwork answered HTTP 401 (Invalid API token): "
             "the token was refused; check the token file\n");
 
   std::ostringstream out3, err3;
-  EXPECT_EQ(RunChatCommand(
-                {"test", "nope"}, options_,
-                {.clock = &clock_, .patient_rooms = nullptr, .transport = fake_, .log = nullptr},
-                out3, err3),
+  EXPECT_EQ(RunChatCommand({"test", "nope"}, options_,
+                           {.clock = &clock_,
+                            .patient_rooms = nullptr,
+                            .transport = fake_,
+                            .log = nullptr,
+                            .metrics = nullptr},
+                           out3, err3),
             2);
   EXPECT_NE(err3.str().find("unknown chat thread \"nope\""), std::string::npos);
-  EXPECT_EQ(RunChatCommand(
-                {"list"}, options_,
-                {.clock = &clock_, .patient_rooms = nullptr, .transport = fake_, .log = nullptr},
-                out3, err3),
+  EXPECT_EQ(RunChatCommand({"list"}, options_,
+                           {.clock = &clock_,
+                            .patient_rooms = nullptr,
+                            .transport = fake_,
+                            .log = nullptr,
+                            .metrics = nullptr},
+                           out3, err3),
             0);
   EXPECT_NE(out3.str().find("per-patient\tmx (matrix)\t-\t患者ごと"), std::string::npos)
       << out3.str();
@@ -274,7 +299,9 @@ TEST_F(ChatServiceTest, PerPatientThreadWithoutRouteUsesItsDestinationWhenItHasO
   options_.threads[1].destination = "!fallback:hs";
   auto s = Make();
   fake_->Answer(200, R"({"event_id":"$f"})");
-  auto r = s->Post("per-patient", SampleCard(), std::nullopt, "tsunagu-job-9");
+  Card card = SampleCard();
+  card.thumbnail_url.reset();  // the thread shows thumbnails: no upload to script here
+  auto r = s->Post("per-patient", card, std::nullopt, "tsunagu-job-9");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->destination, "!fallback:hs");
   ASSERT_EQ(fake_->requests.size(), 1u) << "no room is created without a patient";
@@ -283,34 +310,45 @@ TEST_F(ChatServiceTest, PerPatientThreadWithoutRouteUsesItsDestinationWhenItHasO
 TEST_F(ChatServiceTest, ChatPreviewPrintsEachFormatWithSyntheticValuesOnly) {
   for (const std::string format : {"text", "html", "slack", "mattermost", "chatwork"}) {
     std::ostringstream out, err;
-    EXPECT_EQ(
-        RunChatCommand(
-            {"preview", format, "en"}, options_,
-            {.clock = &clock_, .patient_rooms = nullptr, .transport = nullptr, .log = nullptr}, out,
-            err),
-        0)
+    EXPECT_EQ(RunChatCommand({"preview", format, "en"}, options_,
+                             {.clock = &clock_,
+                              .patient_rooms = nullptr,
+                              .transport = nullptr,
+                              .log = nullptr,
+                              .metrics = nullptr},
+                             out, err),
+              0)
         << err.str();
     EXPECT_NE(out.str().find("CT"), std::string::npos) << format;
     EXPECT_NE(out.str().find("1234"), std::string::npos) << format;
     EXPECT_NE(out.str().find("412"), std::string::npos) << format << ": image count";
   }
   std::ostringstream ja, opened, bad, err;
-  EXPECT_EQ(RunChatCommand(
-                {"preview", "text", "ja"}, options_,
-                {.clock = &clock_, .patient_rooms = nullptr, .transport = nullptr, .log = nullptr},
-                ja, err),
+  EXPECT_EQ(RunChatCommand({"preview", "text", "ja"}, options_,
+                           {.clock = &clock_,
+                            .patient_rooms = nullptr,
+                            .transport = nullptr,
+                            .log = nullptr,
+                            .metrics = nullptr},
+                           ja, err),
             0);
   EXPECT_NE(ja.str().find("画像共有"), std::string::npos) << ja.str();
-  EXPECT_EQ(RunChatCommand(
-                {"preview", "text", "en", "opened"}, options_,
-                {.clock = &clock_, .patient_rooms = nullptr, .transport = nullptr, .log = nullptr},
-                opened, err),
+  EXPECT_EQ(RunChatCommand({"preview", "text", "en", "opened"}, options_,
+                           {.clock = &clock_,
+                            .patient_rooms = nullptr,
+                            .transport = nullptr,
+                            .log = nullptr,
+                            .metrics = nullptr},
+                           opened, err),
             0);
   EXPECT_NE(opened.str().find("Opened "), std::string::npos) << opened.str();
-  EXPECT_EQ(RunChatCommand(
-                {"preview", "pdf"}, options_,
-                {.clock = &clock_, .patient_rooms = nullptr, .transport = nullptr, .log = nullptr},
-                bad, err),
+  EXPECT_EQ(RunChatCommand({"preview", "pdf"}, options_,
+                           {.clock = &clock_,
+                            .patient_rooms = nullptr,
+                            .transport = nullptr,
+                            .log = nullptr,
+                            .metrics = nullptr},
+                           bad, err),
             2);
 }
 
@@ -320,8 +358,11 @@ TEST_F(ChatServiceTest, ChatRoomsListsAndForgetsOneMappingByKeyPrefix) {
   ASSERT_TRUE(store_->Put(a, "per-patient", "!a:hs").ok());
   ASSERT_TRUE(store_->Put(b, "per-patient", "!b:hs").ok());
   std::ostringstream out, err;
-  const ChatServiceDeps deps{
-      .clock = &clock_, .patient_rooms = store_.get(), .transport = nullptr, .log = nullptr};
+  const ChatServiceDeps deps{.clock = &clock_,
+                             .patient_rooms = store_.get(),
+                             .transport = nullptr,
+                             .log = nullptr,
+                             .metrics = nullptr};
   EXPECT_EQ(RunChatCommand({"rooms"}, options_, deps, out, err), 0) << err.str();
   EXPECT_NE(out.str().find(a.substr(0, 12) + "\tper-patient\t!a:hs"), std::string::npos)
       << out.str();

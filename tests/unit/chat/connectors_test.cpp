@@ -322,6 +322,54 @@ TEST_F(MatrixTest, PutsHtmlMessageWithTransactionId) {
             std::string::npos);
 }
 
+TEST_F(MatrixTest, ThumbnailIsUploadedToTheMediaRepositoryAndShownAsMxcImage) {
+  auto c = MakeMatrix();
+  Card card = SampleCard();
+  card.thumbnail_url = "https://relay.example.jp/thumb/t0k.jpg";
+  const std::string jpeg("\xFF\xD8\xFF\xE0\x00\x10JFIF\x00binary\x00\xFF\xD9", 20);
+  fake_->Answer(200, jpeg, {{"Content-Type", "image/jpeg"}});
+  fake_->Answer(200, R"({"content_uri":"mxc://hospital.local/AbCd"})");
+  fake_->Answer(200, R"({"event_id":"$ev1"})");
+  auto r = c->Post(card, Target("!abc:hospital.local", common::Language::kJapanese), "job-1");
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(fake_->requests.size(), 3u);
+  EXPECT_EQ(fake_->requests[0].method, "GET");
+  EXPECT_EQ(fake_->requests[0].url, "https://relay.example.jp/thumb/t0k.jpg");
+  EXPECT_EQ(HeaderOf(fake_->requests[0], "Authorization"), "") << "no token to the relay";
+  const HttpRequest& up = fake_->requests[1];
+  EXPECT_EQ(up.method, "POST");
+  EXPECT_EQ(up.url, "https://matrix.hospital.local/_matrix/media/v3/upload?filename=thumbnail.jpg");
+  EXPECT_EQ(HeaderOf(up, "Content-Type"), "image/jpeg");
+  EXPECT_EQ(HeaderOf(up, "Authorization"), "Bearer syt_token");
+  EXPECT_EQ(up.body, jpeg);
+  const value v = value::parse(fake_->requests[2].body);
+  const std::string html = v.at("formatted_body").as_string();
+  EXPECT_EQ(html.rfind("<img src=\"mxc://hospital.local/AbCd\" alt=\"サムネイル\"", 0), 0u) << html;
+  EXPECT_EQ(html.find("t0k"), std::string::npos) << "the relay's thumbnail token stays private";
+}
+
+TEST_F(MatrixTest, CardIsPostedWithoutThumbnailWhenTheUploadFails) {
+  auto c = MakeMatrix();
+  Card card = SampleCard();
+  card.thumbnail_url = "https://relay.example.jp/thumb/t0k.jpg";
+  fake_->Answer(200, "jpeg-bytes", {{"Content-Type", "image/jpeg"}});
+  fake_->Answer(413, R"({"errcode":"M_TOO_LARGE"})");
+  fake_->Answer(200, R"({"event_id":"$ev1"})");
+  auto r = c->Post(card, Target("!abc:hs"), "job-2");
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(fake_->requests.size(), 3u);
+  EXPECT_EQ(value::parse(fake_->requests[2].body).at("formatted_body").as_string().find("<img"),
+            std::string::npos);
+  // An answer that is not an mxc URI is not put into the HTML either.
+  fake_->Answer(200, "jpeg-bytes");
+  fake_->Answer(200, R"({"content_uri":"https://evil.example/x\" onerror=\"x"})");
+  fake_->Answer(200, R"({"event_id":"$ev2"})");
+  ASSERT_TRUE(c->Post(card, Target("!abc:hs"), "job-3").ok());
+  ASSERT_EQ(fake_->requests.size(), 6u);
+  EXPECT_EQ(value::parse(fake_->requests[5].body).at("formatted_body").as_string().find("<img"),
+            std::string::npos);
+}
+
 TEST_F(MatrixTest, RetryUsesTheSameTransactionId) {
   auto c = MakeMatrix();
   fake_->Fail(common::DeadlineExceededError("timeout"));

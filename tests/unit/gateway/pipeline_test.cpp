@@ -687,3 +687,19 @@ TEST_F(PipelineTest, LostSpoolFilesOfASendAreFetchedAgain) {
 
 }  // namespace
 }  // namespace tsunagu::gateway
+
+namespace tsunagu::gateway {
+namespace {
+
+TEST(RedactLinkToken, KeepsHostAndKindButNotTheToken) {
+  EXPECT_EQ(RedactLinkToken("https://relay.example:8443/v/AbC-tok3n_xyz"),
+            "https://relay.example:8443/v/<redacted>");
+  EXPECT_EQ(RedactLinkToken("https://relay.example/thumb/s3cr3t.jpg"),
+            "https://relay.example/thumb/<redacted>");
+  EXPECT_EQ(RedactLinkToken("https://relay.example/other/s3cr3t"),
+            "https://relay.example/<redacted>");
+  EXPECT_EQ(RedactLinkToken(""), "");
+}
+
+}  // namespace
+}  // namespace tsunagu::gateway

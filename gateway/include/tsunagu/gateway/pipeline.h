@@ -24,6 +24,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tsunagu/common/clock.h"
@@ -33,6 +34,10 @@
 #include "tsunagu/gateway/job_store.h"
 #include "tsunagu/gateway/pacs_client.h"
 #include "tsunagu/jobs/job_engine.h"
+
+namespace tsunagu::chat {
+class ChatMetrics;
+}  // namespace tsunagu::chat
 
 namespace tsunagu::gateway {
 
@@ -124,6 +129,10 @@ class LinkPoster {
   virtual Outcome PostWithRetryAfter(const LinkPost& post) { return {Post(post), std::nullopt}; }
 };
 
+// `url` with its link token replaced by "<redacted>": the token in a viewer or thumbnail URL opens
+// the study (a bearer credential), so logs carry the host and the kind of link only.
+std::string RedactLinkToken(std::string_view url);
+
 class LoggingLinkPoster final : public LinkPoster {
  public:
   explicit LoggingLinkPoster(std::shared_ptr<spdlog::logger> log) : log_(std::move(log)) {}
@@ -167,6 +176,9 @@ struct PipelineMetrics {
   std::atomic<std::uint64_t> spool_files_expired{0};
   // IPsec child SA to the relay: 1 up, 0 down, -1 not checked (require_ipsec = false).
   std::atomic<int> ipsec_tunnel_up{-1};
+  // The chat connectors' and card follow-up's counters (issue 9); null without chat. Set before
+  // the web server starts; outlives it.
+  const chat::ChatMetrics* chat = nullptr;
 };
 
 // Takes instances from the DICOM node into the spool and the job store:

@@ -7,7 +7,8 @@
 //    "Opened 03:14" where the platform can edit, else a one-line notice is posted in the same
 //    place (ChatService::NotifyOpened). Time only, never who or from where.
 //  - the link expires, or is revoked (`tsunagu-gateway revoke JOB` stores state kRevoked with
-//    done = false): where the platform can edit, the card says so (ChatService::Update);
+//    done = false; a revocation at the relay itself comes with the link events): where the
+//    platform can edit, the card says so (ChatService::Update);
 //    elsewhere nothing is posted (docs/chat.md lists what holds per connector).
 #ifndef TSUNAGU_CHAT_CARD_FOLLOW_UP_H_
 #define TSUNAGU_CHAT_CARD_FOLLOW_UP_H_
@@ -16,6 +17,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -62,6 +64,17 @@ class LinkEventSource {
   virtual ~LinkEventSource() = default;
   virtual common::Result<std::optional<std::chrono::system_clock::time_point>> FirstOpened(
       const std::string& study_uid) = 0;
+
+  // The first opening and whether the study's links were revoked at the relay (not through the
+  // gateway), in one question. The default asks FirstOpened and reports no revocation.
+  struct Events {
+    std::optional<std::chrono::system_clock::time_point> first_opened;
+    bool revoked = false;
+  };
+  virtual common::Result<Events> Get(const std::string& study_uid) {
+    TSUNAGU_ASSIGN_OR_RETURN(auto first, FirstOpened(study_uid));
+    return Events{first, false};
+  }
 };
 
 // Thumbnail links for cards on threads with thumbnails = true: the relay mints a token that opens
@@ -79,6 +92,7 @@ struct CardFollowUpDeps {
   LinkEventSource* events = nullptr;  // null: no seen receipts
   const common::Clock* clock = nullptr;
   std::shared_ptr<spdlog::logger> log;  // may be null; events chat.followup_* (job ids only)
+  ChatMetrics* metrics = nullptr;       // may be null; CountFollowUp per relay question and change
 };
 
 class CardFollowUp {
@@ -89,10 +103,33 @@ class CardFollowUp {
   // platform can edit), asks the relay about unopened links on seen_receipts threads and posts the
   // receipt. Returns how many cards were changed or notified. Errors of single cards are logged
   // and retried next round; only a failing store is returned.
+  //
+  // The relay is not asked about every unopened card every round: after each answer "not opened
+  // yet" (or a failed question) a card waits kFirstPollInterval, then twice as long each time, up
+  // to kMaxPollInterval, measured on the clock's steady time. So 200 unopened cards cost about
+  // 200 / 60 s = 3.3 relay requests a second instead of 67 with a 3 s round, and a receipt comes
+  // at most kMaxPollInterval after the opening. The waits live in this object (a restart asks
+  // about every card once more). Not thread-safe: one thread runs the rounds.
   common::Result<int> RunOnce(int limit = 200);
 
+  static constexpr std::chrono::milliseconds kFirstPollInterval{3000};
+  static constexpr std::chrono::milliseconds kMaxPollInterval{60000};
+
  private:
+  struct Poll {
+    std::chrono::steady_clock::time_point next;
+    std::chrono::milliseconds interval{0};
+  };
+  // Whether the relay may be asked about `job` now.
+  void Count(std::string_view event) {
+    if (deps_.metrics != nullptr) deps_.metrics->CountFollowUp(event);
+  }
+  bool DuePoll(std::int64_t job, std::chrono::steady_clock::time_point now) const;
+  // The relay answered "not yet" or failed: wait longer before asking again.
+  void BackOff(std::int64_t job, std::chrono::steady_clock::time_point now);
+
   CardFollowUpDeps deps_;
+  std::map<std::int64_t, Poll> polls_;  // unopened cards asked about, by job id
 };
 
 }  // namespace tsunagu::chat

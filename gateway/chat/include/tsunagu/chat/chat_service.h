@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "tsunagu/chat/chat_metrics.h"
 #include "tsunagu/chat/connector.h"
 #include "tsunagu/chat/connectors.h"
 #include "tsunagu/chat/patient_threads.h"
@@ -52,6 +53,9 @@ struct ChatServiceDeps {
   // (which holds at most a platform's short error text): never tokens, patient keys or the
   // card's text.
   std::shared_ptr<spdlog::logger> log;
+  // Counts every platform request by connector, operation and result; null: not counted.
+  // Outlives the service.
+  ChatMetrics* metrics = nullptr;
 };
 
 // Thread-safe once created.
@@ -105,6 +109,7 @@ class ChatService {
   std::chrono::minutes utc_offset_{0};
   PatientThreadStore* patient_rooms_ = nullptr;
   std::shared_ptr<spdlog::logger> log_;
+  ChatMetrics* metrics_ = nullptr;
 };
 
 // `tsunagu-gateway chat ...` (args are the words after "chat"):

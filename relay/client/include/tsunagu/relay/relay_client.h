@@ -118,6 +118,14 @@ class RelayClient {
   virtual common::Result<std::optional<std::chrono::system_clock::time_point>> FirstOpened(
       const std::string& study_uid);
 
+  // FirstOpened and whether the study's links were revoked at the relay, in one request. The
+  // default asks FirstOpened and reports revoked = false.
+  struct LinkEvents {
+    std::optional<std::chrono::system_clock::time_point> first_opened;
+    bool revoked = false;
+  };
+  virtual common::Result<LinkEvents> GetLinkEvents(const std::string& study_uid);
+
   // A link to a thumbnail of the committed study under its own token (chat cards, issue 9): it
   // opens that thumbnail only and stops working when the study expires. kNotFound for a study
   // the relay does not hold; kFailedPrecondition where the client does not support it.
