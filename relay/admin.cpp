@@ -53,7 +53,7 @@ int RunStudiesCommand(const std::vector<std::string>& args, const std::string& d
       o.store.quota_bytes == 0 ? 0.0 : 100.0 * report->used_bytes / o.store.quota_bytes;
   out << pick("使用量: ", "quota: ") << common::FormatByteSize(report->used_bytes) << " / "
       << common::FormatByteSize(o.store.quota_bytes) << fmt::format(" ({:.1f}%)", percent) << "\n";
-  // Enrolled gateways with their last contact (saved by the running relay every 10 s), and
+  // Enrolled gateways with their last contact (saved by the running relay every second), and
   // gateways seen earlier that are no longer enrolled.
   auto contacts = ReadGatewayContacts(o.store.data_directory / kGatewayContactsFile);
   if (!contacts.ok()) {

@@ -323,7 +323,7 @@ int Serve(const std::string& config_path, const tsunagu::config::RelayOptions& o
       tsunagu::common::Version(), config_path, options.upload.port, options.viewer.port,
       metrics_server ? metrics_server->port() : 0,
       tsunagu::common::FormatDuration(options.retention.period));
-  // Gateways' last contact is saved at most every 10 s (and at shutdown).
+  // Gateways' last contact is saved at most every second (and at shutdown).
   auto save_contacts = [&] {
     if (!metrics->TakeContactsChanged()) return;
     const auto st = tsunagu::relay::SaveGatewayContacts(contacts_file, metrics->GatewayContacts());
@@ -340,7 +340,7 @@ int Serve(const std::string& config_path, const tsunagu::config::RelayOptions& o
       if (!receipts.ok()) log->error("purge.failed error=\"{}\"", receipts.status().ToString());
     }
     service->FlushAccessLog();
-    if (clock->SteadyNow() - last_contacts_save >= std::chrono::seconds(10)) {
+    if (clock->SteadyNow() - last_contacts_save >= std::chrono::seconds(1)) {
       last_contacts_save = clock->SteadyNow();
       save_contacts();
     }
