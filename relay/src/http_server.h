@@ -83,7 +83,7 @@ struct TlsListenerOptions {
   // 0: twice the core count, at least 4.
   unsigned threads = 0;
   // Counted into when set (the relay's /metrics).
-  std::shared_ptr<ListenerCounters> counters;
+  std::shared_ptr<ListenerCounters> counters = nullptr;
 };
 
 class HttpServer {
