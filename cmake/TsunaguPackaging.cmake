@@ -18,10 +18,12 @@ foreach(service gateway relay)
                 ${PROJECT_SOURCE_DIR}/docs/operations.md ${PROJECT_SOURCE_DIR}/docs/security.md
           DESTINATION share/doc/tsunagu-${service} COMPONENT ${service})
 endforeach()
-# Prometheus alert rules and the Grafana dashboard for the gateway's /metrics.
-install(FILES ${TSUNAGU_PACKAGING_DIR}/monitoring/tsunagu-alerts.yml
-              ${TSUNAGU_PACKAGING_DIR}/monitoring/tsunagu-dashboard.json
-        DESTINATION share/doc/tsunagu-gateway/monitoring COMPONENT gateway)
+# Prometheus alert rules and the Grafana dashboard for both services' /metrics.
+foreach(service gateway relay)
+  install(FILES ${TSUNAGU_PACKAGING_DIR}/monitoring/tsunagu-alerts.yml
+                ${TSUNAGU_PACKAGING_DIR}/monitoring/tsunagu-dashboard.json
+          DESTINATION share/doc/tsunagu-${service}/monitoring COMPONENT ${service})
+endforeach()
 # The web viewer the relay serves under /v/<token>/ ([viewer] assets_directory).
 install(FILES ${PROJECT_SOURCE_DIR}/viewer-lib/web/index.html
               ${PROJECT_SOURCE_DIR}/viewer-lib/web/viewer.css

@@ -1,5 +1,8 @@
 #include "backup.h"
 
+#include <filesystem>
+
+#include "tsunagu/chat/patient_threads.h"
 #include "tsunagu/common/cli.h"
 #include "tsunagu/common/store_commands.h"
 #include "tsunagu/config/gateway_options.h"
@@ -31,8 +34,27 @@ int RunBackupCommand(bool restore, const std::vector<std::string>& args,
       .schema = &JobStoreSchema(),
   };
   const std::filesystem::path file = parsed->positional().front();
-  return restore ? common::RunStoreRestore(store, file, lang, out, err)
-                 : common::RunStoreBackup(store, file, lang, out, err);
+  int rc = restore ? common::RunStoreRestore(store, file, lang, out, err)
+                   : common::RunStoreBackup(store, file, lang, out, err);
+  if (rc != 0) return rc;
+  // The chat room store (patient conversations -> chat rooms) goes with the job store, to
+  // FILE.chat-rooms: without it a restored gateway would open a second room for a patient.
+  const common::StoreToBackUp rooms{
+      .service = "tsunagu-gateway",
+      .label_ja = "チャットルームDB",
+      .label_en = "chat room store",
+      .database = options->storage.data_directory / "chat-rooms.sqlite",
+      .schema = &chat::PatientThreadStoreSchema(),
+  };
+  std::filesystem::path rooms_file = file;
+  rooms_file += ".chat-rooms";
+  std::error_code ec;
+  if (restore ? !std::filesystem::exists(rooms_file, ec)
+              : !std::filesystem::exists(rooms.database, ec)) {
+    return 0;  // no chat rooms configured, or a backup made without them
+  }
+  return restore ? common::RunStoreRestore(rooms, rooms_file, lang, out, err)
+                 : common::RunStoreBackup(rooms, rooms_file, lang, out, err);
 }
 
 }  // namespace tsunagu::gateway

@@ -1,5 +1,6 @@
-// `tsunagu-gateway backup FILE` and `tsunagu-gateway restore FILE`: the job store, copied with
-// SQLite's online backup (safe while the gateway runs) and put back while it is stopped.
+// `tsunagu-gateway backup FILE` and `tsunagu-gateway restore FILE`: the job store (to FILE) and,
+// when there is one, the chat room store (to FILE.chat-rooms), copied with SQLite's online backup
+// (safe while the gateway runs) and put back while it is stopped.
 #ifndef TSUNAGU_GATEWAY_BACKUP_H_
 #define TSUNAGU_GATEWAY_BACKUP_H_
 

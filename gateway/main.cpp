@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -72,7 +73,9 @@ void PrintHelp(Language lang) {
       "  --config FILE  設定ファイル (既定: /etc/tsunagu/gateway.toml)\n"
       "  --check        設定を検証して終了 (正常なら0、誤りがあれば2)\n"
       "  send           検査をスレッドへ送る (進捗を表示; --no-wait でジョブ番号のみ)\n"
-      "  status [JOB]   ジョブの一覧または詳細\n"
+      "  status [JOB]   ジョブの一覧 (スプール使用量つき) または詳細\n"
+      "  retry JOB      失敗したジョブを失敗した段階から再実行\n"
+      "  cancel JOB     リンク投稿前のジョブを取り消し、スプールのファイルを削除\n"
       "  find           PACSを検索 (患者IDは下4桁のみ表示)\n"
       "  ipsec render [--out DIR] [--check]  strongSwan設定を生成\n"
       "  ipsec status   IPsecトンネルの状態を表示\n"
@@ -104,7 +107,9 @@ void PrintHelp(Language lang) {
       "  --check        validate the configuration and exit (0 valid, 2 invalid)\n"
       "  send           send a study to a thread, following its progress\n"
       "                 (--no-wait prints the job id only)\n"
-      "  status [JOB]   list jobs, or show one\n"
+      "  status [JOB]   list jobs (with spool use), or show one\n"
+      "  retry JOB      run a failed job again from the stage it failed in\n"
+      "  cancel JOB     end a job before its link is posted and delete its spool files\n"
       "  find           search the PACS (patient IDs show their last 4 only)\n"
       "  ipsec render [--out DIR] [--check]  write the strongSwan configuration\n"
       "  ipsec status   show the IPsec tunnel state\n"
@@ -597,6 +602,78 @@ int RunStatus(const tsunagu::config::GatewayOptions& o, const tsunagu::common::C
   std::cout << fmt::format("{:>5}  {:<4}  {:<12}  {:<16}  {:>9} {:>4} {:>4}  {:<4} {:<4}\n", "JOB",
                            "KIND", "STAGE", "THREAD", "RECV/ALL", "DEID", "UPL", "PID4", "MOD");
   for (const gw::JobView& v : *jobs) std::cout << gw::FormatJobLine(v) << "\n";
+  // Spool use: identified images waiting (spool) and de-identified copies waiting (outbox).
+  for (const auto& [label, dir] : {std::pair{"spool", o.storage.spool_directory},
+                                   std::pair{"outbox", o.storage.data_directory / "outbox"}}) {
+    std::uint64_t bytes = 0, files = 0;
+    std::error_code ec;
+    for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+      std::error_code size_ec;
+      if (!it->is_regular_file(size_ec)) continue;
+      const auto size = it->file_size(size_ec);
+      if (size_ec) continue;
+      bytes += size;
+      ++files;
+    }
+    const auto space = fs::space(dir, ec);
+    std::cout << fmt::format("{}: {} in {} files ({}), {} free\n", label,
+                             tsunagu::common::FormatByteSize(bytes), files, dir.string(),
+                             ec ? "?" : tsunagu::common::FormatByteSize(space.available));
+  }
+  return kExitOk;
+}
+
+// tsunagu-gateway retry JOB: a failed job runs again from the stage it failed in.
+int RunRetry(const tsunagu::config::GatewayOptions& o, gw::JobId id) {
+  auto tools = OpenTools(o, false);
+  if (!tools.ok()) return Fail(tools.status().ToString());
+  const auto st = tools->store->RetryFailed(id);
+  if (!st.ok()) return Fail(st.message());
+  auto job = tools->store->GetJob(id);
+  if (!job.ok()) return Fail(job.status().ToString());
+  std::cout << Pick(o.language,
+                    fmt::format("ジョブ {} を段階 {} から再実行します\n", id.value(), job->stage),
+                    fmt::format("job {} will run again from stage {}\n", id.value(), job->stage));
+  return kExitOk;
+}
+
+// tsunagu-gateway cancel JOB: the job ends before its link is posted, and its spool and outbox
+// files are deleted.
+int RunCancel(const tsunagu::config::GatewayOptions& o, gw::JobId id) {
+  auto tools = OpenTools(o, false);
+  if (!tools.ok()) return Fail(tools.status().ToString());
+  auto instances = tools->store->Cancel(id, tools->clock->SystemNow());
+  if (!instances.ok()) return Fail(instances.status().message());
+  int deleted = 0, kept = 0;
+  std::vector<std::string> cleared;
+  for (const gw::InstanceRecord& i : *instances) {
+    for (const std::string& path : {i.spool_path, i.deid_path}) {
+      if (path.empty()) continue;
+      // A spool file another job still needs (the same study pushed to a second thread) stays.
+      if (path == i.spool_path) {
+        auto needed = tools->store->OtherJobNeedsSpoolFile(id, path);
+        if (!needed.ok() || *needed) {
+          ++kept;
+          continue;
+        }
+      }
+      std::error_code ec;
+      if (fs::remove(path, ec)) ++deleted;
+    }
+    cleared.push_back(i.sop_key);
+  }
+  std::error_code ec;
+  fs::remove_all(o.storage.data_directory / "outbox" / std::to_string(id.value()), ec);
+  const auto forget = tools->store->ForgetIdentifiers(id);
+  if (!forget.ok()) return Fail(forget.ToString());
+  std::cout << Pick(
+      o.language,
+      fmt::format("ジョブ {} を取り消しました (削除したファイル {}、他のジョブが使用中 "
+                  "{})。リンクは投稿されません\n",
+                  id.value(), deleted, kept),
+      fmt::format("job {} cancelled ({} files deleted, {} still used by another "
+                  "job); no link will be posted\n",
+                  id.value(), deleted, kept));
   return kExitOk;
 }
 
@@ -751,11 +828,29 @@ int Run(const std::vector<std::string>& argv) {
   }
   std::string command;
   if (!args->positional().empty()) command = args->positional().front();
-  if (!command.empty() && command != "send" && command != "status" && command != "find") {
+  if (!command.empty() && command != "send" && command != "status" && command != "find" &&
+      command != "retry" && command != "cancel") {
     std::cerr << "tsunagu-gateway: unexpected argument " << command << " (see --help)\n";
     return kExitUsage;
   }
-  if (command != "status" && args->positional().size() > 1) {
+  const bool takes_job = command == "status" || command == "retry" || command == "cancel";
+  if ((command == "retry" || command == "cancel") && args->positional().size() != 2) {
+    std::cerr << "tsunagu-gateway: " << command << " needs one JOB (see --help)\n";
+    return kExitUsage;
+  }
+  std::optional<gw::JobId> job_arg;
+  if (command == "retry" || command == "cancel") {
+    const std::string& text = args->positional()[1];
+    char* end = nullptr;
+    const long long id = std::strtoll(text.c_str(), &end, 10);
+    if (end == text.c_str() || *end != '\0' || id <= 0) {
+      std::cerr << "tsunagu-gateway " << command << ": JOB: expected a job number, got \"" << text
+                << "\"\n";
+      return kExitUsage;
+    }
+    job_arg = gw::JobId(id);
+  }
+  if (!takes_job && args->positional().size() > 1) {
     std::cerr << "tsunagu-gateway: unexpected argument " << args->positional()[1]
               << " (see --help)\n";
     return kExitUsage;
@@ -774,6 +869,8 @@ int Run(const std::vector<std::string>& argv) {
   if (command == "send") return RunSend(*options, *args);
   if (command == "status") return RunStatus(*options, *args);
   if (command == "find") return RunFind(*options, *args);
+  if (command == "retry") return RunRetry(*options, *job_arg);
+  if (command == "cancel") return RunCancel(*options, *job_arg);
   return RunService(*options, config_path);
 }
 

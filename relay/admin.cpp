@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <ctime>
 
+#include "gateway_contacts.h"
 #include "tsunagu/common/cli.h"
 #include "tsunagu/common/clock.h"
 #include "tsunagu/common/language.h"
@@ -51,11 +53,32 @@ int RunStudiesCommand(const std::vector<std::string>& args, const std::string& d
       o.store.quota_bytes == 0 ? 0.0 : 100.0 * report->used_bytes / o.store.quota_bytes;
   out << pick("使用量: ", "quota: ") << common::FormatByteSize(report->used_bytes) << " / "
       << common::FormatByteSize(o.store.quota_bytes) << fmt::format(" ({:.1f}%)", percent) << "\n";
-  out << pick("登録済みゲートウェイ: ", "enrolled gateways: ");
-  for (std::size_t i = 0; i < o.upload.allowed_clients.size(); ++i) {
-    out << (i ? ", " : "") << o.upload.allowed_clients[i];
+  // Enrolled gateways with their last contact (saved by the running relay every second), and
+  // gateways seen earlier that are no longer enrolled.
+  auto contacts = ReadGatewayContacts(o.store.data_directory / kGatewayContactsFile);
+  if (!contacts.ok()) {
+    err << "tsunagu-relay: " << contacts.status().message() << "\n";
+    contacts = GatewayContactMap{};
   }
-  out << pick(" (最終接続は記録していません)", " (last contact is not recorded)") << "\n\n";
+  out << pick("登録済みゲートウェイ:", "enrolled gateways:") << "\n";
+  out << fmt::format("  {:<40} {}\n", pick("名前 (証明書CN)", "name (certificate CN)"),
+                     pick("最終接続 (UTC)", "last contact (UTC)"));
+  auto contact_of = [&](const std::string& name) -> std::string {
+    const auto it = contacts->find(name);
+    return it == contacts->end() ? std::string(pick("(接続なし)", "(never)")) : Utc(it->second);
+  };
+  for (const std::string& name : o.upload.allowed_clients) {
+    out << fmt::format("  {:<40} {}\n", name, contact_of(name));
+  }
+  for (const auto& [name, t] : *contacts) {
+    if (std::find(o.upload.allowed_clients.begin(), o.upload.allowed_clients.end(), name) !=
+        o.upload.allowed_clients.end()) {
+      continue;
+    }
+    out << fmt::format("  {:<40} {} {}\n", name, Utc(t),
+                       pick("(登録解除済み)", "(no longer enrolled)"));
+  }
+  out << "\n";
   // The study UID last: de-identified UIDs run to 64 characters.
   out << fmt::format(
       "{:<17} {:<10} {:>6} {:>10} {:>5} {:<17} {:<16} {}\n", pick("期限 (UTC)", "expires (UTC)"),

@@ -1,6 +1,6 @@
 // `tsunagu-relay studies`: the operator's view of the relay (issue 11): quota use, enrolled
-// gateways, studies by expiry with size, live links and last access, and recent deletion
-// receipts. Read-only and safe while the relay runs; shows no patient identifier.
+// gateways with their last contact, studies by expiry with size, live links and last access, and
+// recent deletion receipts. Read-only and safe while the relay runs; shows no patient identifier.
 #ifndef TSUNAGU_RELAY_ADMIN_H_
 #define TSUNAGU_RELAY_ADMIN_H_
 

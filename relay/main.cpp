@@ -16,7 +16,9 @@
 #include "backup.h"
 #include "chat_thumbnails.h"
 #include "doctor.h"
+#include "gateway_contacts.h"
 #include "http_server.h"
+#include "relay_metrics.h"
 #include "relay_service.h"
 #include "tsunagu/common/cli.h"
 #include "tsunagu/common/clock.h"
@@ -27,6 +29,7 @@
 #include "tsunagu/common/units.h"
 #include "tsunagu/config/relay_options.h"
 #include "tsunagu/ipsec/command.h"
+#include "tsunagu/retention/index_report.h"
 #include "tsunagu/retention/study_store.h"
 
 namespace {
@@ -211,8 +214,16 @@ int Serve(const std::string& config_path, const tsunagu::config::RelayOptions& o
     for (const auto& p : presets)
       so.window_presets[modality].push_back({p.name, p.center, p.width});
   }
+  auto metrics = std::make_shared<tsunagu::relay::RelayMetrics>(clock);
+  const std::filesystem::path contacts_file =
+      options.store.data_directory / tsunagu::relay::kGatewayContactsFile;
+  if (auto contacts = tsunagu::relay::ReadGatewayContacts(contacts_file); contacts.ok()) {
+    metrics->RestoreGatewayContacts(*contacts);
+  } else {
+    log->warn("relay.gateway_contacts_unreadable error=\"{}\"", contacts.status().ToString());
+  }
   auto service = std::make_shared<tsunagu::relay::RelayService>(
-      so, tsunagu::relay::RelayServiceDeps{*store, clock, log});
+      so, tsunagu::relay::RelayServiceDeps{*store, clock, log, metrics});
 
   // Server certificates are re-read on SIGHUP (renewal without a restart).
   auto upload_cert = tsunagu::common::ReloadableCertificate::Load(options.upload.cert_file,
@@ -233,6 +244,7 @@ int Serve(const std::string& config_path, const tsunagu::config::RelayOptions& o
   up.client_ca_file = options.upload.client_ca_file;
   up.allowed_clients = options.upload.allowed_clients;
   up.max_body_bytes = options.upload.max_request_bytes;
+  up.counters = metrics->upload_listener();
   tsunagu::relay::TlsListenerOptions view;
   view.bind_address = options.viewer.bind_address;
   view.port = options.viewer.port;
@@ -240,6 +252,7 @@ int Serve(const std::string& config_path, const tsunagu::config::RelayOptions& o
   view.key_file = options.viewer.key_file;
   view.certificate = *viewer_cert;
   view.max_body_bytes = 64 << 10;
+  view.counters = metrics->viewer_listener();
   // Chat-card thumbnails under their own tokens (issue 9; relay/src/chat_thumbnails.h).
   auto thumbs = tsunagu::relay::ChatThumbnails::Open(
       options.store.data_directory / "chat-thumbnails.sqlite", *store, so.public_url, log);
@@ -250,9 +263,14 @@ int Serve(const std::string& config_path, const tsunagu::config::RelayOptions& o
   std::shared_ptr<tsunagu::relay::ChatThumbnails> thumbnails = std::move(thumbs).value();
   auto upload_server = tsunagu::relay::MakeHttpsServer(
       up,
-      [service, thumbnails](const auto& r) {
-        if (auto t = thumbnails->HandleUpload(r)) return *t;
-        return service->HandleUpload(r);
+      [service, thumbnails, metrics](const auto& r) {
+        if (auto t = thumbnails->HandleUpload(r)) {
+          metrics->ObserveUpload(r, *t);
+          return *t;
+        }
+        auto response = service->HandleUpload(r);
+        metrics->ObserveUpload(r, response);
+        return response;
       },
       log);
   auto viewer_server = tsunagu::relay::MakeHttpsServer(
@@ -274,18 +292,60 @@ int Serve(const std::string& config_path, const tsunagu::config::RelayOptions& o
       return kExitFailure;
     }
   }
-  log->info("relay.start version={} config={} upload_port={} viewer_port={} retention={}",
-            tsunagu::common::Version(), config_path, options.upload.port, options.viewer.port,
-            tsunagu::common::FormatDuration(options.retention.period));
+  // /metrics on its own plain-HTTP listener ([metrics]); a failure to bind it is logged, not
+  // fatal: studies keep flowing, and Prometheus's `up` shows the missing target.
+  std::unique_ptr<tsunagu::relay::MetricsServer> metrics_server;
+  if (options.metrics.enabled) {
+    const auto data_directory = options.store.data_directory;
+    const auto quota = options.store.quota_bytes;
+    auto started = tsunagu::relay::StartMetricsServer(
+        options.metrics.bind_address, options.metrics.port,
+        [metrics, data_directory, quota, clock] {
+          std::optional<tsunagu::relay::StoreGauges> gauges;
+          if (auto report = tsunagu::retention::ReadIndexReport(data_directory, clock->SystemNow(),
+                                                                /*max_receipts=*/0);
+              report.ok()) {
+            gauges.emplace();
+            gauges->used_bytes = report->used_bytes;
+            gauges->quota_bytes = quota;
+            for (const auto& study : report->studies) ++gauges->studies_by_state[study.state];
+          }
+          return metrics->Render(gauges);
+        },
+        log);
+    if (started.ok()) {
+      metrics_server = std::move(started).value();
+    } else {
+      log->error("relay.metrics_listener_failed error=\"{}\"", started.status().ToString());
+    }
+  }
+  log->info(
+      "relay.start version={} config={} upload_port={} viewer_port={} metrics_port={} "
+      "retention={}",
+      tsunagu::common::Version(), config_path, options.upload.port, options.viewer.port,
+      metrics_server ? metrics_server->port() : 0,
+      tsunagu::common::FormatDuration(options.retention.period));
+  // Gateways' last contact is saved at most every second (and at shutdown).
+  auto save_contacts = [&] {
+    if (!metrics->TakeContactsChanged()) return;
+    const auto st = tsunagu::relay::SaveGatewayContacts(contacts_file, metrics->GatewayContacts());
+    if (!st.ok()) log->warn("relay.gateway_contacts_save_failed error=\"{}\"", st.ToString());
+  };
+  auto last_contacts_save = clock->SteadyNow();
   auto last_purge = clock->SteadyNow() - options.retention.purge_interval;
   int exit_code = kExitOk;
   for (;;) {
     if (clock->SteadyNow() - last_purge >= options.retention.purge_interval) {
       last_purge = clock->SteadyNow();
       auto receipts = (*store)->Purge();
+      metrics->RecordPurge(receipts.ok(), receipts.ok() ? receipts->size() : 0);
       if (!receipts.ok()) log->error("purge.failed error=\"{}\"", receipts.status().ToString());
     }
     service->FlushAccessLog();
+    if (clock->SteadyNow() - last_contacts_save >= std::chrono::seconds(1)) {
+      last_contacts_save = clock->SteadyNow();
+      save_contacts();
+    }
     const auto wait = std::min<std::chrono::milliseconds>(
         std::chrono::seconds(1),
         std::chrono::duration_cast<std::chrono::milliseconds>(options.retention.purge_interval));
@@ -309,7 +369,9 @@ int Serve(const std::string& config_path, const tsunagu::config::RelayOptions& o
   }
   (*upload_server)->Stop();
   (*viewer_server)->Stop();
+  if (metrics_server) metrics_server->Stop();
   service->FlushAccessLog();
+  save_contacts();
   return exit_code;
 }
 

@@ -130,6 +130,15 @@ LinkOptions ReadLinks(Section s) {
   return o;
 }
 
+RelayMetricsOptions ReadMetrics(Section s) {
+  RelayMetricsOptions o;
+  o.enabled = s.Bool("enabled", o.enabled);
+  o.bind_address = s.String("bind_address", o.bind_address);
+  o.port = s.Port("port", o.port);
+  s.FinishUnknownKeys();
+  return o;
+}
+
 }  // namespace
 
 std::map<std::string, std::vector<WindowPreset>> DefaultWindowPresets() {
@@ -159,6 +168,7 @@ common::Result<RelayOptions> LoadRelayConfig(const std::filesystem::path& path,
   o.store = ReadStore(root.Table("store"));
   o.retention = ReadRetention(root.Table("retention"));
   o.links = ReadLinks(root.Table("links"));
+  o.metrics = ReadMetrics(root.Table("metrics"));
   o.ipsec = internal::ReadIpsec(root.Table("ipsec"));
   root.FinishUnknownKeys();
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "tsunagu/chat/chat_metrics.h"
+#include "tsunagu/common/prometheus_text.h"
 
 namespace tsunagu::gateway {
 
@@ -133,65 +134,58 @@ Result<std::vector<JobView>> Control::Jobs(int limit) {
 }
 
 std::string Control::MetricsText(const DicomNodeCounters& node, const PipelineMetrics& p) {
-  std::string out;
-  auto counter = [&](const char* name, const char* help, std::uint64_t value) {
-    out += fmt::format("# HELP {0} {1}\n# TYPE {0} counter\n{0} {2}\n", name, help, value);
-  };
-  counter("tsunagu_gateway_dicom_associations_total", "DICOM associations accepted.",
-          node.associations);
-  counter("tsunagu_gateway_dicom_associations_rejected_total", "DICOM associations rejected.",
-          node.associations_rejected);
-  counter("tsunagu_gateway_instances_received_total", "Instances received by C-STORE.",
-          node.instances_received);
-  counter("tsunagu_gateway_received_bytes_total", "Bytes of instances received by C-STORE.",
-          node.bytes_received);
-  counter("tsunagu_gateway_stores_refused_total", "C-STOREs answered with a failure status.",
-          node.stores_refused);
-  counter("tsunagu_gateway_instances_deidentified_total", "Instances de-identified.",
-          p.instances_deidentified);
-  counter("tsunagu_gateway_instances_uploaded_total", "Instances uploaded to the relay.",
-          p.instances_uploaded);
-  counter("tsunagu_gateway_studies_committed_total", "Studies committed at the relay.",
-          p.studies_committed);
-  counter("tsunagu_gateway_links_posted_total", "Viewer links posted.", p.links_posted);
-  counter("tsunagu_gateway_spool_files_expired_total",
-          "Spool files deleted by the spool_max_age ceiling.", p.spool_files_expired);
-  out +=
-      "# HELP tsunagu_gateway_intake_refused_total C-STOREs refused by the intake, by reason.\n"
-      "# TYPE tsunagu_gateway_intake_refused_total counter\n";
-  out += fmt::format("tsunagu_gateway_intake_refused_total{{reason=\"disk_full\"}} {}\n",
-                     p.intake_refused_disk_full.load());
-  out += fmt::format("tsunagu_gateway_intake_refused_total{{reason=\"no_route\"}} {}\n",
-                     p.intake_refused_no_route.load());
+  using common::PrometheusText;
+  PrometheusText out;
+  out.Counter("tsunagu_gateway_dicom_associations_total", "DICOM associations accepted.",
+              node.associations);
+  out.Counter("tsunagu_gateway_dicom_associations_rejected_total", "DICOM associations rejected.",
+              node.associations_rejected);
+  out.Counter("tsunagu_gateway_instances_received_total", "Instances received by C-STORE.",
+              node.instances_received);
+  out.Counter("tsunagu_gateway_received_bytes_total", "Bytes of instances received by C-STORE.",
+              node.bytes_received);
+  out.Counter("tsunagu_gateway_stores_refused_total", "C-STOREs answered with a failure status.",
+              node.stores_refused);
+  out.Counter("tsunagu_gateway_instances_deidentified_total", "Instances de-identified.",
+              p.instances_deidentified);
+  out.Counter("tsunagu_gateway_instances_uploaded_total", "Instances uploaded to the relay.",
+              p.instances_uploaded);
+  out.Counter("tsunagu_gateway_studies_committed_total", "Studies committed at the relay.",
+              p.studies_committed);
+  out.Counter("tsunagu_gateway_links_posted_total", "Viewer links posted.", p.links_posted);
+  out.Counter("tsunagu_gateway_spool_files_expired_total",
+              "Spool files deleted by the spool_max_age ceiling.", p.spool_files_expired);
+  constexpr std::string_view kRefused = "tsunagu_gateway_intake_refused_total";
+  out.Family(kRefused, "C-STOREs refused by the intake, by reason.",
+             PrometheusText::Type::kCounter);
+  out.Sample(kRefused, {{"reason", "disk_full"}},
+             static_cast<std::uint64_t>(p.intake_refused_disk_full.load()));
+  out.Sample(kRefused, {{"reason", "no_route"}},
+             static_cast<std::uint64_t>(p.intake_refused_no_route.load()));
   if (const int tunnel = p.ipsec_tunnel_up.load(); tunnel >= 0) {
-    out +=
-        "# HELP tsunagu_gateway_ipsec_tunnel_up Whether the IPsec child SA to the relay is "
-        "installed.\n"
-        "# TYPE tsunagu_gateway_ipsec_tunnel_up gauge\n";
-    out += fmt::format("tsunagu_gateway_ipsec_tunnel_up {}\n", tunnel);
+    out.Gauge("tsunagu_gateway_ipsec_tunnel_up",
+              "Whether the IPsec child SA to the relay is installed.",
+              static_cast<std::int64_t>(tunnel));
   }
-  out += "# HELP tsunagu_gateway_jobs Jobs by stage.\n# TYPE tsunagu_gateway_jobs gauge\n";
-  int queued = 0;
+  out.Family("tsunagu_gateway_jobs", "Jobs by stage.", PrometheusText::Type::kGauge);
+  std::int64_t queued = 0;
   if (auto by_stage = store_->CountByStage(); by_stage.ok()) {
     for (const auto& [st, n] : *by_stage) {
-      out += fmt::format("tsunagu_gateway_jobs{{stage=\"{}\"}} {}\n", st, n);
+      out.Sample("tsunagu_gateway_jobs", {{"stage", st}}, static_cast<std::int64_t>(n));
       if (st != stage::kCleaned && st != stage::kFailed) queued += n;
     }
   }
-  out +=
-      "# HELP tsunagu_gateway_queue_depth Unfinished jobs.\n"
-      "# TYPE tsunagu_gateway_queue_depth gauge\n";
-  out += fmt::format("tsunagu_gateway_queue_depth {}\n", queued);
-  out +=
-      "# HELP tsunagu_gateway_job_failures Failed jobs by error code.\n"
-      "# TYPE tsunagu_gateway_job_failures gauge\n";
+  out.Gauge("tsunagu_gateway_queue_depth", "Unfinished jobs.", queued);
+  out.Family("tsunagu_gateway_job_failures", "Failed jobs by error code.",
+             PrometheusText::Type::kGauge);
   if (auto failures = store_->CountFailuresByCode(); failures.ok()) {
     for (const auto& [code, n] : *failures) {
-      out += fmt::format("tsunagu_gateway_job_failures{{code=\"{}\"}} {}\n", code, n);
+      out.Sample("tsunagu_gateway_job_failures", {{"code", code}}, static_cast<std::int64_t>(n));
     }
   }
-  if (p.chat != nullptr) out += p.chat->PrometheusText();
-  return out;
+  std::string text = std::move(out).Take();
+  if (p.chat != nullptr) text += p.chat->PrometheusText();
+  return text;
 }
 
 std::string FormatJobLine(const JobView& v) {

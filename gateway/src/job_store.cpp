@@ -756,6 +756,73 @@ Result<std::vector<std::pair<std::string, int>>> JobStore::CountFailuresByCode()
   return out;
 }
 
+namespace {
+constexpr std::string_view kCancelledPrefix = "cancelled:";
+}  // namespace
+
+Status JobStore::RetryFailed(JobId id) {
+  Impl& m = *impl_;
+  return m.Tx([&]() -> Status {
+    TSUNAGU_ASSIGN_OR_RETURN(JobRecord job, m.GetJobLocked(id));
+    const std::string name = "job " + std::to_string(id.value());
+    if (job.stage != stage::kFailed) {
+      return common::FailedPreconditionError(name + " is " + job.stage +
+                                             ", not failed; only a failed job can be retried");
+    }
+    if (job.failed_stage.empty() || IsTerminal(job.failed_stage)) {
+      return common::FailedPreconditionError(name + " has no stage to resume from");
+    }
+    if (job.study_uid.empty() && job.failed_stage != stage::kCommitted &&
+        job.failed_stage != stage::kPosted) {
+      return common::FailedPreconditionError(
+          name + "'s identifiers are already forgotten; send the study again");
+    }
+    Stmt s(m.db,
+           "UPDATE jobs SET stage = failed_stage, failed_stage = '', last_error = '', "
+           "attempts = 0, next_attempt_at = 0, lease_owner = '', lease_until = 0, "
+           "updated_at = ? WHERE id = ?");
+    return s.Bind(1, m.Now()).Bind(2, id.value()).Run();
+  });
+}
+
+Result<std::vector<InstanceRecord>> JobStore::Cancel(JobId id, system_clock::time_point now_tp) {
+  Impl& m = *impl_;
+  const std::int64_t now = ToMs(now_tp);
+  return m.Tx([&]() -> Result<std::vector<InstanceRecord>> {
+    TSUNAGU_ASSIGN_OR_RETURN(JobRecord job, m.GetJobLocked(id));
+    const std::string name = "job " + std::to_string(id.value());
+    if (job.stage == stage::kPosted || job.stage == stage::kCleaned) {
+      return common::FailedPreconditionError(name + " is " + job.stage +
+                                             (job.last_error.rfind(kCancelledPrefix, 0) == 0
+                                                  ? " (cancelled before)"
+                                                  : "; its link was posted already"));
+    }
+    if (!job.lease_owner.empty() && job.lease_until_ms > now) {
+      return common::UnavailableError(name +
+                                      " is being worked on right now; try again in a moment");
+    }
+    const std::string sql =
+        std::string("SELECT ") + kInstanceColumns + " FROM instances WHERE job_id = ?";
+    Stmt list(m.db, sql.c_str());
+    list.Bind(1, id.value());
+    std::vector<InstanceRecord> out;
+    for (;;) {
+      TSUNAGU_ASSIGN_OR_RETURN(bool row, list.Step());
+      if (!row) break;
+      out.push_back(ReadInstance(list));
+    }
+    Stmt s(m.db,
+           "UPDATE jobs SET failed_stage = CASE WHEN stage = 'failed' THEN failed_stage ELSE "
+           "stage END, stage = 'cleaned', last_error = ?, lease_owner = '', lease_until = 0, "
+           "updated_at = ? WHERE id = ?");
+    TSUNAGU_RETURN_IF_ERROR(s.Bind(1, std::string(kCancelledPrefix) + " cancelled by an operator")
+                                .Bind(2, m.Now())
+                                .Bind(3, id.value())
+                                .Run());
+    return out;
+  });
+}
+
 Result<std::optional<jobs::Lease>> JobStore::Claim(const std::string& owner,
                                                    system_clock::time_point now_tp,
                                                    jobs::milliseconds lease_for) {

@@ -3,6 +3,7 @@
 #ifndef TSUNAGU_RELAY_SRC_HTTP_SERVER_H_
 #define TSUNAGU_RELAY_SRC_HTTP_SERVER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -56,6 +57,16 @@ struct HttpResponse {
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+// What a listener counts for /metrics (relay_metrics.h); shared with the listener's threads.
+struct ListenerCounters {
+  std::atomic<std::uint64_t> connections{0};         // accepted TCP connections
+  std::atomic<std::uint64_t> handshake_failures{0};  // TLS handshakes that failed, any reason
+  std::atomic<std::uint64_t> clients_refused{0};     // client certificates refused (mutual TLS)
+  std::atomic<std::uint64_t> accept_errors{0};       // accept() failures (out of descriptors...)
+  std::atomic<std::uint64_t> over_capacity{0};       // connections closed at the connection limit
+  std::atomic<std::uint64_t> handler_errors{0};      // handlers that threw (answered 500)
+};
+
 struct TlsListenerOptions {
   std::string bind_address = "127.0.0.1";
   std::uint16_t port = 0;
@@ -71,6 +82,8 @@ struct TlsListenerOptions {
   // Threads that run the connections and the handlers (which may block on disk or SQLite);
   // 0: twice the core count, at least 4.
   unsigned threads = 0;
+  // Counted into when set (the relay's /metrics).
+  std::shared_ptr<ListenerCounters> counters = nullptr;
 };
 
 class HttpServer {

@@ -100,6 +100,8 @@ struct Shared {
   HttpHandler handler;
   std::shared_ptr<spdlog::logger> logger;
   std::atomic<int> connections{0};
+  // Always set (a private one when the options have none), so counting needs no test.
+  std::shared_ptr<ListenerCounters> counters;
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -127,6 +129,7 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   void OnHandshake(beast::error_code ec) {
     if (ec) {
+      ++shared_->counters->handshake_failures;
       shared_->logger->debug("tls.handshake_failed error=\"{}\"", ec.message());
       return;
     }
@@ -199,6 +202,7 @@ class Session : public std::enable_shared_from_this<Session> {
     try {
       response = shared_->handler(req);
     } catch (const std::exception& e) {
+      ++shared_->counters->handler_errors;
       shared_->logger->error("http.handler_failed error=\"{}\"", e.what());
       response = HttpResponse{500, {}, kInternal};
     }
@@ -280,6 +284,8 @@ class BeastHttpsServer final : public HttpServer {
     shared_->options = std::move(options);
     shared_->handler = std::move(handler);
     shared_->logger = std::move(logger);
+    shared_->counters = shared_->options.counters ? shared_->options.counters
+                                                  : std::make_shared<ListenerCounters>();
   }
 
   ~BeastHttpsServer() override { Stop(); }
@@ -348,21 +354,25 @@ class BeastHttpsServer final : public HttpServer {
     tls_.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
     auto allowed = o.allowed_clients;
     auto logger = shared_->logger;
-    tls_.set_verify_callback([allowed, logger](bool preverified, ssl::verify_context& vctx) {
-      X509_STORE_CTX* store = vctx.native_handle();
-      if (!preverified) {
-        logger->warn("tls.client_refused reason=\"{}\"",
-                     X509_verify_cert_error_string(X509_STORE_CTX_get_error(store)));
-        return false;
-      }
-      if (X509_STORE_CTX_get_error_depth(store) != 0) return true;
-      const std::string cn = CommonName(X509_STORE_CTX_get_current_cert(store));
-      if (std::find(allowed.begin(), allowed.end(), cn) == allowed.end()) {
-        logger->warn("tls.client_refused reason=not_enrolled cn=\"{}\"", cn);
-        return false;
-      }
-      return true;
-    });
+    auto counters = shared_->counters;
+    tls_.set_verify_callback(
+        [allowed, logger, counters](bool preverified, ssl::verify_context& vctx) {
+          X509_STORE_CTX* store = vctx.native_handle();
+          if (!preverified) {
+            ++counters->clients_refused;
+            logger->warn("tls.client_refused reason=\"{}\"",
+                         X509_verify_cert_error_string(X509_STORE_CTX_get_error(store)));
+            return false;
+          }
+          if (X509_STORE_CTX_get_error_depth(store) != 0) return true;
+          const std::string cn = CommonName(X509_STORE_CTX_get_current_cert(store));
+          if (std::find(allowed.begin(), allowed.end(), cn) == allowed.end()) {
+            ++counters->clients_refused;
+            logger->warn("tls.client_refused reason=not_enrolled cn=\"{}\"", cn);
+            return false;
+          }
+          return true;
+        });
   }
 
   void Accept() {
@@ -371,14 +381,17 @@ class BeastHttpsServer final : public HttpServer {
           if (ec == net::error::operation_aborted || !acceptor_->is_open()) return;
           if (!ec) {
             if (shared_->connections.load() >= kMaxConnections) {
+              ++shared_->counters->over_capacity;
               shared_->logger->warn("http.too_many_connections limit={}", kMaxConnections);
               beast::error_code ignored;
               socket.close(ignored);
             } else {
+              ++shared_->counters->connections;
               std::make_shared<Session>(std::move(socket), tls_, shared_)->Run();
             }
           } else {
             // Out of descriptors, say: wait a little rather than spin on the error.
+            ++shared_->counters->accept_errors;
             shared_->logger->warn("http.accept_failed error=\"{}\"", ec.message());
             retry_.expires_after(std::chrono::milliseconds(100));
             retry_.async_wait([this](beast::error_code wait) {

@@ -11,6 +11,7 @@
 
 #include "dicom_check.h"
 #include "link_events.h"
+#include "relay_metrics.h"
 #include "tsunagu/common/crypto.h"
 
 namespace tsunagu::relay {
@@ -309,6 +310,7 @@ common::Result<ReachableStudy> RelayService::Resolve(const std::string& token,
 }
 
 void RelayService::Log(const ReachableStudy& s, const HttpRequest& r, const char* event) {
+  if (deps_.metrics && std::string_view(event) == "open") deps_.metrics->CountLinkOpen();
   retention::AccessEntry e{deps_.clock->SystemNow(), s.link_id, event, r.client_address,
                            r.Header("user-agent").value_or("")};
   std::lock_guard lock(mu_);

@@ -68,10 +68,14 @@ struct RelayServiceOptions {
   std::size_t rendered_cache_bytes = 128ULL << 20;
 };
 
+class RelayMetrics;
+
 struct RelayServiceDeps {
   std::shared_ptr<retention::StudyStore> store;
   std::shared_ptr<common::Clock> clock;
   std::shared_ptr<spdlog::logger> logger;
+  // Counts link opens when set (relay_metrics.h); outlives the service.
+  std::shared_ptr<RelayMetrics> metrics = nullptr;
 };
 
 class RelayService {

@@ -175,15 +175,7 @@ std::string PatientRoomName(std::string_view label, std::string_view suffix) {
   return name + "\xE2\x80\xA6" + s;  // "…1234"
 }
 
-common::Result<std::unique_ptr<PatientThreadStore>> PatientThreadStore::Open(
-    const std::filesystem::path& path, const common::Clock* clock) {
-  sqlite3* raw = nullptr;
-  int rc =
-      sqlite3_open_v2(path.c_str(), &raw,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
-  std::unique_ptr<sqlite3, DbDeleter> db(raw);
-  if (rc != SQLITE_OK) return StatusFromSqlite(raw, rc, "open " + path.string());
-  sqlite3_busy_timeout(raw, 5000);
+const common::Schema& PatientThreadStoreSchema() {
   // Append steps; never edit a released one (see tsunagu/common/sqlite_schema.h).
   static const common::Schema kRoomSchema{
       .store = "chat room store",
@@ -198,7 +190,19 @@ common::Result<std::unique_ptr<PatientThreadStore>> PatientThreadStore::Open(
                  " PRIMARY KEY(patient_key, thread))",
                  {}}},
   };
-  TSUNAGU_RETURN_IF_ERROR(common::MigrateSchema(raw, kRoomSchema).status());
+  return kRoomSchema;
+}
+
+common::Result<std::unique_ptr<PatientThreadStore>> PatientThreadStore::Open(
+    const std::filesystem::path& path, const common::Clock* clock) {
+  sqlite3* raw = nullptr;
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  std::unique_ptr<sqlite3, DbDeleter> db(raw);
+  if (rc != SQLITE_OK) return StatusFromSqlite(raw, rc, "open " + path.string());
+  sqlite3_busy_timeout(raw, 5000);
+  TSUNAGU_RETURN_IF_ERROR(common::MigrateSchema(raw, PatientThreadStoreSchema()).status());
   return std::unique_ptr<PatientThreadStore>(
       std::make_unique<SqlitePatientThreadStore>(db.release(), clock));
 }

@@ -132,11 +132,12 @@ make_pki() {
 }
 
 # start_relay RELAY_BIN DATA_DIR LOG: starts tsunagu-relay on free ports; sets relay_pid,
-# relay_upload_port. Needs make_pki first.
+# relay_upload_port, relay_viewer_port and relay_metrics_port. Needs make_pki first.
 start_relay() {
   local bin=$1 data=$2 log=$3 pki=$tmp/pki
   relay_upload_port=${relay_upload_port:-$(free_port)}
   relay_viewer_port=${relay_viewer_port:-$(free_port)}
+  relay_metrics_port=${relay_metrics_port:-$(free_port)}
   mkdir -p "$data"
   cat > "$data.toml" <<TOML
 language = "en"
@@ -155,6 +156,8 @@ key_file = "$pki/viewer-key.pem"
 public_url = "https://127.0.0.1:$relay_viewer_port"
 [store]
 data_directory = "$data"
+[metrics]
+port = $relay_metrics_port
 TOML
   "$bin" --config "$data.toml" >> "$log" 2>&1 &
   relay_pid=$!

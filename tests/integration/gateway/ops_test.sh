@@ -57,7 +57,11 @@ check "relay key store row ok" grep -qE '^key store \(SQLite\) +ok ' <<< "$rdoc"
 rs=$("$relay" studies --config "$tmp/relay.toml"); rc=$?
 expect_eq "relay studies exits 0" 0 "$rc"
 expect_contains "it shows quota use" "quota: " "$rs"
-expect_contains "it lists the enrolled gateways" "enrolled gateways: test-gateway" "$rs"
+expect_contains "it lists the enrolled gateways" "enrolled gateways:" "$rs"
+# The relay saves last contacts within a second or two; the gateway has just uploaded.
+wait_until 10 bash -c "'$relay' studies --config '$tmp/relay.toml' | grep -qE '^  test-gateway +$(date -u +%Y-%m-%d) '"
+rs=$("$relay" studies --config "$tmp/relay.toml")
+check "with the gateway's last contact today" grep -qE "^  test-gateway +$(date -u +%Y-%m-%d) [0-9:]+$" <<< "$rs"
 check "the sent study is committed with its 4 images and a live link" \
   grep -qE '^[0-9-]+ [0-9:]+ +committed +4 +[0-9.]+ [KMG]?i?B +1 +- +cardio +2\.25\.[0-9]+$' <<< "$rs"
 expect_contains "one study" "studies: 1" "$rs"
@@ -92,6 +96,28 @@ expect_eq "gateway restore when stopped exits 0" 0 "$rc"
 check "restore keeps what it replaced" test -s "$tmp/gw/data/gateway.db.before-restore"
 "$relay" restore --config "$tmp/relay.toml" "$tmp/index.bak" > "$tmp/rrestore.out" 2>&1; rc=$?
 expect_eq "relay restore when stopped exits 0" 0 "$rc"
+
+# --- retry and cancel (the service is stopped, so no worker holds the job)
+out2=$("$gateway" cancel --config "$cfg" "$job" 2>&1); rc=$?
+expect_eq "a job whose link is posted cannot be cancelled" 1 "$rc"
+expect_contains "and the refusal says why" "link was posted already" "$out2"
+out2=$("$gateway" retry --config "$cfg" "$job" 2>&1); rc=$?
+expect_eq "a job that did not fail is not retried" 1 "$rc"
+expect_contains "and the refusal says why" "only a failed job can be retried" "$out2"
+queued=$("$gateway" send --config "$cfg" --accession OPSACC78 --thread cardio --no-wait 2>&1); rc=$?
+expect_eq "a send is queued while the service is stopped" 0 "$rc"
+out2=$("$gateway" cancel --config "$cfg" "$queued" 2>&1); rc=$?
+expect_eq "the queued job is cancelled" 0 "$rc"
+expect_contains "cancel says no link will be posted" "no link will be posted" "$out2"
+st=$("$gateway" status --config "$cfg" "$queued")
+expect_contains "the cancelled job is finished" "stage: cleaned (in retrieving)" "$st"
+expect_contains "and says it was cancelled" "error: cancelled: cancelled by an operator" "$st"
+"$gateway" retry --config "$cfg" "$queued" > /dev/null 2>&1; rc=$?
+expect_eq "a cancelled job is not retried" 1 "$rc"
+"$gateway" cancel --config "$cfg" notanumber > /dev/null 2>&1; rc=$?
+expect_eq "cancel needs a job number" 2 "$rc"
+list=$("$gateway" status --config "$cfg")
+check "status shows spool use" grep -qE "^spool: [0-9.]+ [KMG]?i?B in [0-9]+ files \(.*\), [0-9.]+ [KMGT]?i?B free$" <<< "$list"
 check "relay restore reports the purge of expired studies" \
   grep -q "studies deleted because they had expired: 0" "$tmp/rrestore.out"
 

@@ -84,6 +84,14 @@ struct LinkOptions {
   std::chrono::milliseconds revocation_cache = std::chrono::seconds(2);
 };
 
+// The Prometheus endpoint, GET /metrics over plain HTTP on its own listener: loopback by default
+// (scrape it from a Prometheus on the same host, or through a management network you choose).
+struct RelayMetricsOptions {
+  bool enabled = true;
+  std::string bind_address = "127.0.0.1";
+  std::uint16_t port = 8445;
+};
+
 struct RelayOptions {
   common::Language language = common::Language::kJapanese;
   std::string log_level = "info";
@@ -92,6 +100,7 @@ struct RelayOptions {
   RelayStoreOptions store;
   RetentionOptions retention;
   LinkOptions links;
+  RelayMetricsOptions metrics;
   IpsecOptions ipsec;  // absent unless [ipsec] is configured
 };
 

@@ -231,6 +231,22 @@ class JobStore final : public jobs::JobQueue {
   // Failed jobs per error code (the part of last_error before ':').
   common::Result<std::vector<std::pair<std::string, int>>> CountFailuresByCode();
 
+  // Operator commands (`tsunagu-gateway retry JOB` / `cancel JOB`, issue 11).
+  //
+  // Puts a failed job back in the stage it failed in (failed_stage) with its error cleared, its
+  // attempts reset and due now: the step that failed runs again and the work of the stages
+  // before it (received, de-identified, uploaded instances) is kept. kNotFound for an unknown
+  // job; kFailedPrecondition when the job is not failed, was cancelled, or its identifiers are
+  // already forgotten (nothing to retry from).
+  common::Status RetryFailed(JobId id);
+  // Ends a job whose link is not posted yet, in one transaction: the job becomes "cleaned" with
+  // last_error "cancelled: ..." (failed_stage keeps the stage it was in), so no worker claims it
+  // again and no link is ever posted for it. Returns the job's instances as they were: deleting
+  // their spool and outbox files is the caller's job (then ForgetIdentifiers). kUnavailable
+  // (retryable) while a worker holds the job's lease at `now`; kFailedPrecondition when its link
+  // was posted or the job was cleaned or cancelled before; kNotFound for an unknown job.
+  common::Result<std::vector<InstanceRecord>> Cancel(JobId id, system_clock::time_point now);
+
   // JobQueue.
   common::Result<std::optional<jobs::Lease>> Claim(const std::string& owner,
                                                    system_clock::time_point now,

@@ -16,6 +16,7 @@
 #include "tsunagu/chat/connector.h"
 #include "tsunagu/common/clock.h"
 #include "tsunagu/common/result.h"
+#include "tsunagu/common/sqlite_schema.h"
 
 namespace tsunagu::chat {
 
@@ -27,6 +28,10 @@ std::string PatientKey(std::string_view site_secret, std::string_view patient_id
 // "<label> …1234" (label trimmed of control characters; suffix at most 4 characters, else it
 // is cut to the last 4).
 std::string PatientRoomName(std::string_view label, std::string_view patient_id_suffix);
+
+// The store's versioned schema (for `tsunagu-gateway backup` / `restore`, which recognise a
+// backup of this store by its marker table).
+const common::Schema& PatientThreadStoreSchema();
 
 // The mapping (patient key, thread) -> destination, in its own SQLite table
 // `chat_patient_rooms`. Thread-safe.
