@@ -10,9 +10,9 @@
 #include "tsunagu/common/doctor.h"
 #include "tsunagu/common/doctor_checks.h"
 #include "tsunagu/config/gateway_options.h"
-#include "tsunagu/gateway/spool_volume.h"
 #include "tsunagu/gateway/job_store.h"
 #include "tsunagu/gateway/pacs_client.h"
+#include "tsunagu/gateway/spool_volume.h"
 #include "tsunagu/ipsec/doctor_check.h"
 
 namespace tsunagu::gateway {
