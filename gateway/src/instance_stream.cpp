@@ -181,14 +181,12 @@ bool InstanceStream::Record() {
     Status st;
     if (!have_study_info_ && job_.deid_study_uid.empty()) {
       const DeidentifiedInstance& first = deid.front().instance;
+      // With the card's facts and the per-patient route key, in one transaction (as the
+      // de-identify stage records them): a kill between the two would lose the route.
+      const CardFacts facts{first.patient_key, first.body_part, first.study_description,
+                            first.study_date, first.study_time};
       st = deps_.store->SetStudyInfo(job_.id, first.study_uid, first.patient_id_suffix,
-                                     first.modality);
-      // The card's facts and the per-patient route key, as the de-identify stage records them.
-      if (st.ok()) {
-        st = deps_.store->SetCardFacts(
-            job_.id, {first.patient_key, first.body_part, first.study_description, first.study_date,
-                      first.study_time});
-      }
+                                     first.modality, &facts);
     }
     // Not waiting for the disk: a lost row only repeats idempotent work (see JobStore).
     if (st.ok()) st = deps_.store->SetDeidentifiedMany(job_.id, updates, /*durable=*/false);

@@ -192,6 +192,20 @@ bool IsTerminal(const std::string& stage) {
   return stage == stage::kCleaned || stage == stage::kFailed;
 }
 
+// Inside a transaction: the job's card facts, replacing any stored before.
+Status WriteCardFacts(sqlite3* db, JobId id, const CardFacts& f) {
+  Stmt s(db,
+         "INSERT OR REPLACE INTO job_card(job_id, patient_key, body_part, study_description, "
+         "study_date, study_time) VALUES(?, ?, ?, ?, ?, ?)");
+  return s.Bind(1, id.value())
+      .Bind(2, f.patient_key)
+      .Bind(3, f.body_part)
+      .Bind(4, f.study_description)
+      .Bind(5, f.study_date)
+      .Bind(6, f.study_time)
+      .Run();
+}
+
 }  // namespace
 
 std::string_view JobKindName(JobKind kind) { return kind == JobKind::kPush ? "push" : "send"; }
@@ -589,19 +603,21 @@ Status JobStore::SetUploadedMany(JobId id, const std::vector<std::string>& sop_k
 }
 
 Status JobStore::SetStudyInfo(JobId id, const std::string& deid_study_uid,
-                              const std::string& patient_id_suffix, const std::string& modality) {
+                              const std::string& patient_id_suffix, const std::string& modality,
+                              const CardFacts* facts) {
   Impl& m = *impl_;
   return m.Tx([&]() -> Status {
     Stmt s(m.db,
            "UPDATE jobs SET deid_study_uid = ?, patient_id_suffix = ?, modality = CASE WHEN ? = "
            "'' THEN modality ELSE ? END, updated_at = ? WHERE id = ?");
-    return s.Bind(1, deid_study_uid)
-        .Bind(2, patient_id_suffix)
-        .Bind(3, modality)
-        .Bind(4, modality)
-        .Bind(5, m.Now())
-        .Bind(6, id.value())
-        .Run();
+    TSUNAGU_RETURN_IF_ERROR(s.Bind(1, deid_study_uid)
+                                .Bind(2, patient_id_suffix)
+                                .Bind(3, modality)
+                                .Bind(4, modality)
+                                .Bind(5, m.Now())
+                                .Bind(6, id.value())
+                                .Run());
+    return facts == nullptr ? Status() : WriteCardFacts(m.db, id, *facts);
   });
 }
 
@@ -686,18 +702,7 @@ Result<std::vector<JobId>> JobStore::JobsNeedingSpoolFile(const std::string& spo
 
 Status JobStore::SetCardFacts(JobId id, const CardFacts& f) {
   Impl& m = *impl_;
-  return m.Tx([&]() -> Status {
-    Stmt s(m.db,
-           "INSERT OR REPLACE INTO job_card(job_id, patient_key, body_part, study_description, "
-           "study_date, study_time) VALUES(?, ?, ?, ?, ?, ?)");
-    return s.Bind(1, id.value())
-        .Bind(2, f.patient_key)
-        .Bind(3, f.body_part)
-        .Bind(4, f.study_description)
-        .Bind(5, f.study_date)
-        .Bind(6, f.study_time)
-        .Run();
-  });
+  return m.Tx([&]() -> Status { return WriteCardFacts(m.db, id, f); });
 }
 
 Result<CardFacts> JobStore::GetCardFacts(JobId id) {

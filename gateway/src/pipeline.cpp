@@ -485,11 +485,10 @@ StepResult StudyPipeline::Deidentify(const JobRecord& job) {
       [&](const std::vector<size_t>& batch) -> Status {
         if (!have_study_info) {
           const DeidentifiedInstance& d = outputs[batch.front()];
-          TSUNAGU_RETURN_IF_ERROR(
-              deps_.store->SetStudyInfo(job.id, d.study_uid, d.patient_id_suffix, d.modality));
-          TSUNAGU_RETURN_IF_ERROR(deps_.store->SetCardFacts(
-              job.id,
-              {d.patient_key, d.body_part, d.study_description, d.study_date, d.study_time}));
+          const CardFacts facts{d.patient_key, d.body_part, d.study_description, d.study_date,
+                                d.study_time};
+          TSUNAGU_RETURN_IF_ERROR(deps_.store->SetStudyInfo(
+              job.id, d.study_uid, d.patient_id_suffix, d.modality, &facts));
           have_study_info = true;
         }
         std::vector<JobStore::DeidentifiedUpdate> updates;

@@ -199,8 +199,11 @@ class JobStore final : public jobs::JobQueue {
                                      bool durable = true);
   common::Status SetUploadedMany(JobId id, const std::vector<std::string>& sop_keys,
                                  bool durable = true);
+  // With `facts`, the card facts are written in the same transaction, so a crash can never leave
+  // the study info (which says "already recorded") without the facts and the route key.
   common::Status SetStudyInfo(JobId id, const std::string& deid_study_uid,
-                              const std::string& patient_id_suffix, const std::string& modality);
+                              const std::string& patient_id_suffix, const std::string& modality,
+                              const CardFacts* facts = nullptr);
   // The card facts of the job, replacing any stored before (a repeated de-identification gives
   // the same values). GetCardFacts answers empty facts for a job that has none.
   common::Status SetCardFacts(JobId id, const CardFacts& facts);
