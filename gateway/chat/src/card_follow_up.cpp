@@ -5,32 +5,19 @@
 #include <algorithm>
 #include <mutex>
 
+#include "sqlite_handles.h"
+
 namespace tsunagu::chat {
 namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::system_clock;
 
-struct DbDeleter {
-  void operator()(sqlite3* db) const { sqlite3_close(db); }
-};
-struct StmtDeleter {
-  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
-};
-using Stmt = std::unique_ptr<sqlite3_stmt, StmtDeleter>;
+using internal::DbDeleter;
+using internal::Stmt;
 
 common::Status StatusFromSqlite(sqlite3* db, int rc, std::string_view what) {
-  const std::string msg = "posted card store: " + std::string(what) + ": " +
-                          (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-  switch (rc & 0xff) {
-    case SQLITE_FULL:
-      return common::DiskFullError(msg);
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return common::UnavailableError(msg);
-    default:
-      return common::InternalError(msg);
-  }
+  return internal::StatusFromSqlite("posted card store", db, rc, what);
 }
 
 std::int64_t ToMs(system_clock::time_point t) {

@@ -4,6 +4,7 @@
 
 #include <mutex>
 
+#include "sqlite_handles.h"
 #include "tsunagu/chat/card.h"
 #include "tsunagu/common/crypto.h"
 #include "tsunagu/common/sqlite_schema.h"
@@ -11,30 +12,11 @@
 namespace tsunagu::chat {
 namespace {
 
-struct DbDeleter {
-  void operator()(sqlite3* db) const { sqlite3_close(db); }
-};
-struct StmtDeleter {
-  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
-};
-using Stmt = std::unique_ptr<sqlite3_stmt, StmtDeleter>;
+using internal::DbDeleter;
+using internal::Stmt;
 
-// The one conversion of SQLite errors in this library.
 common::Status StatusFromSqlite(sqlite3* db, int rc, std::string_view what) {
-  const std::string msg = "patient room store: " + std::string(what) + ": " +
-                          (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-  switch (rc & 0xff) {
-    case SQLITE_FULL:
-      return common::DiskFullError(msg);
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return common::UnavailableError(msg);
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-      return common::DataLossError(msg);
-    default:
-      return common::InternalError(msg);
-  }
+  return internal::StatusFromSqlite("patient room store", db, rc, what);
 }
 
 class SqlitePatientThreadStore final : public PatientThreadStore {
