@@ -64,6 +64,7 @@ class RelayInProcessTest : public ::testing::Test {
   void TearDown() override {
     upload_.reset();
     viewer_.reset();
+    service_.reset();  // joins the viewer preparation thread before its files go
     std::filesystem::remove_all(dir_);
   }
   int View(const std::string& path) {

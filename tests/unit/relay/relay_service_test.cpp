@@ -34,7 +34,12 @@ class RelayServiceTest : public ::testing::Test {
     o.revocation_cache = seconds(2);
     service_ = std::make_unique<RelayService>(o, RelayServiceDeps{store_, clock_, logger});
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  // The service first: its destructor joins the viewer preparation thread, which may still be
+  // writing the study's derived (cached) files after a commit.
+  void TearDown() override {
+    service_.reset();
+    std::filesystem::remove_all(dir_);
+  }
 
   HttpResponse Put(const std::string& study, const std::string& sop, const std::string& bytes,
                    std::size_t start, std::size_t len, bool corrupt = false) {
