@@ -81,6 +81,7 @@ class ReaderStreamFactory final : public DcmInputStreamFactory {
   // DCMTK uses the type only to share a DcmFileCache between file streams; this one is not a
   // file stream, so it claims the temporary-file kind, which no cache path treats specially.
   DcmInputStreamFactoryType ident() const override { return DFT_DcmInputTempFileStreamFactory; }
+  offile_off_t offset() const { return offset_; }
 
  private:
   std::shared_ptr<DicomReader> reader_;
@@ -138,6 +139,14 @@ common::Result<std::unique_ptr<DcmFileFormat>> ReadDicom(std::shared_ptr<DicomRe
   file->transferEnd();
   if (cond.bad()) return StatusFromOFCondition(cond, "not a readable DICOM object");
   return file;
+}
+
+std::optional<std::uint64_t> ValueOffset(const DcmElement& element) {
+  // DCMTK makes the factory when it skips a long value (dcelem.cc, DcmElement::read), with the
+  // stream on the value's first byte; loading the value later deletes it.
+  const auto* factory = dynamic_cast<const ReaderStreamFactory*>(element.getInputStream());
+  if (factory == nullptr || factory->offset() < 0) return std::nullopt;
+  return static_cast<std::uint64_t>(factory->offset());
 }
 
 }  // namespace tsunagu::viewer::internal

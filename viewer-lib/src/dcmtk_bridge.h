@@ -8,7 +8,9 @@
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcistrma.h>
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string_view>
 
 #include "tsunagu/common/result.h"
@@ -30,6 +32,11 @@ common::Status EnsureDcmtkReady();
 // reader must therefore outlive the returned object.
 common::Result<std::unique_ptr<DcmFileFormat>> ReadDicom(std::shared_ptr<DicomReader> reader,
                                                          Uint32 max_read_length);
+
+// Where the value of `element` starts in the DicomReader it was read from by ReadDicom(): known
+// for a value whose loading was postponed (longer than max_read_length) and not loaded since;
+// nullopt otherwise.
+std::optional<std::uint64_t> ValueOffset(const DcmElement& element);
 
 }  // namespace tsunagu::viewer::internal
 

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -169,6 +170,9 @@ struct FrameSource::Impl {
   // general path (not native 16-bit grayscale, or a window from the histogram).
   Result<std::optional<GrayscaleResult>> RenderNativeWords(std::uint32_t frame,
                                                            const GrayscaleOptions& options);
+  // The words of native 16-bit `frame` where they lie in the reader's memory (no copy); nullptr
+  // when they must be read (file reader, big endian, value loaded or misaligned).
+  const std::uint16_t* InPlaceWords(std::uint32_t frame, std::uint64_t frame_bytes) const;
   // The bytes of `frame`'s fragments, concatenated (frame_items must be built).
   Result<std::string> FrameBytes(DcmPixelSequence* seq, std::uint32_t frame);
 };
@@ -738,20 +742,43 @@ Result<std::optional<GrayscaleResult>> FrameSource::Impl::RenderNativeWords(
     return std::optional<GrayscaleResult>();
   }
   const std::size_t pixels = static_cast<std::size_t>(info.rows) * info.columns;
-  // Default-initialised: no zero fill for a buffer that is overwritten at once.
-  std::unique_ptr<std::uint16_t[]> words(new std::uint16_t[pixels]);
   const std::uint64_t frame_bytes = pixels * 2;
-  OFCondition cond = pixel_data->getPartialValue(
-      words.get(), static_cast<Uint32>(frame_bytes * frame), static_cast<Uint32>(frame_bytes));
-  TSUNAGU_RETURN_IF_ERROR(
-      internal::StatusFromOFCondition(cond, "read frame", common::ErrorCode::kDataLoss));
+  const std::uint16_t* words = InPlaceWords(frame, frame_bytes);
+  // Default-initialised: no zero fill for a buffer that is overwritten at once.
+  std::unique_ptr<std::uint16_t[]> copy;
+  if (words == nullptr) {
+    copy.reset(new std::uint16_t[pixels]);
+    OFCondition cond = pixel_data->getPartialValue(
+        copy.get(), static_cast<Uint32>(frame_bytes * frame), static_cast<Uint32>(frame_bytes));
+    TSUNAGU_RETURN_IF_ERROR(
+        internal::StatusFromOFCondition(cond, "read frame", common::ErrorCode::kDataLoss));
+    words = copy.get();
+  }
   const StoredBits bits{high_bit + 1 - info.bits_stored, info.bits_stored, info.pixel_signed};
-  auto result = RenderGrayscaleWords(model, words.get(), info.rows, info.columns, bits, options);
+  auto result = RenderGrayscaleWords(model, words, info.rows, info.columns, bits, options);
   if (!result.ok() && result.status().code() == common::ErrorCode::kFailedPrecondition) {
     return std::optional<GrayscaleResult>();  // histogram window: the general path
   }
   TSUNAGU_RETURN_IF_ERROR(result.status());
   return std::optional<GrayscaleResult>(std::move(*result));
+}
+
+const std::uint16_t* FrameSource::Impl::InPlaceWords(std::uint32_t frame,
+                                                     std::uint64_t frame_bytes) const {
+  // Little-endian words on a little-endian host, held in memory by the reader (the relay's
+  // decrypted instances), value not loaded by DCMTK: the frame is read where it lies.
+  if (gLocalByteOrder != EBO_LittleEndian || DcmXfer(xfer).getByteOrder() != EBO_LittleEndian) {
+    return nullptr;
+  }
+  const char* base = reader->Contiguous();
+  if (base == nullptr) return nullptr;
+  const auto offset = internal::ValueOffset(*pixel_data);
+  if (!offset) return nullptr;
+  const std::uint64_t end = frame_bytes * (frame + 1);
+  if (end > pixel_data->getLengthField() || *offset + end > reader->Size()) return nullptr;
+  const char* at = base + *offset + frame_bytes * frame;
+  if (reinterpret_cast<std::uintptr_t>(at) % alignof(std::uint16_t) != 0) return nullptr;
+  return reinterpret_cast<const std::uint16_t*>(at);
 }
 
 Result<RenderedImage> FrameSource::RenderJpeg(std::uint32_t frame, const RenderParams& params) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <turbojpeg.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <random>
@@ -78,6 +79,69 @@ TEST(FrameSource, MemoryAndFileReadersGiveTheSameFrames) {
       EXPECT_EQ(a->rgb, b->rgb);
     }
   }
+}
+
+// A reader that holds its bytes in memory (Contiguous()) and counts what is pulled through ReadAt.
+class CountingContiguousReader final : public DicomReader {
+ public:
+  explicit CountingContiguousReader(std::string bytes) : bytes_(std::move(bytes)) {}
+  std::uint64_t Size() const override { return bytes_.size(); }
+  common::Result<std::size_t> ReadAt(std::uint64_t offset, std::span<char> out) const override {
+    if (offset >= bytes_.size()) return std::size_t{0};
+    const std::size_t n = std::min<std::size_t>(out.size(), bytes_.size() - offset);
+    std::copy_n(bytes_.data() + offset, n, out.data());
+    bytes_read += n;
+    return n;
+  }
+  const char* Contiguous() const override { return bytes_.data(); }
+  mutable std::atomic<std::uint64_t> bytes_read{0};
+
+ private:
+  std::string bytes_;
+};
+
+// Native 16-bit frames held in memory are rendered where they lie (no read of the pixel data),
+// and give the same JPEG as the same frames read from the file, for every frame and layout.
+TEST(FrameSource, InPlaceFramesRenderLikeReadFrames) {
+  const auto dir = testing::FreshTempDir("inplace");
+  struct Case {
+    const char* name;
+    bool pixel_signed;
+    int bits_stored;
+  };
+  for (const Case& c :
+       {Case{"s16.dcm", true, 16}, Case{"u12.dcm", false, 12}, Case{"s12.dcm", true, 12}}) {
+    SCOPED_TRACE(c.name);
+    testing::SyntheticImage image;
+    image.rows = 40;
+    image.columns = 56;
+    image.frames = 5;
+    image.pixel_signed = c.pixel_signed;
+    image.bits_stored = c.bits_stored;
+    image.value = [&](std::size_t i, std::uint16_t f) {
+      const std::int32_t v = static_cast<std::int32_t>((i * 37 + f * 101) % 2000);
+      return c.pixel_signed ? v - 1000 : v;
+    };
+    ASSERT_EQ(testing::WriteSyntheticImage(dir / c.name, image), "");
+    auto from_file = FrameSource::OpenFile(dir / c.name);
+    auto reader = std::make_shared<CountingContiguousReader>(ReadAll(dir / c.name));
+    auto in_place = FrameSource::Open(reader);
+    ASSERT_TRUE(from_file.ok()) << from_file.status();
+    ASSERT_TRUE(in_place.ok()) << in_place.status();
+    const std::uint64_t after_open = reader->bytes_read;
+    RenderParams params;
+    params.window = Window{100, 700};
+    for (std::uint32_t f = 0; f < image.frames; ++f) {
+      auto a = (*from_file)->RenderJpeg(f, params);
+      auto b = (*in_place)->RenderJpeg(f, params);
+      ASSERT_TRUE(a.ok()) << a.status();
+      ASSERT_TRUE(b.ok()) << b.status();
+      EXPECT_EQ(a->jpeg, b->jpeg) << "frame " << f;
+    }
+    // Five frames of 40 x 56 x 2 bytes were rendered without reading them.
+    EXPECT_LT(reader->bytes_read - after_open, 40u * 56u * 2u);
+  }
+  std::filesystem::remove_all(dir);
 }
 
 // Open() reads the header only; DecodeFrame(n) reads about one frame, not the whole pixel data.

@@ -207,6 +207,69 @@ TEST(Grayscale, PackedWordsRenderAsTheUnpackedFrame) {
             common::ErrorCode::kFailedPrecondition);
 }
 
+// Linear windows on 16-bit words take a vector arithmetic path (grayscale.cpp,
+// MapLinearWindowSse2): for many windows, both functions, inversion, rescales and layouts it
+// must give exactly the pixels of the unpacked path, which maps every stored value through Map.
+TEST(Grayscale, LinearWindowsOnWordsEqualTheTable) {
+  struct Layout {
+    int bits;
+    bool is_signed;
+  };
+  struct Rescale {
+    double slope, intercept;
+  };
+  int compared = 0;
+  for (const Layout l : {Layout{16, true}, Layout{12, false}, Layout{15, false}}) {
+    std::vector<std::uint16_t> words;
+    DecodedFrame frame;
+    frame.rows = 17;  // 17 x 61: the vector loop's tail is used too
+    frame.columns = 61;
+    frame.samples = 1;
+    std::uint32_t x = 777;
+    for (int i = 0; i < 17 * 61; ++i) {
+      x = x * 1103515245u + 12345u;
+      // Values spread over the whole stored range, and densely around 0..3000 (CT-like).
+      const std::uint32_t r = x >> 8;
+      std::int32_t v = (i % 3 == 0) ? static_cast<std::int32_t>(r % 4096) - (l.is_signed ? 1024 : 0)
+                                    : static_cast<std::int32_t>(r % (1u << l.bits));
+      if (l.is_signed && i % 3 != 0) v -= 1 << (l.bits - 1);
+      const std::uint32_t mask = (1u << l.bits) - 1;
+      // Garbage above the stored bits of an unsigned 12-bit value (must be masked off).
+      const std::uint32_t garbage = l.bits < 16 ? (r << l.bits) & 0xFFFF & ~mask : 0;
+      words.push_back(static_cast<std::uint16_t>((static_cast<std::uint32_t>(v) & mask) | garbage));
+      frame.gray.push_back(v);
+    }
+    for (const Rescale rs : {Rescale{1, -1024}, Rescale{1, 0}, Rescale{0.5, -100.25},
+                             Rescale{2.5, 7}, Rescale{-1, 0}}) {
+      for (const Window window :
+           {Window{40, 400}, Window{40.001, 400}, Window{-600, 1500}, Window{50.5, 350},
+            Window{300, 2}, Window{0.3, 1.7}, Window{1000, 4000}, Window{-3000, 10}}) {
+        for (const auto function : {VoiFunction::kLinear, VoiFunction::kLinearExact}) {
+          for (const bool inverse : {false, true}) {
+            GrayscaleModel model;
+            model.rescale_slope = rs.slope;
+            model.rescale_intercept = rs.intercept;
+            model.monochrome1 = inverse;
+            GrayscaleOptions options;
+            options.window = window;
+            options.voi_function = function;
+            auto unpacked = RenderGrayscale(model, frame, options);
+            auto packed = RenderGrayscaleWords(model, words.data(), frame.rows, frame.columns,
+                                               StoredBits{0, l.bits, l.is_signed}, options);
+            ASSERT_TRUE(unpacked.ok() && packed.ok());
+            ASSERT_EQ(packed->image.pixels, unpacked->image.pixels)
+                << l.bits << (l.is_signed ? "s" : "u") << " slope " << rs.slope << " window "
+                << window.center << "/" << window.width << " function "
+                << static_cast<int>(function) << " inverse " << inverse;
+            ++compared;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(compared, 3 * 5 * 8 * 2 * 2);
+}
+
 TEST(Grayscale, RejectsBadInput) {
   GrayscaleOptions options;
   options.window = Window{0, 0.5};

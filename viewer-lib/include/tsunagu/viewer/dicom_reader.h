@@ -26,6 +26,9 @@ class DicomReader {
   // Copies up to out.size() bytes starting at `offset` into `out` and returns how many were
   // copied (fewer only at the end). Errors: kDataLoss when the underlying storage fails.
   virtual common::Result<std::size_t> ReadAt(std::uint64_t offset, std::span<char> out) const = 0;
+  // All Size() bytes when they are held contiguously in memory for the reader's lifetime (then a
+  // frame of native pixel data is read in place, without a copy); nullptr otherwise.
+  virtual const char* Contiguous() const { return nullptr; }
 };
 
 // Bytes held in memory; the reader owns them (or shares them with the caller).
@@ -36,6 +39,7 @@ class MemoryDicomReader final : public DicomReader {
 
   std::uint64_t Size() const override;
   common::Result<std::size_t> ReadAt(std::uint64_t offset, std::span<char> out) const override;
+  const char* Contiguous() const override { return bytes_->data(); }
 
  private:
   std::shared_ptr<const std::string> bytes_;
