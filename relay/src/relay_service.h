@@ -24,6 +24,7 @@
 
 namespace tsunagu::viewer {
 struct RenderParams;
+struct Window;
 class FrameSource;
 }  // namespace tsunagu::viewer
 
@@ -144,6 +145,8 @@ class RelayService {
   struct SourcePool {
     std::mutex mu;
     std::vector<std::unique_ptr<viewer::FrameSource>> idle;  // GUARDED_BY(mu)
+    // The file's windows, once a source has been opened (they decide which renders persist).
+    std::optional<std::vector<viewer::Window>> windows;  // GUARDED_BY(mu)
     ~SourcePool();
   };
   struct CachedInstance {
@@ -181,6 +184,8 @@ class RelayService {
       const retention::ReachableStudy& s, const std::string& sop);
   // The decrypted instance with its pool of opened sources (a pool of its own when the instance
   // is too large for the cache).
+  // Whether `window` is one of the configured presets for `modality` (such renders persist).
+  bool IsPreset(const std::string& modality, const viewer::Window& window) const;
   common::Result<CachedInstance> InstanceOf(const retention::ReachableStudy& s,
                                             const std::string& sop);
   bool Throttled(const std::string& client_address);

@@ -7,7 +7,7 @@ RenderCache::RenderCache(std::shared_ptr<retention::StudyStore> store, std::size
 
 std::shared_ptr<const std::string> RenderCache::Get(
     const std::string& study_uid, const std::string& name,
-    std::chrono::system_clock::time_point expires_at) {
+    std::chrono::system_clock::time_point expires_at, bool ask_store) {
   const std::string key = study_uid + '\0' + name;
   {
     std::lock_guard lock(mu_);
@@ -16,6 +16,10 @@ std::shared_ptr<const std::string> RenderCache::Get(
       lru_.splice(lru_.begin(), lru_, it->second.lru);
       ++counters_.memory_hits;
       return it->second.bytes;
+    }
+    if (!ask_store) {
+      ++counters_.misses;
+      return nullptr;
     }
   }
   auto stored = store_->GetDerived(study_uid, name);

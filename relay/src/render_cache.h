@@ -34,9 +34,12 @@ class RenderCache {
   RenderCache(std::shared_ptr<retention::StudyStore> store, std::size_t memory_bytes);
 
   // The bytes cached as `name` for the study, or null. `expires_at` is the study's expiry (a
-  // store hit is kept in memory until then).
+  // store hit is kept in memory until then). Without `ask_store`, only the memory layer is
+  // looked at (for a name the caller knows was never persisted: a store miss costs a database
+  // query and a file system lookup).
   std::shared_ptr<const std::string> Get(const std::string& study_uid, const std::string& name,
-                                         std::chrono::system_clock::time_point expires_at);
+                                         std::chrono::system_clock::time_point expires_at,
+                                         bool ask_store = true);
   // Caches `bytes` as `name`; with `persist`, also in the store (errors there only mean the entry
   // is not persisted: a cache never fails a request).
   void Put(const std::string& study_uid, const std::string& name,

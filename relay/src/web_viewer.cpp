@@ -718,7 +718,26 @@ common::Result<std::shared_ptr<const std::string>> RelayService::RenderCached(
   } else {
     name = "thumbnail-v1|" + sop;
   }
-  if (auto hit = render_cache_.Get(study.study_uid, name, study.expires_at)) return hit;
+  // Only renders with the file's window or a configured preset are persisted (below): for any
+  // other window (a drag) the store is not asked, once the instance's windows are known.
+  bool ask_store = true;
+  if (frame && effective.window && !IsPreset(s.modality, *effective.window)) {
+    std::shared_ptr<SourcePool> known;
+    {
+      std::lock_guard lock(mu_);
+      auto it = instance_cache_.find(study.study_uid + '\0' + sop);
+      if (it != instance_cache_.end()) known = it->second.sources;
+    }
+    if (known) {
+      std::lock_guard lock(known->mu);
+      if (known->windows) {
+        const double c = effective.window->center, w = effective.window->width;
+        ask_store = std::any_of(known->windows->begin(), known->windows->end(),
+                                [&](const viewer::Window& x) { return SameWindow(x, c, w); });
+      }
+    }
+  }
+  if (auto hit = render_cache_.Get(study.study_uid, name, study.expires_at, ask_store)) return hit;
 
   TSUNAGU_ASSIGN_OR_RETURN(CachedInstance cached, InstanceOf(study, sop));
   SourcePool& pool = *cached.sources;
@@ -734,6 +753,8 @@ common::Result<std::shared_ptr<const std::string>> RelayService::RenderCached(
     TSUNAGU_ASSIGN_OR_RETURN(
         source,
         viewer::FrameSource::Open(std::make_shared<viewer::MemoryDicomReader>(cached.bytes)));
+    std::lock_guard lock(pool.mu);
+    if (!pool.windows) pool.windows = source->Describe().windows;
   }
   // Given back on every path; at most two idle per instance (two cores render one slice at once
   // at most in practice, and each holds a parsed header).
@@ -763,13 +784,7 @@ common::Result<std::shared_ptr<const std::string>> RelayService::RenderCached(
       const double c = effective.window->center, w = effective.window->width;
       persist = std::any_of(info.windows.begin(), info.windows.end(),
                             [&](const viewer::Window& x) { return SameWindow(x, c, w); });
-      if (auto it = options_.window_presets.find(info.modality);
-          !persist && it != options_.window_presets.end()) {
-        persist = std::any_of(it->second.begin(), it->second.end(), [&](const ViewerPreset& p) {
-          return std::abs(static_cast<double>(p.center) - c) < 1e-6 &&
-                 std::abs(static_cast<double>(p.width) - w) < 1e-6;
-        });
-      }
+      if (!persist) persist = IsPreset(info.modality, *effective.window);
     }
   } else {
     auto thumbnail = source->Thumbnail(128, 80);
@@ -779,6 +794,14 @@ common::Result<std::shared_ptr<const std::string>> RelayService::RenderCached(
   auto out = std::make_shared<const std::string>(std::move(jpeg));
   render_cache_.Put(study.study_uid, name, out, study.expires_at, persist);
   return std::shared_ptr<const std::string>(out);
+}
+
+bool RelayService::IsPreset(const std::string& modality, const viewer::Window& window) const {
+  auto it = options_.window_presets.find(modality);
+  if (it == options_.window_presets.end()) return false;
+  return std::any_of(it->second.begin(), it->second.end(), [&](const ViewerPreset& p) {
+    return SameWindow(window, static_cast<double>(p.center), static_cast<double>(p.width));
+  });
 }
 
 // ---------------------------------------------------------------- preparation after a commit
