@@ -18,7 +18,8 @@
 #   2. relay, every request a fresh render ("render"): each run has its own window centre, moved
 #      by 0.001 on each pass over the slices, so no request repeats and the cache cannot answer. This is
 #      the pipeline: decrypted instance and its parsed header (kept in memory, like Orthanc's
-#      parsed-file cache) -> read the frame -> LUT -> TurboJPEG -> HTTPS.
+#      parsed-file cache) -> the frame read in place -> window (SSE2 arithmetic checked against
+#      the LUT) -> TurboJPEG (fast DCT; the fidelity line compares it with Orthanc's) -> HTTPS.
 #   3. relay, the same URLs again and again ("cached"): what a viewer re-opening the study, or a
 #      second specialist, gets from the render cache (memory layer; persisted copies are encrypted
 #      with the study).
@@ -197,6 +198,24 @@ PY
 curl -sf --cacert ca.pem -H 'Accept: image/jpeg' "$obase/instances/${ids[0]}/frames/0/rendered?$oq" -o o.jpg
 curl -sf --cacert ca.pem "$vbase/v/$token/series/1/instances/1/frames/1/rendered?window=40,400,linear&quality=90" -o r.jpg
 echo "   Orthanc answers JPEG $(jpeg_size o.jpg); relay answers JPEG $(jpeg_size r.jpg)"
+# Same quality, not only the same quality setting: both JPEGs against the exact 8-bit window of the
+# stored frame (PS3.3 C.11.2.1.2.1 LINEAR, 40/400). The relay encodes with TurboJPEG's fast DCT,
+# Orthanc with libjpeg's default (islow).
+/usr/bin/python3 - "${files[0]}" o.jpg r.jpg <<'PY'
+import sys, numpy as np, pydicom
+from PIL import Image
+ds = pydicom.dcmread(sys.argv[1])
+m = ds.pixel_array.astype(np.float64) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+c, w = 40.0, 400.0
+y = np.clip((m - (c - 0.5)) / (w - 1) + 0.5, 0, 1)
+ref = np.floor(y * 255 + 0.5)
+def psnr(path):
+    img = np.asarray(Image.open(path).convert('L'), dtype=np.float64)
+    mse = np.mean((img - ref) ** 2)
+    return 99.0 if mse == 0 else 10 * np.log10(255 ** 2 / mse)
+print(f"   JPEG fidelity to the exact 8-bit window (PSNR): Orthanc {psnr(sys.argv[2]):.2f} dB, "
+      f"relay {psnr(sys.argv[3]):.2f} dB")
+PY
 
 # --- wrk scripts ---
 {
