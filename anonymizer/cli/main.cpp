@@ -238,12 +238,13 @@ int main(int argc, char** argv) {
       report(files[i].string(), std::string(kind) + ": " + result.status().message());
     }
   };
-  std::vector<std::thread> threads;
   const unsigned n =
       std::min<unsigned>(jobs, static_cast<unsigned>(std::max<std::size_t>(1, files.size())));
-  for (unsigned t = 1; t < n; ++t) threads.emplace_back(worker);
+  // Long-lived workers with large stacks: one thread per job for the whole run, not one per
+  // file. If some cannot be started, this thread finishes the queue (each worker takes the next
+  // file from `next`, so nothing is done twice or skipped).
+  (void)tsunagu::anonymizer::Deidentifier::RunWorkers(n, worker);
   worker();
-  for (std::thread& t : threads) t.join();
   if (!batch.empty()) publish(std::move(batch), std::move(batch_inputs));
   std::cout << "tsunagu-anonymize: " << written.load() << " written, " << failed.load()
             << " refused or unreadable\n";

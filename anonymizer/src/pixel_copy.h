@@ -34,6 +34,10 @@ std::optional<PixelTail> FindPixelTail(DcmDataset& dataset, const std::filesyste
 common::Status AppendPixelTail(const std::filesystem::path& input, const PixelTail& tail,
                                const std::filesystem::path& output);
 
+// The same, appending at the current offset of the open file `out_fd` (which stays open).
+common::Status AppendPixelTailToFd(const std::filesystem::path& input, const PixelTail& tail,
+                                   int out_fd);
+
 }  // namespace tsunagu::anonymizer::internal
 
 #endif  // TSUNAGU_ANONYMIZER_SRC_PIXEL_COPY_H_
