@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "tsunagu/anonymizer/deidentifier.h"
+#include "tsunagu/anonymizer/dictionary.h"
 #include "tsunagu/anonymizer/options_from_config.h"
 #include "tsunagu/common/cli.h"
 #include "tsunagu/common/language.h"
@@ -92,6 +93,9 @@ int UsageError(Language lang, const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything else touches DCMTK: its dictionary from the compiled-in table, unless the
+  // user points DCMDICTPATH at dictionaries of their own.
+  tsunagu::anonymizer::UseBuiltInDictionary();
   const Language lang = tsunagu::common::LanguageFromEnvironment();
   // DCMTK's own diagnostics may quote element values: keep them off stderr.
   OFLog::configure(OFLogger::OFF_LOG_LEVEL);
