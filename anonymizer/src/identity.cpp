@@ -232,9 +232,10 @@ std::string RemoveTokens(std::string_view text, const std::vector<Token>& tokens
   for (const Token& t : tokens) sorted.push_back(&t);
   std::sort(sorted.begin(), sorted.end(),
             [](const Token* a, const Token* b) { return a->bytes.size() > b->bytes.size(); });
+  // Folded once: erasing from both copies at the same positions keeps them aligned.
+  std::string lower = LowerAscii(out);
   for (const Token* token : sorted) {
     std::size_t pos = 0;
-    std::string lower = LowerAscii(out);
     while ((pos = FindToken(out, lower, *token, pos)) != std::string::npos) {
       out.erase(pos, token->bytes.size());
       lower.erase(pos, token->bytes.size());
