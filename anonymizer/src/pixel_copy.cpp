@@ -24,11 +24,6 @@ class Fd {
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
   int get() const { return fd_; }
-  int Release() {
-    const int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
 
  private:
   int fd_;
@@ -108,16 +103,6 @@ std::optional<PixelTail> FindPixelTail(DcmDataset& dataset, const std::filesyste
     return std::nullopt;
   }
   return PixelTail{offset, tail};
-}
-
-common::Status AppendPixelTail(const std::filesystem::path& input, const PixelTail& tail,
-                               const std::filesystem::path& output) {
-  Fd out(::open(output.c_str(), O_WRONLY | O_CLOEXEC));
-  if (out.get() < 0) return common::StatusFromErrno(errno, "open output for the pixel data");
-  if (::lseek(out.get(), 0, SEEK_END) < 0) return common::StatusFromErrno(errno, "seek output");
-  TSUNAGU_RETURN_IF_ERROR(AppendPixelTailToFd(input, tail, out.get()));
-  if (::close(out.Release()) != 0) return common::StatusFromErrno(errno, "close output");
-  return common::Status::Ok();
 }
 
 common::Status AppendPixelTailToFd(const std::filesystem::path& input, const PixelTail& tail,

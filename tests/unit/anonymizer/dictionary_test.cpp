@@ -35,7 +35,9 @@ TEST(BuiltInDictionary, EqualsTheDefaultDictionaryFiles) {
     std::size_t end = paths.find(ENVIRONMENT_PATH_SEPARATOR, start);
     if (end == std::string::npos) end = paths.size();
     const std::string path = paths.substr(start, end - start);
-    if (!path.empty()) ASSERT_TRUE(files.loadDictionary(path.c_str(), OFTrue)) << path;
+    if (!path.empty()) {
+      ASSERT_TRUE(files.loadDictionary(path.c_str(), OFTrue)) << path;
+    }
     start = end + 1;
   }
   DcmDataDictionary built(OFFalse, OFFalse);
