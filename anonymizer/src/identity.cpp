@@ -56,6 +56,17 @@ std::size_t FindToken(std::string_view text, std::string_view lower, const Token
 // always in the single-byte code). Escape sequences stay inside the parts.
 std::vector<std::string> SplitRaw(std::string_view value, std::string_view delimiters,
                                   std::vector<std::string>* multibyte_runs) {
+  if (value.find('\x1B') == std::string_view::npos) {
+    // No escape sequence: single-byte code throughout, a plain split (same parts as below).
+    std::vector<std::string> parts;
+    std::size_t start = 0;
+    for (;;) {
+      const std::size_t end = value.find_first_of(delimiters, start);
+      parts.emplace_back(value.substr(start, end == std::string_view::npos ? end : end - start));
+      if (end == std::string_view::npos) return parts;
+      start = end + 1;
+    }
+  }
   std::vector<std::string> parts(1);
   bool multibyte = false;
   std::string run;
