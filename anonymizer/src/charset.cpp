@@ -163,8 +163,7 @@ class Utf8Decoder {
       charsets_.push_back(own);
     }
     const bool utf8_compatible = IsUtf8Compatible(charset);
-    for (unsigned long i = 0; i < item.card(); ++i) {
-      DcmElement* element = item.getElement(i);
+    for (DcmElement* element : Elements(item)) {
       if (element == nullptr) continue;
       if (element->ident() == EVR_SQ) {
         auto& sq = static_cast<DcmSequenceOfItems&>(*element);

@@ -9,12 +9,14 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <optional>
 #include <set>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include "charset.h"
 #include "dcmtk_bridge.h"
@@ -89,8 +91,9 @@ Status VerifyPreamble(const std::filesystem::path& path) {
 // `file` as DICOM Part 10 bytes (preamble, meta header, dataset), as saveFile would write them.
 Result<std::string> Serialize(DcmFileFormat& file, E_TransferSyntax xfer) {
   std::string out;
-  std::vector<char> chunk(64 * 1024);
-  DcmOutputBufferStream stream(chunk.data(), static_cast<offile_off_t>(chunk.size()));
+  constexpr std::size_t kChunk = 64 * 1024;
+  const std::unique_ptr<char[]> chunk(new char[kChunk]);  // not zeroed: DCMTK writes it first
+  DcmOutputBufferStream stream(chunk.get(), static_cast<offile_off_t>(kChunk));
   file.transferInit();
   OFCondition cond = EC_StreamNotifyClient;
   while (cond == EC_StreamNotifyClient) {
@@ -257,8 +260,7 @@ Result<PendingInstance> Deidentifier::Impl::Run(const std::filesystem::path& inp
   if (decoded) identity.Collect(ds, /*raw=*/false);
   {
     std::set<std::string> kept;
-    for (unsigned long i = 0; i < ds.card(); ++i) {
-      DcmElement* element = ds.getElement(i);
+    for (DcmElement* element : Elements(ds)) {
       if (element == nullptr || !element->isaString() || element->getGTag() % 2 == 1) continue;
       const ProfileRow* row = profile.Find(element->getGTag(), element->getETag());
       if (row == nullptr || ShareProfile::EffectiveAction(*row) == Action::kK) {

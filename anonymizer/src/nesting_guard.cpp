@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -72,17 +73,18 @@ common::Status CheckNestingBound(const std::filesystem::path& path) {
     return common::Status::Ok();  // the parser reports empty or odd files
   }
   const auto size = static_cast<std::uint64_t>(st.st_size);
-  // The 1 MiB buffer is allocated only for files that need a full scan: most inputs need only
-  // their first 64 KiB looked at, and zeroing 1 MiB per file showed in the profile.
-  std::vector<char> buffer(64 * 1024);
-  const ssize_t head_read = ::pread(fd, buffer.data(), buffer.size(), 0);
-  const std::string_view head(buffer.data(),
+  // Most inputs need only their first 64 KiB looked at (read into memory that is not zeroed:
+  // zeroing a buffer per file showed in the profile); the 1 MiB buffer is for full scans.
+  constexpr std::size_t kHead = 64 * 1024;
+  const std::unique_ptr<char[]> head_buffer(new char[kHead]);
+  const ssize_t head_read = ::pread(fd, head_buffer.get(), kHead, 0);
+  const std::string_view head(head_buffer.get(),
                               head_read > 0 ? static_cast<std::size_t>(head_read) : 0);
   std::uint64_t items = 0;
   if (head.find(kDeflatedUid) != std::string_view::npos) {
     // Deflated datasets are small on disk and large once inflated: read all of it (deflated
     // files are rare and small).
-    buffer.resize(1 << 20);
+    std::vector<char> buffer(1 << 20);
     std::string file;
     file.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(size, 1u << 30)));
     for (ssize_t n;
@@ -93,7 +95,7 @@ common::Status CheckNestingBound(const std::filesystem::path& path) {
   } else if (size / 8 > kMaxItemTags) {  // an item tag takes at least 8 bytes
     // Scanned in place: the last 3 bytes of a chunk move to the front of the buffer, so that a
     // tag split across two reads is still seen, and nothing else is copied.
-    buffer.resize(1 << 20);
+    std::vector<char> buffer(1 << 20);
     constexpr std::size_t kCarry = 3;
     std::size_t carried = 0;
     for (ssize_t n; (n = ::read(fd, buffer.data() + carried, buffer.size() - carried)) > 0 &&
