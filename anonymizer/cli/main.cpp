@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "tsunagu/anonymizer/deidentifier.h"
+#include "tsunagu/anonymizer/dictionary.h"
 #include "tsunagu/anonymizer/options_from_config.h"
 #include "tsunagu/common/cli.h"
 #include "tsunagu/common/language.h"
@@ -92,6 +95,9 @@ int UsageError(Language lang, const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything else touches DCMTK: its dictionary from the compiled-in table, unless the
+  // user points DCMDICTPATH at dictionaries of their own.
+  tsunagu::anonymizer::UseBuiltInDictionary();
   const Language lang = tsunagu::common::LanguageFromEnvironment();
   // DCMTK's own diagnostics may quote element values: keep them off stderr.
   OFLog::configure(OFLogger::OFF_LOG_LEVEL);
@@ -188,44 +194,58 @@ int main(int argc, char** argv) {
     }
   }
 
-  // Outputs are written and verified under temporary names, then published in batches: one
-  // syncfs per batch instead of two fsyncs per file, with the same crash guarantee (a final
-  // name always holds a complete, verified file).
-  constexpr std::size_t kBatch = 64;
+  // Outputs are written and verified under temporary names by the workers and published by one
+  // publisher thread: it takes every output ready so far, flushes them with one syncfs, renames
+  // them to their final names and fsyncs the directory, then takes the next lot. The flush
+  // waits for the disk while the workers keep going, instead of stopping a worker; a final name
+  // always holds a complete, verified file (also after a power loss, unless --no-fsync).
   const auto durability = cli.Flag("--no-fsync")
                               ? tsunagu::anonymizer::Deidentifier::Durability::kRenameOnly
                               : tsunagu::anonymizer::Deidentifier::Durability::kFlushed;
   std::atomic<std::size_t> next{0};
   std::atomic<std::size_t> written{0};
-  std::mutex batch_mutex;
-  std::vector<tsunagu::anonymizer::PendingInstance> batch;
-  std::vector<std::string> batch_inputs;
-  auto publish = [&](std::vector<tsunagu::anonymizer::PendingInstance> pending,
-                     std::vector<std::string> inputs) {
-    tsunagu::common::Status status =
-        tsunagu::anonymizer::Deidentifier::Publish(pending, durability);
-    if (status.ok()) {
-      written += pending.size();
-      return;
+  std::mutex ready_mutex;
+  std::condition_variable ready_cv;
+  std::vector<tsunagu::anonymizer::PendingInstance> ready;
+  std::vector<std::string> ready_inputs;
+  bool workers_done = false;  // guarded by ready_mutex
+  auto publisher = [&] {
+    for (;;) {
+      std::vector<tsunagu::anonymizer::PendingInstance> pending;
+      std::vector<std::string> inputs;
+      bool done = false;
+      {
+        std::unique_lock<std::mutex> lock(ready_mutex);
+        // Bounded: each wait ends after 200 ms at most; the loop ends once the workers are done
+        // (every file they take ends in a bounded time) and their outputs are published.
+        ready_cv.wait_for(lock, std::chrono::milliseconds(200),
+                          [&] { return !ready.empty() || workers_done; });
+        pending.swap(ready);
+        inputs.swap(ready_inputs);
+        done = workers_done;
+      }
+      if (!pending.empty()) {
+        const tsunagu::common::Status status =
+            tsunagu::anonymizer::Deidentifier::Publish(pending, durability);
+        if (status.ok()) {
+          written += pending.size();
+        } else {
+          for (const std::string& input : inputs) report(input, "error: " + status.message());
+        }
+      }
+      if (done) return;  // `ready` was complete when workers_done was read
     }
-    for (const std::string& input : inputs) report(input, "error: " + status.message());
   };
   auto worker = [&] {
     for (std::size_t i = next++; i < files.size(); i = next++) {
       auto result = (*deidentifier)->DeidentifyToTemporary(files[i], *output);
       if (result.ok()) {
-        std::vector<tsunagu::anonymizer::PendingInstance> full;
-        std::vector<std::string> full_inputs;
         {
-          std::lock_guard<std::mutex> lock(batch_mutex);
-          batch.push_back(std::move(*result));
-          batch_inputs.push_back(files[i].string());
-          if (batch.size() >= kBatch) {
-            full.swap(batch);
-            full_inputs.swap(batch_inputs);
-          }
+          std::lock_guard<std::mutex> lock(ready_mutex);
+          ready.push_back(std::move(*result));
+          ready_inputs.push_back(files[i].string());
         }
-        if (!full.empty()) publish(std::move(full), std::move(full_inputs));
+        ready_cv.notify_one();
         continue;
       }
       const auto code = result.status().code();
@@ -238,13 +258,22 @@ int main(int argc, char** argv) {
       report(files[i].string(), std::string(kind) + ": " + result.status().message());
     }
   };
-  std::vector<std::thread> threads;
   const unsigned n =
       std::min<unsigned>(jobs, static_cast<unsigned>(std::max<std::size_t>(1, files.size())));
-  for (unsigned t = 1; t < n; ++t) threads.emplace_back(worker);
+  std::thread publishing(publisher);
+  // Long-lived workers with large stacks: one thread per job for the whole run, not one per
+  // file. If some cannot be started, this thread finishes the queue (each worker takes the next
+  // file from `next`, so nothing is done twice or skipped).
+  (void)tsunagu::anonymizer::Deidentifier::RunWorkers(n, worker);
   worker();
-  for (std::thread& t : threads) t.join();
-  if (!batch.empty()) publish(std::move(batch), std::move(batch_inputs));
+  {
+    std::lock_guard<std::mutex> lock(ready_mutex);
+    workers_done = true;
+  }
+  ready_cv.notify_one();
+  publishing.join();
+  // Exit status 0 promises that every input's output is under its final name and, unless
+  // --no-fsync, flushed to disk (the last publish finished before this line).
   std::cout << "tsunagu-anonymize: " << written.load() << " written, " << failed.load()
             << " refused or unreadable\n";
   return failed.load() == 0 ? kExitOk : kExitSomeFailed;

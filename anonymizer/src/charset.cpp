@@ -3,6 +3,7 @@
 #include <dcmtk/dcmdata/dcspchrs.h>
 #include <iconv.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <vector>
@@ -115,7 +116,8 @@ std::optional<std::string> DecodeIso2022Japanese(std::string_view value, bool g1
     euc += static_cast<char>(b2 | 0x80);
     ++i;
   }
-  EucJpToUtf8 converter;
+  // iconv_open loads a conversion module: once per thread, not once per value.
+  thread_local EucJpToUtf8 converter;
   if (!converter.ok()) return std::nullopt;
   return converter.Convert(euc);
 }
@@ -160,8 +162,8 @@ class Utf8Decoder {
       charset = RawValue(*own);
       charsets_.push_back(own);
     }
-    for (unsigned long i = 0; i < item.card(); ++i) {
-      DcmElement* element = item.getElement(i);
+    const bool utf8_compatible = IsUtf8Compatible(charset);
+    for (DcmElement* element : Elements(item)) {
       if (element == nullptr) continue;
       if (element->ident() == EVR_SQ) {
         auto& sq = static_cast<DcmSequenceOfItems&>(*element);
@@ -171,7 +173,7 @@ class Utf8Decoder {
         continue;
       }
       if (!element->isLeaf() || !IsCharsetAffected(element->ident())) continue;
-      if (IsUtf8Compatible(charset)) continue;
+      if (utf8_compatible) continue;
       const std::string raw = RawValue(*element);
       if (raw.empty()) continue;
       std::optional<std::string> utf8 = Decode(charset, raw, element->ident());
@@ -180,6 +182,7 @@ class Utf8Decoder {
             "a value of " + TagLabel(element->getTag()) +
             " cannot be decoded with its Specific Character Set, so it cannot be checked");
       }
+      if (*utf8 == raw) continue;  // nothing outside ASCII: the value reads the same
       element->putString(utf8->c_str(), static_cast<Uint32>(utf8->size()));
       converted_ = true;
     }
@@ -196,6 +199,12 @@ class Utf8Decoder {
  private:
   std::optional<std::string> Decode(const std::string& charset, const std::string& raw, DcmEVR vr) {
     if (IsIso2022Japanese(charset)) {
+      // Without escape sequences and 8-bit bytes the value stays in the initial ASCII code (G0;
+      // DecodeIso2022Japanese passes such bytes through unchanged).
+      if (std::none_of(raw.begin(), raw.end(),
+                       [](char c) { return c == 0x1B || static_cast<unsigned char>(c) >= 0x80; })) {
+        return raw;
+      }
       // The first term is the initial code: ISO 2022 IR 13 starts with half-width katakana.
       return DecodeIso2022Japanese(raw, Terms(charset).front() == "ISO 2022 IR 13");
     }

@@ -107,4 +107,14 @@ std::string GetString(DcmItem& item, const DcmTagKey& tag) {
   return std::string(TrimPadding(std::string_view(value.c_str(), value.length())));
 }
 
+std::vector<DcmElement*> Elements(DcmItem& item) {
+  std::vector<DcmElement*> out;
+  out.reserve(item.card());
+  for (DcmObject* object = item.nextInContainer(nullptr); object != nullptr;
+       object = item.nextInContainer(object)) {
+    out.push_back(static_cast<DcmElement*>(object));
+  }
+  return out;
+}
+
 }  // namespace tsunagu::anonymizer::internal

@@ -7,6 +7,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "tsunagu/common/status.h"
 
@@ -32,6 +33,10 @@ std::string RawValue(DcmElement& element);
 
 // A top-level string attribute, trailing padding removed; empty when absent.
 std::string GetString(DcmItem& item, const DcmTagKey& tag);
+
+// The elements of `item` in order, in one pass over DCMTK's list (item.getElement(i) walks the
+// list from its start on every call, so an index loop costs n^2/2 steps).
+std::vector<DcmElement*> Elements(DcmItem& item);
 
 // Removes trailing spaces and NULs (DICOM padding).
 std::string_view TrimPadding(std::string_view text);

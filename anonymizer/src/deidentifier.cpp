@@ -1,16 +1,22 @@
 #include "tsunagu/anonymizer/deidentifier.h"
 
+#include <dcmtk/dcmdata/dcistrmb.h>
+#include <dcmtk/dcmdata/dcostrmb.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <new>
 #include <optional>
 #include <set>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include "charset.h"
 #include "dcmtk_bridge.h"
@@ -82,6 +88,73 @@ Status VerifyPreamble(const std::filesystem::path& path) {
   return Status::Ok();
 }
 
+// `file` as DICOM Part 10 bytes (preamble, meta header, dataset), as saveFile would write them.
+Result<std::string> Serialize(DcmFileFormat& file, E_TransferSyntax xfer) {
+  std::string out;
+  constexpr std::size_t kChunk = 64 * 1024;
+  const std::unique_ptr<char[]> chunk(new char[kChunk]);  // not zeroed: DCMTK writes it first
+  DcmOutputBufferStream stream(chunk.get(), static_cast<offile_off_t>(kChunk));
+  file.transferInit();
+  OFCondition cond = EC_StreamNotifyClient;
+  while (cond == EC_StreamNotifyClient) {
+    cond = file.write(stream, xfer, EET_ExplicitLength, nullptr, EGL_withoutGL, EPD_noChange, 0, 0,
+                      0, EWM_fileformat);
+    void* data = nullptr;
+    offile_off_t length = 0;
+    stream.flushBuffer(data, length);
+    if (length > 0) out.append(static_cast<const char*>(data), static_cast<std::size_t>(length));
+  }
+  file.transferEnd();
+  TSUNAGU_RETURN_IF_ERROR(
+      StatusFromOFCondition(cond, "writing the output failed", common::ErrorCode::kInternal));
+  return out;
+}
+
+// Parses `bytes` (a whole Part 10 file but for its pixel data) as a reader would and verifies
+// what it finds: preamble, meta header and dataset.
+Status VerifySerialized(std::string_view bytes, const Identity& identity,
+                        const std::set<std::string>& original_uids, const ProfileOptions& options,
+                        const ShareProfile& profile) {
+  if (bytes.size() < 132 || bytes.substr(128, 4) != "DICM" ||
+      std::any_of(bytes.begin(), bytes.begin() + 128, [](char c) { return c != 0; })) {
+    return common::DeidentificationRefusedError("verification failed: file preamble not empty");
+  }
+  DcmInputBufferStream stream;
+  stream.setBuffer(bytes.data(), static_cast<offile_off_t>(bytes.size()));
+  stream.setEos();
+  DcmFileFormat parsed;
+  parsed.transferInit();
+  const OFCondition cond = parsed.read(stream, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
+  parsed.transferEnd();
+  stream.releaseBuffer();
+  TSUNAGU_RETURN_IF_ERROR(
+      StatusFromOFCondition(cond, "re-reading the output failed", common::ErrorCode::kInternal));
+  if (!stream.eos()) {
+    return common::InternalError("re-reading the output failed: bytes left over");
+  }
+  return VerifyOutput(parsed, identity, original_uids, options, profile);
+}
+
+// Creates `path` holding `head` then the input's bytes `tail`.
+Status WriteOutput(std::string_view head, const std::filesystem::path& input, const PixelTail& tail,
+                   const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (fd < 0) return common::StatusFromErrno(errno, "create output");
+  Status status = Status::Ok();
+  for (std::size_t done = 0; done < head.size() && status.ok();) {
+    const ssize_t n = ::write(fd, head.data() + done, head.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      status = common::StatusFromErrno(n < 0 ? errno : ENOSPC, "write output");
+    } else {
+      done += static_cast<std::size_t>(n);
+    }
+  }
+  if (status.ok()) status = AppendPixelTailToFd(input, tail, fd);
+  if (::close(fd) != 0 && status.ok()) status = common::StatusFromErrno(errno, "close output");
+  return status;
+}
+
 }  // namespace
 
 struct Deidentifier::Impl {
@@ -89,8 +162,24 @@ struct Deidentifier::Impl {
   ShareProfile profile;
 
   std::string MapUid(std::string_view uid) const {
-    return UidFromDigest(common::HmacSha256(options.site_secret, TrimPadding(uid)));
+    uid = TrimPadding(uid);
+    // Study, Series and Frame of Reference UIDs repeat in every instance of a series, and an
+    // instance's own UID comes twice (meta header and dataset): the last mappings are kept in
+    // memory for this run (never written anywhere), bounded by clearing when full.
+    {
+      std::lock_guard<std::mutex> lock(uid_cache_mutex);
+      if (auto it = uid_cache.find(uid); it != uid_cache.end()) return it->second;
+    }
+    std::string mapped = UidFromDigest(common::HmacSha256(options.site_secret, uid));
+    std::lock_guard<std::mutex> lock(uid_cache_mutex);
+    if (uid_cache.size() >= kUidCacheEntries) uid_cache.clear();
+    uid_cache.emplace(std::string(uid), mapped);
+    return mapped;
   }
+
+  static constexpr std::size_t kUidCacheEntries = 4096;
+  mutable std::mutex uid_cache_mutex;
+  mutable std::map<std::string, std::string, std::less<>> uid_cache;
 
   Result<PendingInstance> Run(const std::filesystem::path& input,
                               const std::filesystem::path& output_dir) const;
@@ -171,8 +260,7 @@ Result<PendingInstance> Deidentifier::Impl::Run(const std::filesystem::path& inp
   if (decoded) identity.Collect(ds, /*raw=*/false);
   {
     std::set<std::string> kept;
-    for (unsigned long i = 0; i < ds.card(); ++i) {
-      DcmElement* element = ds.getElement(i);
+    for (DcmElement* element : Elements(ds)) {
       if (element == nullptr || !element->isaString() || element->getGTag() % 2 == 1) continue;
       const ProfileRow* row = profile.Find(element->getGTag(), element->getETag());
       if (row == nullptr || ShareProfile::EffectiveAction(*row) == Action::kK) {
@@ -262,14 +350,24 @@ Result<PendingInstance> Deidentifier::Impl::Run(const std::filesystem::path& inp
     tail = FindPixelTail(ds, input, output_xfer);
     if (tail) detached_pixels.reset(ds.remove(DCM_PixelData));
   }
+  if (tail) {
+    // Everything but the pixel data is serialized in memory (a few kilobytes), parsed back from
+    // those bytes and verified, and only then written: the bytes verified are the bytes written,
+    // without writing a file and reading it back. The pixel data appended after them is the
+    // input's own Pixel Data element, byte for byte (FindPixelTail proved the range is that
+    // element); its encapsulated frame headers are verified from the parsed element, which DCMTK
+    // reads from those same input bytes.
+    TSUNAGU_ASSIGN_OR_RETURN(std::string head, Serialize(output, output_xfer));
+    TSUNAGU_RETURN_IF_ERROR(VerifySerialized(head, identity, original_uids, options, profile));
+    TSUNAGU_RETURN_IF_ERROR(VerifyPixelDataHeaders(*detached_pixels, output_xfer, identity));
+    TSUNAGU_RETURN_IF_ERROR(WriteOutput(head, input, *tail, pending.temp_path_));
+    summary.bytes_written = head.size() + tail->size;
+    pending.summary_ = std::move(summary);
+    return pending;
+  }
   const OFCondition saved =
       output.saveFile(OFFilename(pending.temp_path_.c_str()), output_xfer, EET_ExplicitLength,
                       EGL_withoutGL, EPD_noChange, 0, 0, EWM_fileformat);
-  if (saved.good() && tail) {
-    if (Status appended = AppendPixelTail(input, *tail, pending.temp_path_); !appended.ok()) {
-      return appended;
-    }
-  }
   if (saved.bad()) {
     // DCMTK does not keep errno; a nearly full disk is the usual cause worth retrying.
     auto free = common::LocalFileSystem().FreeSpace(output_dir);
@@ -353,6 +451,10 @@ Result<InstanceSummary> Deidentifier::DeidentifyFile(
   pending.owned_ = false;
   TSUNAGU_RETURN_IF_ERROR(common::SyncDirectory(output_dir));
   return pending.summary_;
+}
+
+common::Status Deidentifier::RunWorkers(unsigned threads, const std::function<void()>& fn) {
+  return RunLargeStackThreads(threads, fn);
 }
 
 common::Status Deidentifier::Publish(std::vector<PendingInstance>& pending, Durability durability) {

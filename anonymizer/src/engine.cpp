@@ -28,23 +28,25 @@ class Applier {
   explicit Applier(const EngineContext& c) : c_(c) {}
 
   void Item(DcmItem& item, int depth) {
-    for (unsigned long i = item.card(); i-- > 0;) {
-      DcmElement* element = item.getElement(i);
+    // Last to first over a snapshot of the elements: removing one leaves the others in place.
+    const std::vector<DcmElement*> elements = Elements(item);
+    for (auto it = elements.rbegin(); it != elements.rend(); ++it) {
+      DcmElement* element = *it;
       if (element == nullptr) continue;
       const DcmTag& tag = element->getTag();
       const std::uint16_t g = tag.getGTag(), e = tag.getETag();
       if (e == 0x0000 || IsOverlayGroup(g)) {
         // Group lengths are recomputed on write; overlay groups lose their data (Overlay Data
         // and Comments are X) and so are dropped whole rather than left dangling.
-        delete item.remove(i);
+        delete item.remove(element);
         continue;
       }
       if (g % 2 == 1) {
-        Private(item, i, *element, depth);
+        Private(item, *element, depth);
         continue;
       }
       if (IsRemovedOutsideTable(tag)) {
-        delete item.remove(i);
+        delete item.remove(element);
         continue;
       }
       const ProfileRow* row = c_.profile->Find(g, e);
@@ -58,12 +60,12 @@ class Applier {
       }
       const Operation op =
           ShareProfile::Resolve(ShareProfile::EffectiveAction(*row), g, e, c_.iod, depth > 0);
-      Apply(item, i, *element, op, depth);
+      Apply(item, *element, op, depth);
     }
   }
 
  private:
-  void Private(DcmItem& item, unsigned long i, DcmElement& element, int depth) {
+  void Private(DcmItem& item, DcmElement& element, int depth) {
     const std::uint16_t g = element.getGTag(), e = element.getETag();
     bool keep = false;
     if (e >= 0x0010 && e <= 0x00FF) {
@@ -73,7 +75,7 @@ class Applier {
       keep = creator != nullptr && IsSafePrivate(*c_.options, g, TrimPadding(creator), e);
     }
     if (!keep) {
-      delete item.remove(i);
+      delete item.remove(&element);
     } else if (element.ident() == EVR_SQ) {
       Sequence(element, depth);
     }
@@ -91,14 +93,14 @@ class Applier {
     element.putString(KeepLast(value, c_.options->patient_id_keep).c_str());
   }
 
-  void Apply(DcmItem& item, unsigned long i, DcmElement& element, Operation op, int depth) {
+  void Apply(DcmItem& item, DcmElement& element, Operation op, int depth) {
     const DcmEVR vr = element.ident();
     switch (op) {
       case Operation::kKeep:
         if (vr == EVR_SQ) Sequence(element, depth);
         return;
       case Operation::kRemove:
-        delete item.remove(i);
+        delete item.remove(&element);
         return;
       case Operation::kZero:
         if (vr == EVR_SQ) {
@@ -124,7 +126,7 @@ class Applier {
         } else if (vr == EVR_UI) {
           MapUids(element);
         } else {
-          delete item.remove(i);  // a U attribute with a wrong VR cannot be mapped safely
+          delete item.remove(&element);  // a U attribute with a wrong VR cannot be mapped safely
         }
         return;
     }

@@ -56,6 +56,17 @@ std::size_t FindToken(std::string_view text, std::string_view lower, const Token
 // always in the single-byte code). Escape sequences stay inside the parts.
 std::vector<std::string> SplitRaw(std::string_view value, std::string_view delimiters,
                                   std::vector<std::string>* multibyte_runs) {
+  if (value.find('\x1B') == std::string_view::npos) {
+    // No escape sequence: single-byte code throughout, a plain split (same parts as below).
+    std::vector<std::string> parts;
+    std::size_t start = 0;
+    for (;;) {
+      const std::size_t end = value.find_first_of(delimiters, start);
+      parts.emplace_back(value.substr(start, end == std::string_view::npos ? end : end - start));
+      if (end == std::string_view::npos) return parts;
+      start = end + 1;
+    }
+  }
   std::vector<std::string> parts(1);
   bool multibyte = false;
   std::string run;
@@ -115,7 +126,12 @@ bool IsIdentifyingAttribute(const DcmTagKey& tag) {
   return std::find(std::begin(kTags), std::end(kTags), tag) != std::end(kTags);
 }
 
-void Identity::Add(std::string_view bytes, const std::string& source, bool exempt_in_patient_id) {
+const std::string& Identity::Source::label() {
+  if (label_.empty()) label_ = TagLabel(tag_);
+  return label_;
+}
+
+void Identity::Add(std::string_view bytes, Source& source, bool exempt_in_patient_id) {
   bytes = TrimPadding(bytes);
   if (bytes.empty()) return;
   const bool ascii = IsAscii(bytes);
@@ -124,11 +140,11 @@ void Identity::Add(std::string_view bytes, const std::string& source, bool exemp
   if (ascii ? bytes.size() < 2 : Utf8Length(bytes) < 1) return;
   std::string key = ascii ? LowerAscii(bytes) : std::string(bytes);
   if (!seen_.insert(key).second) return;
-  tokens_.push_back(Token{std::string(bytes), source, ascii, exempt_in_patient_id,
+  tokens_.push_back(Token{std::string(bytes), source.label(), ascii, exempt_in_patient_id,
                           ascii ? std::move(key) : std::string()});
 }
 
-void Identity::AddName(std::string_view value, const std::string& source, bool raw) {
+void Identity::AddName(std::string_view value, Source& source, bool raw) {
   Add(value, source);
   std::vector<std::string> runs;
   for (const std::string& name : SplitRaw(value, "\\", nullptr)) {
@@ -155,11 +171,11 @@ void Identity::AddName(std::string_view value, const std::string& source, bool r
   // Raw ISO 2022 multi-byte payloads are 7-bit bytes: only two or more characters (4 bytes) are
   // specific enough to look for.
   for (const std::string& run : runs) {
-    if (run.size() >= 4) tokens_.push_back(Token{run, source, false, false, {}});
+    if (run.size() >= 4) tokens_.push_back(Token{run, source.label(), false, false, {}});
   }
 }
 
-void Identity::AddDate(std::string_view value, const std::string& source) {
+void Identity::AddDate(std::string_view value, Source& source) {
   value = TrimPadding(value);
   if (value.size() != 8 || !std::all_of(value.begin(), value.end(), ::isdigit)) {
     Add(value, source);
@@ -181,22 +197,23 @@ void Identity::Collect(DcmItem& dataset, bool raw) {
     if (tag == DCM_PixelData) continue;
     // The walk's stack holds the root item, then the element: depth 2 is the top level.
     const bool top_level = stack.card() == 2;
+    Source source(tag);
     if (vr == EVR_PN) {
-      AddName(RawValue(*element), TagLabel(tag), raw);
+      AddName(RawValue(*element), source, raw);
     } else if (tag == DCM_PatientBirthDate) {
       const std::string value = RawValue(*element);
-      AddDate(value, TagLabel(tag));
+      AddDate(value, source);
       // DA is ASCII in every character set: the raw value is the decoded one.
       if (top_level) birth_date_ = std::string(TrimPadding(value));
     } else if (tag == DCM_PatientID) {
       // The Patient ID is kept as its last characters on purpose; if the whole ID is that short,
       // it equals its suffix and may appear in the Patient ID element only.
       for (const std::string& id : SplitRaw(RawValue(*element), "\\", nullptr)) {
-        Add(id, TagLabel(tag), top_level);
+        Add(id, source, top_level);
       }
     } else if (IsIdentifyingAttribute(tag) && element->isaString()) {
       for (const std::string& v : SplitRaw(RawValue(*element), "\\", nullptr)) {
-        Add(v, TagLabel(tag));
+        Add(v, source);
       }
     }
   }
@@ -232,9 +249,10 @@ std::string RemoveTokens(std::string_view text, const std::vector<Token>& tokens
   for (const Token& t : tokens) sorted.push_back(&t);
   std::sort(sorted.begin(), sorted.end(),
             [](const Token* a, const Token* b) { return a->bytes.size() > b->bytes.size(); });
+  // Folded once: erasing from both copies at the same positions keeps them aligned.
+  std::string lower = LowerAscii(out);
   for (const Token* token : sorted) {
     std::size_t pos = 0;
-    std::string lower = LowerAscii(out);
     while ((pos = FindToken(out, lower, *token, pos)) != std::string::npos) {
       out.erase(pos, token->bytes.size());
       lower.erase(pos, token->bytes.size());

@@ -43,9 +43,20 @@ class Identity {
   void AddOriginalUid(std::string uid) { original_uids_.insert(std::move(uid)); }
 
  private:
-  void Add(std::string_view bytes, const std::string& source, bool exempt_in_patient_id = false);
-  void AddName(std::string_view value, const std::string& source, bool raw);
-  void AddDate(std::string_view value, const std::string& source);
+  // The label of the attribute a value comes from, made when a first token is added (a tag
+  // label needs a dictionary look-up; most values add no new token).
+  class Source {
+   public:
+    explicit Source(const DcmTagKey& tag) : tag_(tag) {}
+    const std::string& label();
+
+   private:
+    DcmTagKey tag_;
+    std::string label_;
+  };
+  void Add(std::string_view bytes, Source& source, bool exempt_in_patient_id = false);
+  void AddName(std::string_view value, Source& source, bool raw);
+  void AddDate(std::string_view value, Source& source);
 
   std::vector<Token> tokens_;
   std::set<std::string> seen_;

@@ -24,9 +24,14 @@ inline constexpr std::uint64_t kMaxItemTags = 150'000;
 // dataset). kDeidentificationRefused otherwise.
 common::Status CheckNestingBound(const std::filesystem::path& path);
 
-// Runs `fn` on a new thread with a kWorkerStackBytes stack and waits for it. kResourceExhausted
-// when the thread cannot be created.
+// Runs `fn` on a new thread with a kWorkerStackBytes stack and waits for it; directly when the
+// calling thread was started by RunLargeStackThreads (it has such a stack already).
+// kResourceExhausted when the thread cannot be created.
 common::Status RunOnLargeStack(const std::function<void()>& fn);
+
+// Runs `fn` on `count` new threads, each with a kWorkerStackBytes stack, and waits for them all.
+// kResourceExhausted when a thread cannot be created (the ones started still run to the end).
+common::Status RunLargeStackThreads(unsigned count, const std::function<void()>& fn);
 
 }  // namespace tsunagu::anonymizer::internal
 

@@ -24,11 +24,6 @@ class Fd {
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
   int get() const { return fd_; }
-  int Release() {
-    const int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
 
  private:
   int fd_;
@@ -110,13 +105,10 @@ std::optional<PixelTail> FindPixelTail(DcmDataset& dataset, const std::filesyste
   return PixelTail{offset, tail};
 }
 
-common::Status AppendPixelTail(const std::filesystem::path& input, const PixelTail& tail,
-                               const std::filesystem::path& output) {
+common::Status AppendPixelTailToFd(const std::filesystem::path& input, const PixelTail& tail,
+                                   int out_fd) {
   Fd in(::open(input.c_str(), O_RDONLY | O_CLOEXEC));
   if (in.get() < 0) return common::StatusFromErrno(errno, "open input for the pixel data");
-  Fd out(::open(output.c_str(), O_WRONLY | O_CLOEXEC));
-  if (out.get() < 0) return common::StatusFromErrno(errno, "open output for the pixel data");
-  if (::lseek(out.get(), 0, SEEK_END) < 0) return common::StatusFromErrno(errno, "seek output");
   loff_t in_offset = static_cast<loff_t>(tail.offset);
   std::uint64_t left = tail.size;
   // copy_file_range first (in-kernel; EXDEV across file systems on older kernels), then
@@ -127,7 +119,7 @@ common::Status AppendPixelTail(const std::filesystem::path& input, const PixelTa
     const std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(left, 1u << 30));
     ssize_t n = -1;
     if (use_copy_range) {
-      n = ::copy_file_range(in.get(), &in_offset, out.get(), nullptr, chunk, 0);
+      n = ::copy_file_range(in.get(), &in_offset, out_fd, nullptr, chunk, 0);
       if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP ||
                     errno == EBADF)) {
         use_copy_range = false;
@@ -135,7 +127,7 @@ common::Status AppendPixelTail(const std::filesystem::path& input, const PixelTa
       }
     } else if (use_sendfile) {
       off_t off = static_cast<off_t>(in_offset);
-      n = ::sendfile(out.get(), in.get(), &off, chunk);
+      n = ::sendfile(out_fd, in.get(), &off, chunk);
       if (n < 0 && (errno == EINVAL || errno == ENOSYS)) {
         use_sendfile = false;
         continue;
@@ -146,7 +138,7 @@ common::Status AppendPixelTail(const std::filesystem::path& input, const PixelTa
       n = ::pread(in.get(), buffer.data(), std::min(chunk, buffer.size()), in_offset);
       if (n > 0) {
         for (ssize_t done = 0; done < n;) {
-          const ssize_t w = ::write(out.get(), buffer.data() + done, n - done);
+          const ssize_t w = ::write(out_fd, buffer.data() + done, n - done);
           if (w < 0 && errno == EINTR) continue;
           if (w <= 0) return common::StatusFromErrno(errno, "write the pixel data");
           done += w;
@@ -159,7 +151,6 @@ common::Status AppendPixelTail(const std::filesystem::path& input, const PixelTa
     if (n == 0) return common::InternalError("copy the pixel data: the input ended early");
     left -= static_cast<std::uint64_t>(n);
   }
-  if (::close(out.Release()) != 0) return common::StatusFromErrno(errno, "close output");
   return common::Status::Ok();
 }
 

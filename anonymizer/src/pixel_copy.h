@@ -30,9 +30,10 @@ struct PixelTail {
 std::optional<PixelTail> FindPixelTail(DcmDataset& dataset, const std::filesystem::path& input,
                                        E_TransferSyntax xfer);
 
-// Appends the bytes `tail` of `input` to the end of `output`. kInternal / kDiskFull on failure.
-common::Status AppendPixelTail(const std::filesystem::path& input, const PixelTail& tail,
-                               const std::filesystem::path& output);
+// Appends the bytes `tail` of `input` at the current offset of the open file `out_fd` (which
+// stays open). kInternal / kDiskFull on failure.
+common::Status AppendPixelTailToFd(const std::filesystem::path& input, const PixelTail& tail,
+                                   int out_fd);
 
 }  // namespace tsunagu::anonymizer::internal
 

@@ -185,16 +185,22 @@ std::vector<std::string_view> HeaderTexts(std::string_view frame) {
 }
 
 common::Status VerifyEncapsulatedHeaders(DcmDataset& ds, const Identity& identity) {
-  const DcmXfer xfer(ds.getOriginalXfer());
-  if (!xfer.isEncapsulated()) return common::Status::Ok();
   DcmElement* element = nullptr;
-  if (ds.findAndGetElement(DCM_PixelData, element).bad() || element == nullptr ||
-      element->ident() != EVR_PixelData) {
+  if (ds.findAndGetElement(DCM_PixelData, element).bad() || element == nullptr) {
     return common::Status::Ok();
   }
+  return VerifyPixelDataHeaders(*element, ds.getOriginalXfer(), identity);
+}
+
+}  // namespace
+
+common::Status VerifyPixelDataHeaders(DcmElement& element, E_TransferSyntax transfer_syntax,
+                                      const Identity& identity) {
+  const DcmXfer xfer(transfer_syntax);
+  if (!xfer.isEncapsulated() || element.ident() != EVR_PixelData) return common::Status::Ok();
   DcmPixelSequence* sequence = nullptr;
-  if (static_cast<DcmPixelData*>(element)
-          ->getEncapsulatedRepresentation(xfer.getXfer(), nullptr, sequence)
+  if (static_cast<DcmPixelData&>(element)
+          .getEncapsulatedRepresentation(xfer.getXfer(), nullptr, sequence)
           .bad() ||
       sequence == nullptr) {
     return Refuse("the compressed pixel data cannot be read back");
@@ -220,8 +226,6 @@ common::Status VerifyEncapsulatedHeaders(DcmDataset& ds, const Identity& identit
   }
   return common::Status::Ok();
 }
-
-}  // namespace
 
 common::Status VerifyOutput(DcmFileFormat& output, const Identity& identity,
                             const std::set<std::string>& original_uids,

@@ -21,6 +21,12 @@ common::Status VerifyOutput(DcmFileFormat& output, const Identity& identity,
                             const std::set<std::string>& original_uids,
                             const ProfileOptions& options, const ShareProfile& profile);
 
+// The check VerifyOutput makes of the Pixel Data element, for an element verified apart from
+// its dataset (the pixel data copied from the input as bytes): in encapsulated transfer syntaxes,
+// the text segments of each frame's JPEG / JPEG 2000 header must hold no identifying value.
+common::Status VerifyPixelDataHeaders(DcmElement& pixel_data, E_TransferSyntax transfer_syntax,
+                                      const Identity& identity);
+
 }  // namespace tsunagu::anonymizer::internal
 
 #endif  // TSUNAGU_ANONYMIZER_SRC_VERIFIER_H_

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -436,6 +437,52 @@ TEST_F(DeidentifierTest, VerifierRefusesANameHiddenInAKeptAttribute) {
   EXPECT_EQ(result.status().message().find("Kowalski"), std::string::npos);
   EXPECT_NE(result.status().message().find("ManufacturerModelName"), std::string::npos);
   EXPECT_EQ(OutputCount(), 0u);
+}
+
+// Little endian pixel data is copied from the input as bytes after a header verified from its
+// serialized bytes in memory; big endian is written and re-read by DCMTK. The verifier must stop
+// a planted value on both paths, and both must release a clean instance with its pixels intact.
+TEST_F(DeidentifierTest, VerifierRefusesOnBothWritePaths) {
+  for (const E_TransferSyntax xfer : {EXS_LittleEndianExplicit, EXS_BigEndianExplicit}) {
+    SCOPED_TRACE(DcmXfer(xfer).getXferName());
+    auto planted = BaseCt();
+    planted->getDataset()->putAndInsertString(DCM_ManufacturerModelName, "Kowalski");
+    auto refused = Run(Save(*planted, "planted.dcm", xfer));
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.status().code(), common::ErrorCode::kDeidentificationRefused)
+        << refused.status().message();
+    EXPECT_NE(refused.status().message().find("ManufacturerModelName"), std::string::npos);
+    EXPECT_EQ(OutputCount(), 0u);
+
+    auto clean = Run(Save(*BaseCt(), "clean.dcm", xfer));
+    ASSERT_TRUE(clean.ok()) << clean.status();
+    const Uint16* out = nullptr;
+    ASSERT_TRUE(Out().findAndGetUint16Array(DCM_PixelData, out).good());
+    for (int i = 0; i < 16; ++i) EXPECT_EQ(out[i], i * 100 + 7) << i;
+    EXPECT_EQ(Out().getOriginalXfer(), xfer);
+    for (const auto& entry : fs::directory_iterator(dir_ / "out")) fs::remove(entry.path());
+  }
+}
+
+TEST_F(DeidentifierTest, WorkerThreadsRunDeidentificationInPlace) {
+  auto d = Deidentifier::Create(options_);
+  ASSERT_TRUE(d.ok());
+  std::vector<fs::path> inputs;
+  for (int i = 0; i < 4; ++i) {
+    auto file = BaseCt();
+    file->getDataset()->putAndInsertString(
+        DCM_SOPInstanceUID, ("1.2.826.0.1.3680043.2.1125.77." + std::to_string(i)).c_str());
+    inputs.push_back(Save(*file, "in" + std::to_string(i) + ".dcm"));
+  }
+  std::atomic<std::size_t> next{0};
+  std::atomic<int> ok{0};
+  ASSERT_TRUE(Deidentifier::RunWorkers(2, [&] {
+                for (std::size_t i = next++; i < inputs.size(); i = next++) {
+                  if ((*d)->DeidentifyFile(inputs[i], dir_ / "out").ok()) ++ok;
+                }
+              }).ok());
+  EXPECT_EQ(ok.load(), 4);
+  EXPECT_EQ(OutputCount(), 4u);
 }
 
 TEST_F(DeidentifierTest, VerifierRefusesAnIdInAnUnlistedNestedAttribute) {

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -138,6 +139,13 @@ class Deidentifier {
   // Thread-safe for distinct vectors.
   static common::Status Publish(std::vector<PendingInstance>& pending,
                                 Durability durability = Durability::kFlushed);
+
+  // Runs `fn` on `threads` new threads and waits for them all. Each thread has a stack large
+  // enough for deeply nested input, so DeidentifyFile and DeidentifyToTemporary called on it run
+  // right there instead of starting a thread of their own for every file (as they do when called
+  // from any other thread). For callers that process many files in parallel.
+  // kResourceExhausted when a thread cannot be started (those started still run to the end).
+  static common::Status RunWorkers(unsigned threads, const std::function<void()>& fn);
 
   // The HMAC-SHA-256 mapping of a UID (2.25.<decimal>), as applied to every U attribute. The same
   // secret always gives the same mapping; it cannot be reversed without the secret.
