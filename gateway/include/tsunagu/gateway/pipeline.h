@@ -42,6 +42,7 @@ class ChatMetrics;
 namespace tsunagu::gateway {
 
 class InstanceStream;
+class SpoolJanitor;
 
 // What the de-identifier made of one instance.
 struct DeidentifiedInstance {
@@ -257,12 +258,19 @@ class StudyPipeline final : public jobs::JobRunner {
     std::shared_ptr<spdlog::logger> log;
   };
   StudyPipeline(PipelineOptions options, Deps deps);
+  // Waits for a spool deletion in progress (bounded by its file count); queued ones are left to
+  // the clean step after a restart.
+  ~StudyPipeline() override;
 
   jobs::StepResult RunStep(const jobs::Lease& lease) override;
 
   // New instances are in the spool (called by the intake): wakes the streams of running steps.
   // Thread-safe; cheap when no stream runs.
   void NotifyArrival();
+
+  // Waits (at most a minute) until no committed job's spool deletion is queued or running. The
+  // deletion starts at the commit and runs beside the rest of the job.
+  void WaitForSpoolDeletionsForTest();
 
   // Deletes spool files older than spool_max_age whatever their job's state, and fails the
   // unfinished jobs that still needed them. Returns how many files were deleted.
@@ -287,6 +295,9 @@ class StudyPipeline final : public jobs::JobRunner {
   Deps deps_;
   std::mutex streams_mu_;
   std::set<InstanceStream*> streams_;  // GUARDED_BY(streams_mu_)
+  // Deletes a committed job's spool files on its own thread, so that the link is posted without
+  // waiting for them (last: its thread uses the members above).
+  std::unique_ptr<SpoolJanitor> janitor_;
 };
 
 }  // namespace tsunagu::gateway
