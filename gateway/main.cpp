@@ -15,6 +15,7 @@
 
 #include "backup.h"
 #include "doctor.h"
+#include "src/wake_socket.h"
 #include "tsunagu/chat/card_follow_up.h"
 #include "tsunagu/chat/chat_service.h"
 #include "tsunagu/chat/patient_threads.h"
@@ -39,7 +40,6 @@
 #include "tsunagu/ipsec/command.h"
 #include "tsunagu/ipsec/tunnel_monitor.h"
 #include "tsunagu/jobs/job_engine.h"
-#include "wake_socket.h"
 
 namespace {
 

@@ -1,10 +1,10 @@
-// A wake-up doorbell between `tsunagu-gateway send` (another process) and the service: a
-// datagram UNIX socket in the data directory. The send command queues its job in the job store
-// and rings; the service's engine claims the job at once instead of at its next idle poll (up to
-// 200 ms later). Only a hint: nothing is read from the datagram, a lost or refused ring only
-// costs that poll's latency, and the job store stays the only record of work.
-#ifndef TSUNAGU_GATEWAY_WAKE_SOCKET_H_
-#define TSUNAGU_GATEWAY_WAKE_SOCKET_H_
+// Private (used by main.cpp). A wake-up doorbell between `tsunagu-gateway send` (another process)
+// and the service: a datagram UNIX socket in the data directory. The send command queues its job in
+// the job store and rings; the service's engine claims the job at once instead of at its next idle
+// poll (up to 200 ms later). Only a hint: nothing is read from the datagram, a lost or refused ring
+// only costs that poll's latency, and the job store stays the only record of work.
+#ifndef TSUNAGU_GATEWAY_SRC_WAKE_SOCKET_H_
+#define TSUNAGU_GATEWAY_SRC_WAKE_SOCKET_H_
 
 #include <atomic>
 #include <filesystem>
@@ -45,4 +45,4 @@ void RingWake(const std::filesystem::path& path);
 
 }  // namespace tsunagu::gateway
 
-#endif  // TSUNAGU_GATEWAY_WAKE_SOCKET_H_
+#endif  // TSUNAGU_GATEWAY_SRC_WAKE_SOCKET_H_
