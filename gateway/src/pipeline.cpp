@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
-#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -363,8 +362,8 @@ StepResult StudyPipeline::Retrieve(const JobRecord& job) {
     return StepResult::Failed(
         common::FailedPreconditionError("no [pacs] is configured, so studies cannot be fetched"));
   }
-  // Records the C-FIND's list of the study's instances; a StepResult when that ends the step.
-  auto record_list = [&](Result<std::vector<FindMatch>> listed) -> std::optional<StepResult> {
+  if (job.expected_count < 0) {
+    auto listed = ListStudyInstances(*deps_.pacs, job.study_uid);
     if (!listed.ok()) return StepResult::FromStatus(listed.status().WithContext("C-FIND"));
     if (listed->empty()) {
       return StepResult::Failed(
@@ -381,19 +380,6 @@ StepResult StudyPipeline::Retrieve(const JobRecord& job) {
     Status st = deps_.store->SetExpected(job.id, expected);
     if (!st.ok()) return StepResult::FromStatus(st);
     deps_.log->info("retrieve.listed job={} instances={}", job.id.value(), expected.size());
-    return std::nullopt;
-  };
-  // The first C-MOVE asks for the whole study and does not need the list, so the C-FIND runs
-  // beside it (on its own association) instead of before it; the list is recorded before
-  // completeness is checked. Instances that arrive first keep their state (SetExpected).
-  const bool list_beside_move = job.expected_count < 0 && job.move_rounds == 0;
-  std::future<Result<std::vector<FindMatch>>> listing;
-  if (list_beside_move) {
-    listing = std::async(std::launch::async, [pacs = deps_.pacs, uid = job.study_uid] {
-      return ListStudyInstances(*pacs, uid);
-    });
-  } else if (job.expected_count < 0) {
-    if (auto ended = record_list(ListStudyInstances(*deps_.pacs, job.study_uid))) return *ended;
   }
   auto missing_of = [&]() -> Result<std::vector<InstanceRecord>> {
     TSUNAGU_ASSIGN_OR_RETURN(std::vector<InstanceRecord> all, deps_.store->ListInstances(job.id));
@@ -403,28 +389,21 @@ StepResult StudyPipeline::Retrieve(const JobRecord& job) {
     }
     return missing;
   };
-  auto expected_total = [&] {
-    auto j = deps_.store->GetJob(job.id);
-    return j.ok() ? j->expected_count : 0;
-  };
-  Result<std::vector<InstanceRecord>> missing = std::vector<InstanceRecord>();
-  int total = 0;
-  if (!list_beside_move) {
-    missing = missing_of();
-    if (!missing.ok()) return StepResult::FromStatus(missing.status());
-    total = expected_total();
-    if (missing->empty()) {
-      deps_.log->info("retrieve.complete job={} instances={} moves={}", job.id.value(), total,
-                      job.move_rounds);
-      Status st = deps_.store->SetStage(job.id, stage::kReceived);
-      return st.ok() ? StepResult::Done() : StepResult::FromStatus(st);
-    }
-    if (job.move_rounds > options_.max_move_retries) {
-      return StepResult::Failed(common::NotFoundError(
-          std::to_string(missing->size()) + " of " + std::to_string(total) +
-          " instances still missing after " + std::to_string(job.move_rounds) +
-          " C-MOVE requests (the PACS listed them but did not send them)"));
-    }
+  auto missing = missing_of();
+  if (!missing.ok()) return StepResult::FromStatus(missing.status());
+  auto listed_total = deps_.store->GetJob(job.id);
+  const int total = listed_total.ok() ? listed_total->expected_count : 0;
+  if (missing->empty()) {
+    deps_.log->info("retrieve.complete job={} instances={} moves={}", job.id.value(), total,
+                    job.move_rounds);
+    Status st = deps_.store->SetStage(job.id, stage::kReceived);
+    return st.ok() ? StepResult::Done() : StepResult::FromStatus(st);
+  }
+  if (job.move_rounds > options_.max_move_retries) {
+    return StepResult::Failed(
+        common::NotFoundError(std::to_string(missing->size()) + " of " + std::to_string(total) +
+                              " instances still missing after " + std::to_string(job.move_rounds) +
+                              " C-MOVE requests (the PACS listed them but did not send them)"));
   }
   // A round is counted when its C-MOVE has finished: a crash of the gateway during a move must
   // not use up the PACS's re-request budget (the engine's attempt counter bounds crash loops).
@@ -473,23 +452,12 @@ StepResult StudyPipeline::Retrieve(const JobRecord& job) {
       deps_.log->warn("retrieve.move_failed job={} round={} code={} reason=\"{}\"", job.id.value(),
                       round, common::ErrorCodeName(moved.status().code()),
                       moved.status().message());
-      // A refused or broken C-MOVE is not a round: the next attempt repeats the same request
-      // (and the C-FIND, whose list is not recorded).
+      // A refused or broken C-MOVE is not a round: the next attempt repeats the same request.
       end_stream(false);
-      if (listing.valid()) listing.wait();
       return StepResult::FromStatus(moved.status().WithContext("C-MOVE"));
     }
     last_completed = moved->last.completed;
     last_remaining = std::max(0, moved->last.remaining);
-  }
-  if (listing.valid()) {
-    // Not a round either when the list cannot be recorded: the next attempt lists and moves
-    // again (what already arrived stays received).
-    if (auto ended = record_list(listing.get())) {
-      end_stream(false);
-      return *ended;
-    }
-    total = expected_total();
   }
   st = deps_.store->SetMoveCounters(job.id, round, last_completed, last_remaining);
   if (st.ok()) {

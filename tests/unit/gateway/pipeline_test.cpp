@@ -5,7 +5,6 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <map>
 #include <mutex>
 #include <set>
@@ -54,7 +53,6 @@ class FakePacs final : public PacsClient {
   std::set<std::string> never_send;                        // listed but never delivered
   std::set<std::string> skip_first_move;                   // not delivered by the first C-MOVE
   int busy_moves = 0;                                      // C-MOVEs answered "out of resources"
-  std::atomic<int> failing_finds{0};                       // C-FINDs answered "unavailable"
   int moves = 0;
   Intake* intake = nullptr;
   fs::path incoming;
@@ -62,10 +60,6 @@ class FakePacs final : public PacsClient {
 
   common::Status Echo() override { return common::Status(); }
   common::Result<std::vector<FindMatch>> Find(const FindQuery& q) override {
-    if (failing_finds > 0) {
-      --failing_finds;
-      return common::UnavailableError("the PACS did not answer the C-FIND");
-    }
     std::vector<FindMatch> out;
     if (q.study_uid != kStudy) return out;
     for (const auto& [s, sops] : series) {
@@ -395,18 +389,6 @@ TEST_F(PipelineTest, PostCarriesTheCardFactsAndThePatientRouteKey) {
   EXPECT_EQ(facts->patient_key, "") << "the route key is forgotten when the job is cleaned";
   EXPECT_EQ(facts->body_part, "CHEST");
   EXPECT_EQ(log_.text().find("hmac-of-the-patient"), std::string::npos);
-}
-
-TEST_F(PipelineTest, ListingThatFailsBesideTheFirstMoveIsRepeatedAndTheStudyCompletes) {
-  pacs_.failing_finds = 1;
-  const JobId id = Send();
-  const JobRecord job = RunToEnd(id);
-  EXPECT_EQ(job.stage, stage::kCleaned) << job.last_error;
-  EXPECT_EQ(job.expected_count, 5);
-  EXPECT_EQ(pacs_.moves, 2) << "the first move is not a round without its list";
-  EXPECT_EQ(relay_.stored.size(), 5u);
-  EXPECT_EQ(relay_.commit_calls, 1);
-  EXPECT_EQ(poster_.posts.size(), 1u);
 }
 
 TEST_F(PipelineTest, PartialMoveReRequestsOnlyTheMissingInstances) {
