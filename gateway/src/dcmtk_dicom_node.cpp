@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <list>
 #include <mutex>
@@ -58,6 +59,11 @@ const char* kStorageTransferSyntaxes[] = {
 };
 const char* kEchoTransferSyntaxes[] = {UID_LittleEndianExplicitTransferSyntax,
                                        UID_LittleEndianImplicitTransferSyntax};
+
+// The largest PDU the node offers to receive (DCMTK's limit, 128 KiB). A sender splits each data
+// set into PDVs of at most this size; DCMTK's default of 16 KiB means eight times as many reads,
+// spool writes and DIMSE loop turns per instance on both sides.
+constexpr Uint32 kMaxReceivePdu = ASC_MAXIMUMPDUSIZE;
 
 constexpr Uint16 kStatusSuccess = 0x0000;
 constexpr Uint16 kStatusOutOfResources = 0xA700;
@@ -174,8 +180,8 @@ class Node final : public DicomNode {
   void AcceptLoop() {
     while (!stopping_) {
       T_ASC_Association* raw = nullptr;
-      OFCondition cond = ASC_receiveAssociation(net_.get(), &raw, ASC_DEFAULTMAXPDU, nullptr,
-                                                nullptr, OFFalse, DUL_NOBLOCK, 1);
+      OFCondition cond = ASC_receiveAssociation(net_.get(), &raw, kMaxReceivePdu, nullptr, nullptr,
+                                                OFFalse, DUL_NOBLOCK, 1);
       AssociationPtr assoc(raw);
       if (cond == DUL_NOASSOCIATIONREQUEST) continue;
       if (cond.bad()) {
@@ -254,12 +260,15 @@ class Node final : public DicomNode {
     struct EndLog {
       Node* node;
       const std::string& calling;
+      std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
       int stores = 0;
       ~EndLog() {
         timespec ts{};
         ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-        node->log_->info("dicom.association_end calling={} stores={} cpu_ms={}", calling, stores,
-                         ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - start);
+        node->log_->info("dicom.association_end calling={} stores={} cpu_ms={} duration_ms={}",
+                         calling, stores, ts.tv_sec * 1000 + ts.tv_nsec / 1000000, ms.count());
       }
     } end_log{this, calling};
     for (;;) {
@@ -363,8 +372,11 @@ class Node final : public DicomNode {
     }
     {
       DcmFileFormat ff;
-      // Values longer than 4 KiB (pixel data) are not loaded.
-      OFCondition cond = ff.loadFile(file.c_str(), EXS_Unknown, EGL_noChange, 4096);
+      // Only the head of the data set: every attribute read below comes before (0020,0010),
+      // so parsing stops there, and values longer than 4 KiB are not loaded anyway. The whole
+      // file is parsed when it is de-identified.
+      OFCondition cond = ff.loadFileUntilTag(file.c_str(), EXS_Unknown, EGL_noChange, 4096,
+                                             ERM_autoDetect, DCM_StudyID);
       if (cond.bad()) {
         std::filesystem::remove(file, ec);
         ++refused_;

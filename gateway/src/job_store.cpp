@@ -266,7 +266,14 @@ const common::Schema& JobStoreSchema() {
   static const common::Schema kJobStoreSchema{
       .store = "job store",
       .marker_table = "jobs",
-      .steps = {{1, "baseline", kSchema, {}}},
+      .steps = {{1, "baseline", kSchema, {}},
+                // Every C-STORE asks whether its spool file is referenced, and cleaning asks
+                // whether another job still needs each file: without an index each was a scan of
+                // every instance row the store has ever held (rows outlive their jobs).
+                {2,
+                 "instances.spool_path index",
+                 "CREATE INDEX IF NOT EXISTS instances_spool ON instances(spool_path);",
+                 {}}},
   };
   return kJobStoreSchema;
 }

@@ -75,10 +75,18 @@ for i in $(seq "$runs"); do
   fi
   start_gateway "$cfg" "$tmp/gateway.log"; gw_pid=$last_pid
   c_pacs=$(cpu_of "$pacs_pid"); c_gw=$(cpu_of "$gw_pid"); c_relay=$(cpu_of "$relay_pid")
+  # BENCH_PERF=FILE: `perf record -g` of the gateway during the last send (perf report -i FILE).
+  perf_pid=
+  if [ -n "${BENCH_PERF:-}" ] && [ "$i" -eq "$runs" ]; then
+    perf record -g -o "$BENCH_PERF" -p "$gw_pid" > "$tmp/perf.log" 2>&1 &
+    perf_pid=$!
+    sleep 0.5
+  fi
   t0=$(now)
   "$gateway" send --config "$cfg" --study-uid "$study_uid" --thread "bench$i" --timeout 10m \
     > "$tmp/send$i.out" 2> "$tmp/send$i.err" || { echo "send failed:"; cat "$tmp/send$i.err"; exit 1; }
   t1=$(now)
+  if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid"; fi
   # CPU of the gateway's threads that outlive the send (engine, relay client I/O, web, ...).
   for t in /proc/"$gw_pid"/task/*; do
     awk -v hz="$(getconf CLK_TCK)" '{c=$2; gsub(/[()]/, "", c); print c, ($14 + $15) / hz}' "$t/stat"
@@ -99,7 +107,7 @@ printf "   ratio tsunagu/peer: %.2f (target <= 2.0)\n" "$(awk "BEGIN{print $mo /
 cp "$tmp/gateway.log" "${BENCH_KEEP_LOG:-/dev/null}" 2>/dev/null
 echo "== where the gateway's time went (last run, from its log)"
 echo "   CPU of long-lived gateway threads: $(cat "$tmp/threads$runs")"
-/usr/bin/python3 - "$tmp/gateway.log" <<'PY'
+/usr/bin/python3 - "$tmp/gateway.log" "$t0" "$t1" <<'PY'
 import re, sys, datetime
 events = {}
 cpu = {}
@@ -126,6 +134,40 @@ for line in open(sys.argv[1]):
                "deidentify.done", "upload.done", "commit.done", "link.ready", "job.cleaned"):
         if " " + ev + " " in line:
             events[ev] = t  # the last occurrence: the last run
+# A timeline of the last run from the send command's start (t0) to its return (t1), in ms. The
+# log's timestamps are UTC with milliseconds.
+t0, t1 = float(sys.argv[2]), float(sys.argv[3])
+def epoch(ts):
+    return ts.replace(tzinfo=datetime.timezone.utc).timestamp()
+timeline = []
+run_started = False
+for line in open(sys.argv[1]):
+    m = re.match(r'\[?(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)', line)
+    if not m:
+        continue
+    at = epoch(datetime.datetime.fromisoformat(m.group(1)))
+    if at < t0 - 0.01 or at > t1 + 0.01:
+        continue
+    a = re.search(r"dicom.association_end .* stores=(\d+) .*duration_ms=(\d+)", line)
+    if a and int(a.group(1)) > 0:
+        timeline.append((at - int(a.group(2)) / 1000, "C-STOREs begin (association open)"))
+        timeline.append((at, f"last C-STORE done ({a.group(1)} instances, association end)"))
+        continue
+    for ev, what in (("retrieve.listed", "C-FIND list recorded"), ("retrieve.move", "C-MOVE sent"),
+                     ("retrieve.complete", "move done, study verified complete"),
+                     ("retrieve.streamed", "streamed de-identify+upload drained"),
+                     ("deidentify.done", "de-identify step done"), ("upload.done", "upload step done"),
+                     ("commit.done", "relay commit done"), ("link.ready", "link posted")):
+        if " " + ev + " " in line:
+            timeline.append((at, what))
+timeline.append((t0, "send command started"))
+timeline.append((t1, "send command returned"))
+timeline.sort()
+print("   timeline of the last run (ms from the send command's start; +ms since the previous):")
+prev = t0
+for at, what in timeline:
+    print(f"   {(at - t0) * 1000:7.0f} {(at - prev) * 1000:+6.0f}  {what}")
+    prev = at
 order = ["retrieve.move", "retrieve.complete", "deidentify.done", "upload.done", "commit.done"]
 # De-identification and upload stream alongside the C-MOVE, so the phases are: the move (with
 # the streamed work), what was left of the streamed work when the move ended, the upload step's

@@ -140,6 +140,29 @@ TEST_F(OpsJobStoreMigrationTest, OpenRecordsTheLatestVersionAndReopensWithoutCha
   EXPECT_EQ((*reopened)->GetJob(JobId(7))->stage, "received");
 }
 
+TEST_F(OpsJobStoreMigrationTest, FirstReleaseDatabaseGainsTheSpoolPathIndex) {
+  WriteFirstReleaseDatabase();
+  ASSERT_TRUE(JobStore::Open(Db(), &clock_).ok());
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(Db().c_str(), &db), SQLITE_OK);
+  // The per-C-STORE question "is this spool file referenced" is answered from the index, not
+  // by scanning every instance row.
+  sqlite3_stmt* s = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db,
+                               "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM instances WHERE "
+                               "spool_path = 'x'",
+                               -1, &s, nullptr),
+            SQLITE_OK);
+  std::string plan;
+  while (sqlite3_step(s) == SQLITE_ROW) {
+    plan += reinterpret_cast<const char*>(sqlite3_column_text(s, 3));
+    plan += "\n";
+  }
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  EXPECT_NE(plan.find("USING COVERING INDEX instances_spool"), std::string::npos) << plan;
+}
+
 TEST_F(OpsJobStoreMigrationTest, DatabaseFromANewerReleaseIsRefusedUntouched) {
   WriteFirstReleaseDatabase();
   Exec(Db(), "PRAGMA user_version = 12");

@@ -439,6 +439,8 @@ TEST_F(PipelineTest, RestartAfterCommitPostsTheLinkOnce) {
     ASSERT_TRUE(engine_->RunOnceForTest().ok());
   }
   ASSERT_EQ(store_->GetJob(id)->stage, stage::kCommitted);
+  // Deleted beside the post, not before it: no step runs here.
+  pipeline_->WaitForSpoolDeletionsForTest();
   EXPECT_EQ(SpoolFiles(), 0) << "identified files must go once the relay holds the study";
   engine_.reset();
   Build();
@@ -446,6 +448,20 @@ TEST_F(PipelineTest, RestartAfterCommitPostsTheLinkOnce) {
   EXPECT_EQ(job.stage, stage::kCleaned);
   EXPECT_EQ(relay_.commit_calls, 1);
   EXPECT_EQ(poster_.posts.size(), 1u);
+}
+
+TEST_F(PipelineTest, SpoolFilesGoAfterTheCommitWhileThePostKeepsFailing) {
+  const JobId id = Send();
+  for (int i = 0; i < 100 && store_->GetJob(id)->stage != stage::kCommitted; ++i) {
+    ASSERT_TRUE(engine_->RunOnceForTest().ok());
+  }
+  ASSERT_EQ(store_->GetJob(id)->stage, stage::kCommitted);
+  poster_.fail = 100;
+  ASSERT_TRUE(engine_->RunOnceForTest().ok());  // the post fails and is retried later
+  EXPECT_EQ(store_->GetJob(id)->stage, stage::kCommitted);
+  EXPECT_TRUE(poster_.posts.empty());
+  pipeline_->WaitForSpoolDeletionsForTest();
+  EXPECT_EQ(SpoolFiles(), 0) << "identified files kept while the link could not be posted";
 }
 
 TEST_F(PipelineTest, PlatformRetryAfterDelaysTheNextPost) {

@@ -42,6 +42,7 @@ class ChatMetrics;
 namespace tsunagu::gateway {
 
 class InstanceStream;
+class SpoolJanitor;
 
 // What the de-identifier made of one instance.
 struct DeidentifiedInstance {
@@ -182,7 +183,24 @@ struct PipelineMetrics {
 };
 
 // Takes instances from the DICOM node into the spool and the job store:
-// spool/<study key>/<sop key>.dcm, fsynced and renamed before the C-STORE is answered.
+// spool/<study key>/<sop key>.dcm, renamed into place before the C-STORE is answered.
+//
+// Durability, by who can send an instance again:
+//  - Pushed (a modality, the PACS's "send to"): the sender forgets the instance once it has our
+//    success status, so before answering, the file is fsynced, renamed, its directory fsynced and
+//    its job row committed with synchronous=FULL. Per instance; batching would mean holding
+//    the response, which is the sender's throughput.
+//  - Retrieved by a send: the PACS still holds it, and the job fetches again whatever it lacks.
+//    The file is only renamed and its row committed without waiting for the disk. A kill -9
+//    loses neither (the page cache and the WAL outlive the process). A power cut may lose the
+//    file or the row: a lost row is "expected" again and is re-requested by the next C-MOVE; a
+//    row whose file is gone makes the de-identify step send the job back to retrieving
+//    (JobStore::RefetchInstances). No fsync of the received data is needed for that promise.
+//    (Not covered: a file a power cut left truncated under its final name is not recognised as
+//    lost; its de-identification fails, and the job with it, which can then be sent again.)
+//  - De-identified outputs are written by the anonymizer with fsync + rename + directory fsync
+//    before their row is recorded: their rows carry the SHA-256 uploaded and committed, and a
+//    later durable commit of the job store makes those rows durable too.
 class Intake final : public StoreHandler {
  public:
   struct Deps {
@@ -257,12 +275,19 @@ class StudyPipeline final : public jobs::JobRunner {
     std::shared_ptr<spdlog::logger> log;
   };
   StudyPipeline(PipelineOptions options, Deps deps);
+  // Waits for a spool deletion in progress (bounded by its file count); queued ones are left to
+  // the clean step after a restart.
+  ~StudyPipeline() override;
 
   jobs::StepResult RunStep(const jobs::Lease& lease) override;
 
   // New instances are in the spool (called by the intake): wakes the streams of running steps.
   // Thread-safe; cheap when no stream runs.
   void NotifyArrival();
+
+  // Waits (at most a minute) until no committed job's spool deletion is queued or running. The
+  // deletion starts at the commit and runs beside the rest of the job.
+  void WaitForSpoolDeletionsForTest();
 
   // Deletes spool files older than spool_max_age whatever their job's state, and fails the
   // unfinished jobs that still needed them. Returns how many files were deleted.
@@ -287,6 +312,9 @@ class StudyPipeline final : public jobs::JobRunner {
   Deps deps_;
   std::mutex streams_mu_;
   std::set<InstanceStream*> streams_;  // GUARDED_BY(streams_mu_)
+  // Deletes a committed job's spool files on its own thread, so that the link is posted without
+  // waiting for them (last: its thread uses the members above).
+  std::unique_ptr<SpoolJanitor> janitor_;
 };
 
 }  // namespace tsunagu::gateway
