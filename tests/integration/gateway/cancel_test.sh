@@ -41,6 +41,7 @@ st=$("$gateway" status --config "$cfg" "$job")
 expect_contains "the job ends cleaned" "stage: cleaned" "$st"
 expect_contains "as cancelled" "cancelled" "$st"
 after=$(received)
+echo "cancel: $before of $n received when cancel ran, $after when the job ended, cancel took ${took} s"
 check "the move stopped before the whole study arrived (${after:-?} of $n)" test "${after:-$n}" -lt "$n"
 check "the worker logged the cancellation" grep -q "job.cancelled job=$job stage=retrieving" "$tmp/gateway.log"
 # Late C-STOREs already on the wire may still land in the spool after the cancel: they belong to

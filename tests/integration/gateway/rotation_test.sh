@@ -112,8 +112,8 @@ head -c 32 /dev/urandom > "$tmp/secret.new"; chmod 600 "$tmp/secret.new"; mv "$t
 sed -i "s|^secret_file = .*|&\nprevious_secret_files = [\"$tmp/secret.1\"]|" "$cfg"
 "$gateway" --check --config "$cfg" > /dev/null 2>&1; rc=$?
 expect_eq "the rotated config is valid" 0 "$rc"
-start_gateway "$cfg" "$tmp/gateway.log"; gw_pid=$last_pid
-check "the start names one retired secret" grep -qE 'anonymizer.secrets current=[0-9a-f]{16} previous=1' "$tmp/gateway.log"
+start_gateway "$cfg" "$tmp/gateway2.log"; gw_pid=$last_pid
+check "the start names one retired secret" grep -qE 'anonymizer.secrets current=[0-9a-f]{16} previous=1' "$tmp/gateway2.log"
 doc=$("$gateway" doctor --config "$cfg" 2>&1)
 expect_contains "doctor shows the retired secret" "retired site secret 1" "$doc"
 check "doctor says when it was last used" grep -qE 'retired site secret 1.*last used [0-9-]+ [0-9:]+ UTC; keep until' <<< "$doc"
@@ -123,7 +123,7 @@ out=$(send ROTACC0001); rc=$?
 expect_eq "A1 is sent again after the rotation" 0 "$rc"
 again=$(sop_uids "$(link_of "$out")")
 expect_eq "A1 has the same de-identified Study, Series and SOP UIDs as before" "$before" "$again"
-check "the gateway used the retired secret for A1" grep -q 'deidentify.previous_secret job=' "$tmp/gateway.log"
+check "the gateway used the retired secret for A1" grep -q 'deidentify.previous_secret job=' "$tmp/gateway2.log"
 expect_eq "the relay holds one study, not two" 1 "$(relay_study_uids | wc -l)"
 
 out=$(send ROTACC0002); rc=$?
@@ -162,5 +162,5 @@ cp "$tmp/secret" "$tmp/secret.1"
 "$gateway" --config "$cfg" > "$tmp/refused.log" 2>&1; rc=$?
 expect_eq "the gateway refuses to start" 1 "$rc"
 expect_contains "and says why" "holds the same secret as secret_file" "$(cat "$tmp/refused.log")"
-check "no log holds a patient ID" bash -c "! grep -q ROTCANARY '$tmp/gateway.log' '$tmp/relay.log' '$tmp/refused.log'"
+check "no log holds a patient ID" bash -c "! grep -q ROTCANARY '$tmp/gateway.log' '$tmp/gateway2.log' '$tmp/relay.log' '$tmp/refused.log'"
 finish
