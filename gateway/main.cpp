@@ -194,6 +194,32 @@ int Fail(const std::string& what) {
   return kExitFailure;
 }
 
+// SIGHUP re-reads the configuration for the settings that may change without a restart: today
+// log_level (docs/operations.md, "What a reload changes"); every other setting needs a restart.
+// A configuration that does not load keeps the running settings.
+void ReloadLogLevel(const std::string& config_path,
+                    const std::vector<std::shared_ptr<spdlog::logger>>& loggers) {
+  auto fresh = tsunagu::config::LoadGatewayConfig(
+      config_path, tsunagu::config::LoadOptions{.check_files = false});
+  if (!fresh.ok()) {
+    loggers.front()->error(
+        "gateway.reload_failed reason=\"{}\" effect=\"the running settings are kept\"",
+        fresh.status().message());
+    return;
+  }
+  const auto level = tsunagu::common::ParseLogLevel(fresh->log_level);
+  if (!level.ok() || *level == loggers.front()->level()) return;
+  // Logged under whichever of the two levels shows more, so that the change is always recorded.
+  const bool louder = *level < loggers.front()->level();
+  if (louder) {
+    for (const auto& l : loggers) l->set_level(*level);
+  }
+  loggers.front()->info("gateway.log_level_reloaded level={}", fresh->log_level);
+  if (!louder) {
+    for (const auto& l : loggers) l->set_level(*level);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The service.
 
@@ -271,10 +297,9 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
       loaded.ok()) {
     client_cert = *loaded;
   }
-  auto uploader = gw::MakeRelayUploader(
-      options.relay, clock,
-      tsunagu::common::MakeStderrLogger("relay-client", level.value_or(spdlog::level::info)),
-      client_cert);
+  auto relay_client_log =
+      tsunagu::common::MakeStderrLogger("relay-client", level.value_or(spdlog::level::info));
+  auto uploader = gw::MakeRelayUploader(options.relay, clock, relay_client_log, client_cert);
   if (!uploader.ok()) {
     log->error("relay.unavailable code={} reason=\"{}\" effect=\"jobs wait before upload\"",
                tsunagu::common::ErrorCodeName(uploader.status().code()),
@@ -465,6 +490,7 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
     }
     if (!sig) continue;
     if (*sig == SIGHUP) {
+      ReloadLogLevel(config_path, {log, relay_client_log, chat_log});
       if (!client_cert) {
         log->warn(
             "gateway.reload_ignored reason=\"the client certificate did not load at start; "

@@ -167,6 +167,27 @@ start_relay "$relay" "$tmp/relay" "$tmp/relay.log"
 expect_eq "uploads go on with the renewed certificate, same gateway process" 0 "$rc"
 check "the gateway process is the one started before the renewal" kill -0 "$gw_pid"
 
+# --- SIGHUP applies a new log_level; a config that does not load keeps the running settings
+sed -i 's/^log_level = .*/log_level = "warn"/' "$cfg"
+kill -HUP "$gw_pid"
+wait_until 10 grep -q "gateway.log_level_reloaded level=warn" "$tmp/gateway.log"
+check "SIGHUP applies the new log_level" grep -q "gateway.log_level_reloaded level=warn" "$tmp/gateway.log"
+mark=$(wc -l < "$tmp/gateway.log")
+cp "$cfg" "$tmp/gw.toml.good"
+echo "not toml" >> "$cfg"
+kill -HUP "$gw_pid"
+wait_until 10 grep -q "gateway.reload_failed" "$tmp/gateway.log"
+check "a broken config on SIGHUP is reported and the running settings kept" \
+  grep -q 'gateway.reload_failed .*effect="the running settings are kept"' "$tmp/gateway.log"
+check "at warn, the certificate reload (info) is no longer logged" \
+  bash -c "! tail -n +$((mark + 1)) '$tmp/gateway.log' | grep -q 'gateway.certificate_reloaded'"
+cp "$tmp/gw.toml.good" "$cfg"
+sed -i 's/^log_level = .*/log_level = "debug"/' "$cfg"
+kill -HUP "$gw_pid"
+wait_until 10 grep -q "gateway.log_level_reloaded level=debug" "$tmp/gateway.log"
+check "and back to debug" grep -q "gateway.log_level_reloaded level=debug" "$tmp/gateway.log"
+check "the gateway kept running through the reloads" kill -0 "$gw_pid"
+
 # --- doctor, things broken
 kill -9 "$pacs_pid"; pkill_children
 sed -i "s|^ca_file = .*|ca_file = \"$tmp/pki/gateway-cert.pem\"|" "$cfg"  # not the relay's CA
