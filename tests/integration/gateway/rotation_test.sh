@@ -141,6 +141,17 @@ expect_eq "B1's study UID is the one the new secret gives" "$(uid_of "$tmp/anon-
 check "and not the one the retired secret gives" test "$(uid_of "$tmp/anon-old")" != "$b1"
 expect_eq "the relay holds A1, A2 and B1" 3 "$(relay_study_uids | wc -l)"
 
+# --- doctor warns once the retired secret is no longer needed (last use + retention + 1 day)
+old_id=$(sed -n 's/.*id \([0-9a-f]\{16\}\): last used.*/\1/p' <<< "$doc" | head -1)
+check "doctor names the retired secret by its id" test -n "$old_id"
+/usr/bin/python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("update jobs set updated_at = 1000 where secret_generation = ?", (sys.argv[2],)); c.commit()' \
+  "$tmp/gw/data/gateway.db" "$old_id"
+doc=$("$gateway" doctor --config "$cfg" 2>&1); rc=$?
+check "doctor now says the retired secret is not needed" \
+  grep -qE "retired site secret 1 .*last used 1970-01-01 00:00 UTC; not needed since 1970-01-05 00:00 UTC" <<< "$doc"
+check "with what to do" grep -q "remove it from previous_secret_files, restart" <<< "$doc"
+check "doctor exits 1 or 2 (something to do)" test "$rc" -ge 1
+
 # --- backup and restore take the chat stores along (rooms and posted cards)
 "$gateway" backup --config "$cfg" "$tmp/jobs.bak" > "$tmp/backup.out" 2>&1; rc=$?
 expect_eq "backup while running exits 0" 0 "$rc"
