@@ -747,11 +747,12 @@ int RunCancel(const tsunagu::config::GatewayOptions& o, gw::JobId id) {
     std::cerr << Pick(o.language, "ジョブは処理中です。停止を依頼しました...\n",
                       "the job is being worked on; asked its worker to stop...\n");
     const auto until = std::chrono::steady_clock::now() + kCancelWait;
-    while (std::chrono::steady_clock::now() < until) {
+    bool stopped = false;
+    while (!stopped && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
       auto job = tools->store->GetJob(id);
       if (!job.ok()) return Fail(job.status().ToString());
-      if (job->stage == gw::stage::kCleaned || job->stage == gw::stage::kPosted ||
-          job->stage == gw::stage::kFailed) {
+      if (job->stage == gw::stage::kCleaned || job->stage == gw::stage::kPosted) {
         if (job->last_error.rfind("cancelled:", 0) != 0) {
           return Fail(fmt::format("job {} ended as {} before it could be cancelled", id.value(),
                                   job->stage));
@@ -765,18 +766,27 @@ int RunCancel(const tsunagu::config::GatewayOptions& o, gw::JobId id) {
                                       id.value()));
         return kExitOk;
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      // The worker may have let the job go (a retry with backoff, a failure) without seeing the
+      // request: then cancel it here, as for a job nobody holds.
+      instances = tools->store->Cancel(id, tools->clock->SystemNow());
+      if (instances.ok()) {
+        stopped = true;
+      } else if (instances.status().code() != tsunagu::common::ErrorCode::kUnavailable) {
+        return Fail(instances.status().message());
+      }
     }
-    std::cerr << Pick(o.language,
-                      fmt::format("tsunagu-gateway: ジョブ {} の停止を依頼済みですが、{} 秒以内に"
-                                  "止まりませんでした。ワーカーは次の段階か次の画像で止まります "
-                                  "(status で確認)\n",
-                                  id.value(), kCancelWait.count()),
-                      fmt::format("tsunagu-gateway: job {}: cancel requested, but its worker did "
-                                  "not stop within {} s; it stops at its next stage or instance "
-                                  "(see status)\n",
-                                  id.value(), kCancelWait.count()));
-    return kExitTimeout;
+    if (!stopped) {
+      std::cerr << Pick(o.language,
+                        fmt::format("tsunagu-gateway: ジョブ {} の停止を依頼済みですが、{} 秒以内に"
+                                    "止まりませんでした。ワーカーは次の段階か次の画像で止まります "
+                                    "(status で確認)\n",
+                                    id.value(), kCancelWait.count()),
+                        fmt::format("tsunagu-gateway: job {}: cancel requested, but its worker did "
+                                    "not stop within {} s; it stops at its next stage or instance "
+                                    "(see status)\n",
+                                    id.value(), kCancelWait.count()));
+      return kExitTimeout;
+    }
   }
   if (!instances.ok()) return Fail(instances.status().message());
   auto cleaned = gw::RemoveCancelledJobFiles(*tools->store, id, *instances,
