@@ -372,6 +372,12 @@ void StudyPipeline::StopStream(InstanceStream* stream) {
   streams_.erase(stream);
 }
 
+Status StudyPipeline::CancelCheck(JobId id) {
+  auto requested = deps_.store->IsCancelRequested(id);
+  if (requested.ok() && *requested) return common::CancelledError("the job was cancelled");
+  return Status();
+}
+
 StepResult StudyPipeline::FinishCancel(const JobRecord& job) {
   auto instances = deps_.store->Cancel(job.id, deps_.clock->SystemNow(), /*by_lease_holder=*/true);
   if (!instances.ok()) {
@@ -649,8 +655,9 @@ StepResult StudyPipeline::Deidentify(const JobRecord& job) {
         for (size_t i : batch) updates.push_back(results[i]);
         TSUNAGU_RETURN_IF_ERROR(deps_.store->SetDeidentifiedMany(job.id, updates));
         deps_.metrics->instances_deidentified += batch.size();
-        return Status();
+        return CancelCheck(job.id);
       });
+  if (st.code() == common::ErrorCode::kCancelled) return FinishCancel(job);
   if (!st.ok()) return StepResult::FromStatus(st);
   deps_.log->info("deidentify.done job={} instances={}", job.id.value(), todo.size());
   st = deps_.store->SetStage(job.id, stage::kDeidentified);
@@ -681,8 +688,9 @@ StepResult StudyPipeline::Upload(const JobRecord& job) {
         for (size_t i : batch) keys.push_back(todo[i].sop_key);
         TSUNAGU_RETURN_IF_ERROR(deps_.store->SetUploadedMany(job.id, keys));
         deps_.metrics->instances_uploaded += batch.size();
-        return Status();
+        return CancelCheck(job.id);
       });
+  if (st.code() == common::ErrorCode::kCancelled) return FinishCancel(job);
   if (!st.ok()) return StepResult::FromStatus(st);
   deps_.log->info("upload.done job={} instances={}", job.id.value(), todo.size());
   st = deps_.store->SetStage(job.id, stage::kUploaded);

@@ -172,6 +172,7 @@ class FakeRelay final : public StudyUploader {
   bool relay_lost_message = false;
   int upload_calls = 0;
   int commit_calls = 0;
+  std::function<void()> on_upload;            // runs once, at the next upload
   std::map<std::string, std::string> stored;  // sop -> content
   std::set<std::string> committed;
   std::mutex mu;
@@ -180,6 +181,10 @@ class FakeRelay final : public StudyUploader {
                         const fs::path& file) override {
     std::lock_guard<std::mutex> lock(mu);
     ++upload_calls;
+    if (on_upload) {
+      on_upload();
+      on_upload = nullptr;
+    }
     if (fail_uploads > 0) {
       --fail_uploads;
       return common::UnavailableError("relay unreachable");
@@ -272,6 +277,7 @@ class PipelineTest : public ::testing::Test {
     o.parallelism = 3;
     o.batch_size = 2;
     o.stream = stream_;
+    o.upload_connections = upload_connections_;
     pipeline_.reset();
     pipeline_ = std::make_unique<StudyPipeline>(
         o, StudyPipeline::Deps{store_.get(), &pacs_, &deid_, &relay_, &poster_, &fs_, &clock_,
@@ -319,6 +325,7 @@ class PipelineTest : public ::testing::Test {
   jobs::SeededRandom random_{7};
   std::vector<Route> routes_;
   bool stream_ = true;
+  int upload_connections_ = 4;
   std::unique_ptr<JobStore> store_;
   FakePacs pacs_;
   FakeDeidentifier deid_;
@@ -845,6 +852,26 @@ TEST_F(PipelineTest, CancelRequestedBetweenStagesEndsTheJobAtTheNextStep) {
   EXPECT_TRUE(relay_.committed.empty());
   EXPECT_TRUE(poster_.posts.empty());
   EXPECT_EQ(SpoolFiles(), 0);
+}
+
+// A cancel requested while the upload step runs stops it after the batch in flight.
+TEST_F(PipelineTest, CancelRequestedDuringUploadsStopsAfterTheBatch) {
+  stream_ = false;          // stage after stage, so that the upload step uploads all five
+  upload_connections_ = 1;  // one batch after another
+  Build();
+  const JobId id = Send();
+  for (int i = 0; i < 100 && store_->GetJob(id)->stage != stage::kDeidentified; ++i) {
+    ASSERT_TRUE(engine_->RunOnceForTest().ok());
+  }
+  ASSERT_EQ(store_->GetJob(id)->stage, stage::kDeidentified);
+  // The first upload asks for the cancel, as an operator would while the step runs.
+  relay_.on_upload = [&] { EXPECT_TRUE(store_->RequestCancel(id).ok()); };
+  const JobRecord job = RunToEnd(id);
+  EXPECT_EQ(job.stage, stage::kCleaned);
+  EXPECT_EQ(job.last_error.rfind("cancelled:", 0), 0u) << job.last_error;
+  EXPECT_EQ(relay_.upload_calls, 2) << "stopped after the first batch (batch size 2)";
+  EXPECT_TRUE(relay_.committed.empty());
+  EXPECT_TRUE(poster_.posts.empty());
 }
 
 TEST(PatientKeys, JoinAndSplitRoundTrip) {

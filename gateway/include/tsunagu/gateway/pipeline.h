@@ -322,6 +322,8 @@ class StudyPipeline final : public jobs::JobRunner {
   // The job was cancelled while this worker held it (JobStore::RequestCancel): cancel it, delete
   // its files, and end the step.
   jobs::StepResult FinishCancel(const JobRecord& job);
+  // kCancelled when a cancel of `id` was requested (checked after each batch of a stage).
+  common::Status CancelCheck(JobId id);
   // The secret `job`'s UIDs are mapped under (recorded on the job the first time); null without
   // generations.
   common::Result<const SecretGeneration*> GenerationFor(JobId id, const std::string& study_uid);
