@@ -1,5 +1,6 @@
 // Screenshots for the docs (scripts/docs-screenshots): the gateway's send page after a search
-// (ja, en; desktop) and the relay's web viewer on a 375x667 phone and on a desktop (ja, en).
+// (ja, en; desktop) and the relay's web viewer and its access-code page on a 375x667 phone and on
+// a desktop (ja, en).
 // Usage: node docs_screenshots.mjs GATEWAY_WEB_URL VIEWER_LINK PATIENT_ID LAST4 OUT_DIR
 // Checks that no page shows the full (synthetic) patient ID; exits 1 if one does.
 import { chromium } from "playwright-core";
@@ -55,6 +56,17 @@ try {
       const file = path.join(out, `viewer-${name}-${lang}.png`);
       await page.screenshot({ path: file });
       console.log(file);
+      // The access-code page: the demo's thread asks for no code, so the browser answers the
+      // page's summary request as the relay does for a link with a code (401
+      // access_code_required); the page itself is the relay's.
+      await page.route("**/summary.json", (route) => route.fulfill({
+        status: 401, contentType: "application/json",
+        body: JSON.stringify({ error: "access_code_required" }) }));
+      await page.goto(link);
+      await page.locator('#app[data-state="code"]').waitFor();
+      const codeFile = path.join(out, `viewer-access-code-${name}-${lang}.png`);
+      await page.screenshot({ path: codeFile });
+      console.log(codeFile);
       await context.close();
     }
   }
