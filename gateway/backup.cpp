@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "tsunagu/chat/card_follow_up.h"
 #include "tsunagu/chat/patient_threads.h"
 #include "tsunagu/common/cli.h"
 #include "tsunagu/common/store_commands.h"
@@ -37,24 +38,42 @@ int RunBackupCommand(bool restore, const std::vector<std::string>& args,
   int rc = restore ? common::RunStoreRestore(store, file, lang, out, err)
                    : common::RunStoreBackup(store, file, lang, out, err);
   if (rc != 0) return rc;
-  // The chat room store (patient conversations -> chat rooms) goes with the job store, to
-  // FILE.chat-rooms: without it a restored gateway would open a second room for a patient.
-  const common::StoreToBackUp rooms{
-      .service = "tsunagu-gateway",
-      .label_ja = "チャットルームDB",
-      .label_en = "chat room store",
-      .database = options->storage.data_directory / "chat-rooms.sqlite",
-      .schema = &chat::PatientThreadStoreSchema(),
+  // The chat stores go with the job store when chat is in use: the room store (patient
+  // conversations -> chat rooms) to FILE.chat-rooms, without which a restored gateway would open a
+  // second room for a patient; the post store (posted cards awaiting seen receipts and expiry
+  // notices) to FILE.chat-posts, without which those cards would never be updated.
+  struct SideStore {
+    common::StoreToBackUp store;
+    const char* suffix;
   };
-  std::filesystem::path rooms_file = file;
-  rooms_file += ".chat-rooms";
-  std::error_code ec;
-  if (restore ? !std::filesystem::exists(rooms_file, ec)
-              : !std::filesystem::exists(rooms.database, ec)) {
-    return 0;  // no chat rooms configured, or a backup made without them
+  const std::filesystem::path& data = options->storage.data_directory;
+  const SideStore side[] = {
+      {{.service = "tsunagu-gateway",
+        .label_ja = "チャットルームDB",
+        .label_en = "chat room store",
+        .database = data / "chat-rooms.sqlite",
+        .schema = &chat::PatientThreadStoreSchema()},
+       ".chat-rooms"},
+      {{.service = "tsunagu-gateway",
+        .label_ja = "チャット投稿DB",
+        .label_en = "chat post store",
+        .database = data / "chat-posts.sqlite",
+        .schema = &chat::PostedCardStoreSchema()},
+       ".chat-posts"},
+  };
+  for (const SideStore& s : side) {
+    std::filesystem::path side_file = file;
+    side_file += s.suffix;
+    std::error_code ec;
+    if (restore ? !std::filesystem::exists(side_file, ec)
+                : !std::filesystem::exists(s.store.database, ec)) {
+      continue;  // no chat configured, or a backup made without this store
+    }
+    rc = restore ? common::RunStoreRestore(s.store, side_file, lang, out, err)
+                 : common::RunStoreBackup(s.store, side_file, lang, out, err);
+    if (rc != 0) return rc;
   }
-  return restore ? common::RunStoreRestore(rooms, rooms_file, lang, out, err)
-                 : common::RunStoreBackup(rooms, rooms_file, lang, out, err);
+  return 0;
 }
 
 }  // namespace tsunagu::gateway

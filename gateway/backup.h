@@ -1,6 +1,7 @@
 // `tsunagu-gateway backup FILE` and `tsunagu-gateway restore FILE`: the job store (to FILE) and,
-// when there is one, the chat room store (to FILE.chat-rooms), copied with SQLite's online backup
-// (safe while the gateway runs) and put back while it is stopped.
+// when they exist, the chat room store (to FILE.chat-rooms) and the chat post store (to
+// FILE.chat-posts), copied with SQLite's online backup (safe while the gateway runs) and put back
+// while it is stopped.
 #ifndef TSUNAGU_GATEWAY_BACKUP_H_
 #define TSUNAGU_GATEWAY_BACKUP_H_
 

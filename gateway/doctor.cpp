@@ -2,16 +2,21 @@
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/oflog/oflog.h>
+#include <time.h>
 
+#include <algorithm>
+#include <chrono>
 #include <memory>
 
 #include "relay_probe.h"
 #include "tsunagu/common/clock.h"
 #include "tsunagu/common/doctor.h"
 #include "tsunagu/common/doctor_checks.h"
+#include "tsunagu/common/secret_file.h"
 #include "tsunagu/config/gateway_options.h"
 #include "tsunagu/gateway/job_store.h"
 #include "tsunagu/gateway/pacs_client.h"
+#include "tsunagu/gateway/pipeline.h"
 #include "tsunagu/gateway/spool_volume.h"
 #include "tsunagu/ipsec/doctor_check.h"
 
@@ -26,6 +31,79 @@ namespace {
 
 std::string S(common::Language lang, std::string_view ja, std::string_view en) {
   return std::string(Pick(lang, ja, en));
+}
+
+std::string UtcMinute(std::int64_t ms) {
+  const time_t t = static_cast<time_t>(ms / 1000);
+  struct tm tm {};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
+  return buf;
+}
+
+// A retired site secret (anonymizer.previous_secret_files[i]): private, not the current one, and
+// still needed? It is needed while a study de-identified under it can be sent again with the same
+// UIDs and still be at the relay: until the newest job that used it plus the longest retention
+// (the relay's default of 3 days, or a thread's longer one) plus a day.
+CheckResult CheckPreviousSecret(const config::GatewayOptions& o, size_t i,
+                                const common::Clock& clock, common::Language lang) {
+  const std::filesystem::path& file = o.anonymizer.previous_secret_files[i];
+  CheckResult r = common::CheckSecret(file, lang);
+  if (r.level != CheckLevel::kOk) return r;
+  auto secret = common::ReadSecretFile(file);
+  if (!secret.ok()) return {CheckLevel::kFailed, secret.status().message(), ""};
+  const std::string id = SecretGenerationId(*secret);
+  if (auto current = common::ReadSecretFile(o.anonymizer.secret_file);
+      current.ok() && SecretGenerationId(*current) == id) {
+    return {CheckLevel::kFailed,
+            S(lang, "現在の secret_file と同じ秘密鍵です: ", "the same secret as secret_file: ") +
+                file.string(),
+            S(lang, "secret_file に新しい秘密鍵を置き、古い方をここに残してください",
+              "put the new secret in secret_file and keep the old one here")};
+  }
+  std::chrono::milliseconds keep = std::chrono::hours(24 * 3);
+  for (const auto& t : o.threads) {
+    if (t.retention) keep = std::max(keep, *t.retention);
+  }
+  keep += std::chrono::hours(24);
+  const int keep_days = static_cast<int>((keep.count() + 86'399'999) / 86'400'000);
+  const std::filesystem::path db = o.storage.data_directory / "gateway.db";
+  std::optional<std::int64_t> last;
+  std::error_code ec;
+  if (std::filesystem::exists(db, ec)) {
+    auto l = LastUseOfSecret(db, id);
+    if (!l.ok()) return {CheckLevel::kWarning, l.status().message(), ""};
+    last = *l;
+  }
+  const std::string head = "id " + id + ": ";
+  if (!last) {
+    return {CheckLevel::kOk,
+            head +
+                S(lang, "この秘密鍵を使ったジョブの記録はありません。ローテーションから ",
+                  "no job recorded as using it; drop it ") +
+                std::to_string(keep_days) + S(lang, " 日後に外せます", " days after the rotation"),
+            ""};
+  }
+  const std::int64_t until = *last + keep.count();
+  const std::int64_t now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock.SystemNow().time_since_epoch())
+          .count();
+  if (now > until) {
+    return {CheckLevel::kWarning,
+            head + S(lang, "最後の使用 ", "last used ") + UtcMinute(*last) +
+                S(lang, "。", "; not needed since ") + UtcMinute(until) +
+                S(lang, " 以降は不要です", ""),
+            S(lang,
+              "previous_secret_files から外して再起動し、ファイルを安全に削除してください "
+              "(docs/operations.md)",
+              "remove it from previous_secret_files, restart, then delete the file "
+              "(docs/operations.md)")};
+  }
+  return {CheckLevel::kOk,
+          head + S(lang, "最後の使用 ", "last used ") + UtcMinute(*last) +
+              S(lang, "。保持期限 ", "; keep until ") + UtcMinute(until),
+          ""};
 }
 
 // C-ECHO to the PACS, with the configured time limits.
@@ -210,6 +288,11 @@ int RunDoctor(const std::string& config_path, common::Language fallback, std::os
                                          lang);
        }},
   };
+  for (size_t i = 0; i < o.anonymizer.previous_secret_files.size(); ++i) {
+    checks.insert(checks.begin() + 2 + static_cast<std::ptrdiff_t>(i),
+                  {label("退役したサイト秘密鍵 ", "retired site secret ") + std::to_string(i + 1),
+                   [&o, i, clock, lang] { return CheckPreviousSecret(o, i, *clock, lang); }});
+  }
   for (const config::ChatConnectorOptions& c : o.chat.connectors) {
     checks.push_back({label("チャット認証情報: ", "chat credentials: ") + c.name,
                       [&c, lang] { return CheckChatCredentials(c, lang); }});

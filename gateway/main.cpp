@@ -3,12 +3,14 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -52,6 +54,9 @@ constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitTimeout = 3;
+// How long `cancel JOB` waits for the worker holding a job to stop (it checks at least after each
+// instance the PACS sends and between stages).
+constexpr std::chrono::seconds kCancelWait(60);
 constexpr char kDefaultConfig[] = "/etc/tsunagu/gateway.toml";
 constexpr char kEngineOwner[] = "gateway-service";
 // How often posted cards are checked for a first opening (seen receipts) and for expiry.
@@ -137,13 +142,38 @@ fs::path WakeSocketPath(const tsunagu::config::GatewayOptions& o) {
 }
 
 // The spool key separates the spool's file names from the anonymizer's UID mapping.
+std::string SpoolKeyOf(const std::string& secret) {
+  const auto d = tsunagu::common::HmacSha256(secret, "tsunagu-gateway spool key v1");
+  return std::string(reinterpret_cast<const char*>(d.data()), d.size());
+}
+
 tsunagu::common::Result<std::string> SpoolKey(const tsunagu::config::GatewayOptions& o,
                                               std::string* secret_out) {
   TSUNAGU_ASSIGN_OR_RETURN(std::string secret,
                            tsunagu::common::ReadSecretFile(o.anonymizer.secret_file));
-  const auto d = tsunagu::common::HmacSha256(secret, "tsunagu-gateway spool key v1");
   if (secret_out) *secret_out = secret;
-  return std::string(reinterpret_cast<const char*>(d.data()), d.size());
+  return SpoolKeyOf(secret);
+}
+
+// The retired site secrets (anonymizer.previous_secret_files), in the configured order. Refuses a
+// file that holds the current secret or one listed before it: the same secret twice is a mistake
+// in the rotation (say, the new secret was copied over the old one).
+tsunagu::common::Result<std::vector<std::string>> PreviousSecrets(
+    const tsunagu::config::GatewayOptions& o, const std::string& current) {
+  std::vector<std::string> out;
+  std::set<std::string> seen{gw::SecretGenerationId(current)};
+  const auto& files = o.anonymizer.previous_secret_files;
+  for (size_t i = 0; i < files.size(); ++i) {
+    TSUNAGU_ASSIGN_OR_RETURN(std::string s, tsunagu::common::ReadSecretFile(files[i]));
+    if (!seen.insert(gw::SecretGenerationId(s)).second) {
+      return tsunagu::common::InvalidArgumentError(
+          "anonymizer.previous_secret_files[" + std::to_string(i) + "] (" + files[i].string() +
+          ") holds the same secret as secret_file or an earlier entry; after a rotation "
+          "secret_file must hold the new secret");
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 std::unique_ptr<gw::PacsClient> MakePacs(const tsunagu::config::GatewayOptions& o) {
@@ -167,6 +197,32 @@ std::vector<std::string> ThreadNames(const tsunagu::config::GatewayOptions& o) {
 int Fail(const std::string& what) {
   std::cerr << "tsunagu-gateway: " << what << "\n";
   return kExitFailure;
+}
+
+// SIGHUP re-reads the configuration for the settings that may change without a restart: today
+// log_level (docs/operations.md, "What a reload changes"); every other setting needs a restart.
+// A configuration that does not load keeps the running settings.
+void ReloadLogLevel(const std::string& config_path,
+                    const std::vector<std::shared_ptr<spdlog::logger>>& loggers) {
+  auto fresh = tsunagu::config::LoadGatewayConfig(
+      config_path, tsunagu::config::LoadOptions{.check_files = false});
+  if (!fresh.ok()) {
+    loggers.front()->error(
+        "gateway.reload_failed reason=\"{}\" effect=\"the running settings are kept\"",
+        fresh.status().message());
+    return;
+  }
+  const auto level = tsunagu::common::ParseLogLevel(fresh->log_level);
+  if (!level.ok() || *level == loggers.front()->level()) return;
+  // Logged under whichever of the two levels shows more, so that the change is always recorded.
+  const bool louder = *level < loggers.front()->level();
+  if (louder) {
+    for (const auto& l : loggers) l->set_level(*level);
+  }
+  loggers.front()->info("gateway.log_level_reloaded level={}", fresh->log_level);
+  if (!louder) {
+    for (const auto& l : loggers) l->set_level(*level);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -205,7 +261,29 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
     log->info("jobs.resumed leases_released={}", *n);
   }
 
-  auto deidentifier = gw::MakeAnonymizerDeidentifier(options.anonymizer, secret);
+  // Site-secret rotation (docs/operations.md): the current secret, then the retired ones. A study
+  // first sent under a retired secret keeps its UIDs; the patient key is under all of them.
+  auto previous_secrets = PreviousSecrets(options, secret);
+  if (!previous_secrets.ok()) return Fail(previous_secrets.status().ToString());
+  std::vector<std::string> patient_key_secrets;
+  if (!previous_secrets->empty()) {
+    patient_key_secrets.push_back(secret);
+    for (const auto& s : *previous_secrets) patient_key_secrets.push_back(s);
+  }
+  auto deidentifier =
+      gw::MakeAnonymizerDeidentifier(options.anonymizer, secret, patient_key_secrets);
+  std::vector<std::unique_ptr<gw::UidKeyer>> previous_keyers;
+  std::vector<std::unique_ptr<gw::InstanceDeidentifier>> previous_deidentifiers;
+  for (const std::string& s : *previous_secrets) {
+    previous_keyers.push_back(std::make_unique<gw::UidKeyer>(SpoolKeyOf(s)));
+    auto d = gw::MakeAnonymizerDeidentifier(options.anonymizer, s, patient_key_secrets);
+    previous_deidentifiers.push_back(d.ok()
+                                         ? std::move(d).value()
+                                         : gw::MakeUnavailableDeidentifier(d.status().WithContext(
+                                               "the anonymizer cannot be set up")));
+  }
+  log->info("anonymizer.secrets current={} previous={}", gw::SecretGenerationId(secret),
+            previous_secrets->size());
   if (!deidentifier.ok()) {
     log->error(
         "anonymizer.unavailable code={} reason=\"{}\" effect=\"jobs wait before "
@@ -224,10 +302,9 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
       loaded.ok()) {
     client_cert = *loaded;
   }
-  auto uploader = gw::MakeRelayUploader(
-      options.relay, clock,
-      tsunagu::common::MakeStderrLogger("relay-client", level.value_or(spdlog::level::info)),
-      client_cert);
+  auto relay_client_log =
+      tsunagu::common::MakeStderrLogger("relay-client", level.value_or(spdlog::level::info));
+  auto uploader = gw::MakeRelayUploader(options.relay, clock, relay_client_log, client_cert);
   if (!uploader.ok()) {
     log->error("relay.unavailable code={} reason=\"{}\" effect=\"jobs wait before upload\"",
                tsunagu::common::ErrorCodeName(uploader.status().code()),
@@ -295,8 +372,27 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
   for (const auto& t : options.threads) {
     if (t.retention) popts.thread_retention[t.name] = *t.retention;
   }
-  gw::StudyPipeline pipeline(popts, {store->get(), pacs.get(), deidentifier->get(), uploader->get(),
-                                     poster.get(), &local_fs, clock.get(), &metrics, &keyer, log});
+  std::vector<gw::SecretGeneration> generations{
+      {gw::SecretGenerationId(secret), &keyer, deidentifier->get()}};
+  for (size_t i = 0; i < previous_secrets->size(); ++i) {
+    generations.push_back({gw::SecretGenerationId((*previous_secrets)[i]), previous_keyers[i].get(),
+                           previous_deidentifiers[i].get()});
+  }
+  gw::StudyPipeline pipeline(
+      popts, {store->get(), pacs.get(), deidentifier->get(), uploader->get(), poster.get(),
+              &local_fs, clock.get(), &metrics, &keyer, log, std::move(generations)});
+  if (previous_secrets->empty()) {
+    // With one secret every job so far used it: recorded, so that after a rotation `doctor` can
+    // say when the retired secret was last needed.
+    if (auto n = (*store)->BackfillSecretGeneration(gw::SecretGenerationId(secret)); !n.ok()) {
+      return Fail(n.status().ToString());
+    }
+  }
+  if (auto moved = pipeline.AdoptCurrentSecret(); !moved.ok()) {
+    return Fail(moved.status().ToString());
+  } else if (*moved > 0) {
+    log->info("jobs.adopted_current_secret jobs={}", *moved);
+  }
   tsunagu::jobs::SeededRandom random(
       static_cast<std::uint64_t>(::getpid()) ^
       static_cast<std::uint64_t>(clock->SteadyNow().time_since_epoch().count()));
@@ -405,6 +501,7 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
     }
     if (!sig) continue;
     if (*sig == SIGHUP) {
+      ReloadLogLevel(config_path, {log, relay_client_log, chat_log});
       if (!client_cert) {
         log->warn(
             "gateway.reload_ignored reason=\"the client certificate did not load at start; "
@@ -658,29 +755,59 @@ int RunCancel(const tsunagu::config::GatewayOptions& o, gw::JobId id) {
   auto tools = OpenTools(o, false);
   if (!tools.ok()) return Fail(tools.status().ToString());
   auto instances = tools->store->Cancel(id, tools->clock->SystemNow());
-  if (!instances.ok()) return Fail(instances.status().message());
-  int deleted = 0, kept = 0;
-  std::vector<std::string> cleared;
-  for (const gw::InstanceRecord& i : *instances) {
-    for (const std::string& path : {i.spool_path, i.deid_path}) {
-      if (path.empty()) continue;
-      // A spool file another job still needs (the same study pushed to a second thread) stays.
-      if (path == i.spool_path) {
-        auto needed = tools->store->OtherJobNeedsSpoolFile(id, path);
-        if (!needed.ok() || *needed) {
-          ++kept;
-          continue;
+  if (!instances.ok() && instances.status().code() == tsunagu::common::ErrorCode::kUnavailable) {
+    // A worker holds the job (a C-MOVE in progress, say): ask it to stop. It checks between
+    // stages and after each instance the PACS sends, cancels the job and deletes its files.
+    if (auto st = tools->store->RequestCancel(id); !st.ok()) return Fail(st.message());
+    std::cerr << Pick(o.language, "ジョブは処理中です。停止を依頼しました...\n",
+                      "the job is being worked on; asked its worker to stop...\n");
+    const auto until = std::chrono::steady_clock::now() + kCancelWait;
+    bool stopped = false;
+    while (!stopped && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      auto job = tools->store->GetJob(id);
+      if (!job.ok()) return Fail(job.status().ToString());
+      if (job->stage == gw::stage::kCleaned || job->stage == gw::stage::kPosted) {
+        if (job->last_error.rfind("cancelled:", 0) != 0) {
+          return Fail(fmt::format("job {} ended as {} before it could be cancelled", id.value(),
+                                  job->stage));
         }
+        std::cout << Pick(o.language,
+                          fmt::format("ジョブ {} を取り消しました (処理中のワーカーが停止し、"
+                                      "ファイルを削除しました)。リンクは投稿されません\n",
+                                      id.value()),
+                          fmt::format("job {} cancelled (its worker stopped and deleted its "
+                                      "files); no link will be posted\n",
+                                      id.value()));
+        return kExitOk;
       }
-      std::error_code ec;
-      if (fs::remove(path, ec)) ++deleted;
+      // The worker may have let the job go (a retry with backoff, a failure) without seeing the
+      // request: then cancel it here, as for a job nobody holds.
+      instances = tools->store->Cancel(id, tools->clock->SystemNow());
+      if (instances.ok()) {
+        stopped = true;
+      } else if (instances.status().code() != tsunagu::common::ErrorCode::kUnavailable) {
+        return Fail(instances.status().message());
+      }
     }
-    cleared.push_back(i.sop_key);
+    if (!stopped) {
+      std::cerr << Pick(o.language,
+                        fmt::format("tsunagu-gateway: ジョブ {} の停止を依頼済みですが、{} 秒以内に"
+                                    "止まりませんでした。ワーカーは次の段階か次の画像で止まります "
+                                    "(status で確認)\n",
+                                    id.value(), kCancelWait.count()),
+                        fmt::format("tsunagu-gateway: job {}: cancel requested, but its worker did "
+                                    "not stop within {} s; it stops at its next stage or instance "
+                                    "(see status)\n",
+                                    id.value(), kCancelWait.count()));
+      return kExitTimeout;
+    }
   }
-  std::error_code ec;
-  fs::remove_all(o.storage.data_directory / "outbox" / std::to_string(id.value()), ec);
-  const auto forget = tools->store->ForgetIdentifiers(id);
-  if (!forget.ok()) return Fail(forget.ToString());
+  if (!instances.ok()) return Fail(instances.status().message());
+  auto cleaned = gw::RemoveCancelledJobFiles(*tools->store, id, *instances,
+                                             o.storage.data_directory / "outbox");
+  if (!cleaned.ok()) return Fail(cleaned.status().ToString());
+  const int deleted = cleaned->deleted, kept = cleaned->kept;
   std::cout << Pick(
       o.language,
       fmt::format("ジョブ {} を取り消しました (削除したファイル {}、他のジョブが使用中 "

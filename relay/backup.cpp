@@ -2,6 +2,7 @@
 
 #include <spdlog/sinks/null_sink.h>
 
+#include "gateway_contacts.h"
 #include "tsunagu/common/cli.h"
 #include "tsunagu/common/clock.h"
 #include "tsunagu/common/logging.h"
@@ -35,10 +36,30 @@ int RunBackupCommand(bool restore, const std::vector<std::string>& args,
       .database = o.store.data_directory / retention::kIndexFileName,
       .schema = &retention::StudyIndexSchema(),
   };
+  // The enrolled gateways' last contacts go with the index, to FILE.gateways (times and
+  // certificate names only), so that `tsunagu-relay studies` still shows them after a restore.
+  const common::StoreToBackUp contacts{
+      .service = "tsunagu-relay",
+      .label_ja = "ゲートウェイ接続記録",
+      .label_en = "gateway contacts",
+      .database = o.store.data_directory / kGatewayContactsFile,
+      .schema = &GatewayContactsSchema(),
+  };
   const std::filesystem::path file = parsed->positional().front();
-  if (!restore) return common::RunStoreBackup(store, file, lang, out, err);
-  const int rc = common::RunStoreRestore(store, file, lang, out, err);
+  std::filesystem::path contacts_file = file;
+  contacts_file += ".gateways";
+  std::error_code ec;
+  if (!restore) {
+    const int rc = common::RunStoreBackup(store, file, lang, out, err);
+    if (rc != common::kStoreCommandOk || !std::filesystem::exists(contacts.database, ec)) return rc;
+    return common::RunStoreBackup(contacts, contacts_file, lang, out, err);
+  }
+  int rc = common::RunStoreRestore(store, file, lang, out, err);
   if (rc != common::kStoreCommandOk) return rc;
+  if (std::filesystem::exists(contacts_file, ec)) {
+    rc = common::RunStoreRestore(contacts, contacts_file, lang, out, err);
+    if (rc != common::kStoreCommandOk) return rc;
+  }
   // The restored index may list studies that expired since the backup: their keys are gone, so
   // they could not be read anyway; purge them now rather than at the relay's next sweep.
   retention::StoreOptions so;

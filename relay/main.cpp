@@ -175,6 +175,26 @@ int RunCommand(const std::string& command, const tsunagu::common::CliArgs& args,
   return kExitOk;
 }
 
+// SIGHUP re-reads the configuration for the settings that may change without a restart: today
+// log_level (docs/operations.md, "What a reload changes"); every other setting needs a restart.
+// A configuration that does not load keeps the running settings.
+void ReloadLogLevel(const std::string& config_path, spdlog::logger& log) {
+  auto fresh = tsunagu::config::LoadRelayConfig(config_path,
+                                                tsunagu::config::LoadOptions{.check_files = false});
+  if (!fresh.ok()) {
+    log.error("relay.reload_failed reason=\"{}\" effect=\"the running settings are kept\"",
+              fresh.status().message());
+    return;
+  }
+  const auto level = tsunagu::common::ParseLogLevel(fresh->log_level);
+  if (!level.ok() || *level == log.level()) return;
+  // Logged under whichever of the two levels shows more, so that the change is always recorded.
+  const bool louder = *level < log.level();
+  if (louder) log.set_level(*level);
+  log.info("relay.log_level_reloaded level={}", fresh->log_level);
+  if (!louder) log.set_level(*level);
+}
+
 int Serve(const std::string& config_path, const tsunagu::config::RelayOptions& options) {
   tsunagu::common::BlockServiceSignals();
 
@@ -352,6 +372,7 @@ int Serve(const std::string& config_path, const tsunagu::config::RelayOptions& o
     auto sig = tsunagu::common::WaitForSignal(wait);
     if (!sig) continue;
     if (*sig == SIGHUP) {
+      ReloadLogLevel(config_path, *log);
       for (const auto& [name, cert] :
            {std::pair{"upload", *upload_cert}, std::pair{"viewer", *viewer_cert}}) {
         const auto st = cert->Reload();

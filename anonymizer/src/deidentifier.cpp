@@ -300,13 +300,23 @@ Result<PendingInstance> Deidentifier::Impl::Run(const std::filesystem::path& inp
     if (!meta_uid.empty()) original_uids.insert(meta_uid);
   }
   std::string patient_key;
+  std::vector<std::string> previous_patient_keys;
   {
     const std::string id(TrimPadding(GetString(ds, DCM_PatientID)));
     if (!id.empty()) {
       std::string data(TrimPadding(GetString(ds, DCM_IssuerOfPatientID)));
       data += '\x1f';
       data += id;
-      patient_key = common::HexEncode(common::HmacSha256(options.site_secret, data));
+      if (options.patient_key_secrets.empty()) {
+        patient_key = common::HexEncode(common::HmacSha256(options.site_secret, data));
+      } else {
+        patient_key =
+            common::HexEncode(common::HmacSha256(options.patient_key_secrets.front(), data));
+        for (std::size_t i = 1; i < options.patient_key_secrets.size(); ++i) {
+          previous_patient_keys.push_back(
+              common::HexEncode(common::HmacSha256(options.patient_key_secrets[i], data)));
+        }
+      }
     }
   }
   ApplyProfile(ds, context);
@@ -334,6 +344,7 @@ Result<PendingInstance> Deidentifier::Impl::Run(const std::filesystem::path& inp
   summary.study_date = GetString(ds, DCM_StudyDate);
   summary.study_time = GetString(ds, DCM_StudyTime);
   summary.patient_key = std::move(patient_key);
+  summary.previous_patient_keys = std::move(previous_patient_keys);
 
   TSUNAGU_ASSIGN_OR_RETURN(std::string random, common::RandomBytes(6));
   PendingInstance pending;

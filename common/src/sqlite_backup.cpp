@@ -156,8 +156,6 @@ Result<int> RestoreDatabase(const std::filesystem::path& backup,
       return DataLossError(backup.string() + " fails its integrity check: " + *check);
     }
   }
-  TSUNAGU_ASSIGN_OR_RETURN(int version, ReadSchemaVersion(from.get()));
-  if (version > schema.latest()) return NewerSchemaError(schema, version);
   if (!schema.marker_table.empty()) {
     sqlite3_stmt* stmt = nullptr;
     const int rc =
@@ -171,6 +169,9 @@ Result<int> RestoreDatabase(const std::filesystem::path& backup,
       return InvalidArgumentError(backup.string() + " is not a backup of the " + schema.store);
     }
   }
+  // After the marker: another store's backup is refused as such, whatever its version.
+  TSUNAGU_ASSIGN_OR_RETURN(int version, ReadSchemaVersion(from.get()));
+  if (version > schema.latest()) return NewerSchemaError(schema, version);
   TSUNAGU_ASSIGN_OR_RETURN(
       DbPtr to, OpenDb(database, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, "open database"));
   sqlite3_busy_timeout(to.get(), 1000);

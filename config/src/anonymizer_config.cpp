@@ -1,5 +1,6 @@
 #include "tsunagu/config/anonymizer_config.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "anonymizer_section.h"
@@ -35,6 +36,24 @@ AnonymizerOptions ReadAnonymizerSection(Section s, bool secret_required) {
   AnonymizerOptions o;
   o.profile = s.Choice("profile", o.profile, {"share"});
   o.secret_file = secret_required ? s.RequiredPath("secret_file") : s.Path("secret_file", {});
+  // Retired site secrets, newest first (docs/operations.md, rotating the site secret).
+  for (const std::string& f : s.StringList("previous_secret_files")) {
+    if (f.empty()) {
+      s.Error("previous_secret_files", "expected file names, got an empty string");
+      continue;
+    }
+    std::filesystem::path p(f);
+    if (p.is_relative()) p = s.BaseDir() / p;
+    p = p.lexically_normal();
+    if (p == o.secret_file) {
+      s.Error("previous_secret_files",
+              "lists the current secret_file \"" + f + "\"; list only retired secrets");
+    } else if (std::find(o.previous_secret_files.begin(), o.previous_secret_files.end(), p) !=
+               o.previous_secret_files.end()) {
+      s.Error("previous_secret_files", "lists \"" + f + "\" twice");
+    }
+    o.previous_secret_files.push_back(std::move(p));
+  }
   o.patient_id_keep = static_cast<int>(s.Integer("patient_id_keep", o.patient_id_keep, 0, 8));
   for (Section& p : s.TableArray("safe_private")) {
     SafePrivateOption safe;
@@ -88,6 +107,13 @@ common::Result<AnonymizerOptions> LoadAnonymizerConfig(const std::filesystem::pa
   root.FinishUnknownKeys();
   if (options.check_files && !o.secret_file.empty()) {
     internal::CheckSecretFile(errors, "anonymizer.secret_file", o.secret_file);
+  }
+  if (options.check_files) {
+    for (std::size_t i = 0; i < o.previous_secret_files.size(); ++i) {
+      internal::CheckSecretFile(errors,
+                                "anonymizer.previous_secret_files[" + std::to_string(i) + "]",
+                                o.previous_secret_files[i]);
+    }
   }
   if (!errors.empty()) return errors.ToStatus();
   return o;

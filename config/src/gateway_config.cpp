@@ -181,6 +181,11 @@ common::Result<GatewayOptions> LoadGatewayConfig(const std::filesystem::path& pa
 
   if (options.check_files) {
     internal::CheckSecretFile(errors, "anonymizer.secret_file", o.anonymizer.secret_file);
+    for (std::size_t i = 0; i < o.anonymizer.previous_secret_files.size(); ++i) {
+      internal::CheckSecretFile(errors,
+                                "anonymizer.previous_secret_files[" + std::to_string(i) + "]",
+                                o.anonymizer.previous_secret_files[i]);
+    }
     internal::CheckSecretFile(errors, "relay.client_key_file", o.relay.client_key_file);
     internal::CheckReadableFile(errors, "relay.client_cert_file", o.relay.client_cert_file);
     internal::CheckReadableFile(errors, "relay.ca_file", o.relay.ca_file);

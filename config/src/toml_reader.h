@@ -82,6 +82,8 @@ class Section {
   std::vector<std::string> Keys();
 
   void FinishUnknownKeys() const;
+  // Where relative paths are resolved.
+  const std::filesystem::path& BaseDir() const { return base_dir_; }
 
  private:
   const TomlValue* Find(std::string_view key);

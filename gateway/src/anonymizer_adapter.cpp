@@ -23,7 +23,7 @@ class AnonymizerDeidentifier final : public InstanceDeidentifier {
     out.study_description = s.study_description;
     out.study_date = s.study_date;
     out.study_time = s.study_time;
-    out.patient_key = s.patient_key;
+    out.patient_key = JoinPatientKeys(s.patient_key, s.previous_patient_keys);
     return out;
   }
 
@@ -34,10 +34,12 @@ class AnonymizerDeidentifier final : public InstanceDeidentifier {
 }  // namespace
 
 common::Result<std::unique_ptr<InstanceDeidentifier>> MakeAnonymizerDeidentifier(
-    const config::AnonymizerOptions& options, const std::string& site_secret) {
-  TSUNAGU_ASSIGN_OR_RETURN(
-      std::unique_ptr<anonymizer::Deidentifier> d,
-      anonymizer::Deidentifier::Create(anonymizer::ProfileOptionsFromConfig(options, site_secret)));
+    const config::AnonymizerOptions& options, const std::string& site_secret,
+    std::vector<std::string> patient_key_secrets) {
+  anonymizer::ProfileOptions profile = anonymizer::ProfileOptionsFromConfig(options, site_secret);
+  profile.patient_key_secrets = std::move(patient_key_secrets);
+  TSUNAGU_ASSIGN_OR_RETURN(std::unique_ptr<anonymizer::Deidentifier> d,
+                           anonymizer::Deidentifier::Create(profile));
   return std::unique_ptr<InstanceDeidentifier>(
       std::make_unique<AnonymizerDeidentifier>(std::move(d)));
 }

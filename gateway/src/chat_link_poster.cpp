@@ -37,8 +37,11 @@ class ChatLinkPoster final : public LinkPoster {
       }
     }
     std::optional<chat::PatientRoute> route;
-    if (!post.patient_key.empty())
-      route = chat::PatientRoute{post.patient_key, card.patient_id_suffix};
+    if (!post.patient_key.empty()) {
+      std::vector<std::string> keys = SplitPatientKeys(post.patient_key);
+      route = chat::PatientRoute{keys.front(), card.patient_id_suffix,
+                                 std::vector<std::string>(keys.begin() + 1, keys.end())};
+    }
     auto result =
         chat_->Post(post.thread, card, route, "tsunagu-job-" + std::to_string(post.job.value()));
     if (!result.ok()) return {result.status(), result.retry_after()};

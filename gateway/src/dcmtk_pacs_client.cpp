@@ -57,6 +57,8 @@ class MoveScu : public DcmSCU {
   std::function<void(const MoveProgress&)> on_progress;
   std::chrono::steady_clock::time_point deadline;
   bool deadline_hit = false;
+  std::function<bool()> should_stop;
+  bool stopped = false;
   MoveProgress last;
   Uint16 last_status = 0;
 
@@ -72,6 +74,10 @@ class MoveScu : public DcmSCU {
     if (on_progress) on_progress(last);
     if (wait_for_next && std::chrono::steady_clock::now() > deadline) {
       deadline_hit = true;
+      (void)sendCANCELRequest(pres_id);
+      wait_for_next = OFFalse;
+    } else if (wait_for_next && should_stop && should_stop()) {
+      stopped = true;
       (void)sendCANCELRequest(pres_id);
       wait_for_next = OFFalse;
     }
@@ -185,6 +191,7 @@ class DcmtkPacsClient final : public PacsClient {
     const char* model = UID_MOVEStudyRootQueryRetrieveInformationModel;
     TSUNAGU_RETURN_IF_ERROR(Connect(scu, {model}));
     scu.on_progress = on_progress;
+    scu.should_stop = request.should_stop;
     scu.deadline = std::chrono::steady_clock::now() + deadline;
     DcmDataset ds;
     if (request.sop_uids.empty()) {
@@ -205,6 +212,10 @@ class DcmtkPacsClient final : public PacsClient {
     OFList<RetrieveResponse*> responses;
     OFCondition cond = scu.sendMOVERequest(pc, request.destination_ae.c_str(), &ds, &responses);
     for (RetrieveResponse* r : responses) delete r;
+    if (scu.stopped) {
+      scu.abortAssociation();
+      return common::CancelledError("C-MOVE cancelled: the job was cancelled");
+    }
     if (scu.deadline_hit) {
       scu.abortAssociation();
       return common::DeadlineExceededError("C-MOVE did not finish within " +

@@ -74,7 +74,7 @@ class InstanceStream {
   size_t Feed();
 
   const PipelineOptions& options_;
-  const StudyPipeline::Deps& deps_;
+  const StudyPipeline::Deps deps_;  // a copy: the pipeline may give each job its de-identifier
   const JobRecord job_;
   const std::filesystem::path out_dir_;
   const size_t window_;

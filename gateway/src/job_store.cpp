@@ -136,6 +136,7 @@ class Stmt {
              : std::string();
   }
   std::int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  sqlite3_stmt* raw() const { return stmt_; }
 
  private:
   sqlite3* db_;
@@ -273,6 +274,16 @@ const common::Schema& JobStoreSchema() {
                 {2,
                  "instances.spool_path index",
                  "CREATE INDEX IF NOT EXISTS instances_spool ON instances(spool_path);",
+                 {}},
+                // Site-secret rotation: the secret a job's UIDs were mapped under (its id).
+                {3,
+                 "jobs.secret_generation",
+                 "ALTER TABLE jobs ADD COLUMN secret_generation TEXT NOT NULL DEFAULT '';",
+                 {}},
+                // `cancel JOB` on a job a worker holds: the worker stops and cancels it.
+                {4,
+                 "jobs.cancel_requested",
+                 "ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;",
                  {}}},
   };
   return kJobStoreSchema;
@@ -730,6 +741,95 @@ Result<CardFacts> JobStore::GetCardFacts(JobId id) {
   });
 }
 
+Result<std::string> JobStore::GetSecretGeneration(JobId id) {
+  Impl& m = *impl_;
+  std::lock_guard<std::mutex> lock(m.mu);
+  Stmt s(m.db, "SELECT secret_generation FROM jobs WHERE id = ?");
+  TSUNAGU_ASSIGN_OR_RETURN(bool row, s.Bind(1, id.value()).Step());
+  if (!row) return common::NotFoundError("no job " + std::to_string(id.value()));
+  return s.Text(0);
+}
+
+Status JobStore::SetSecretGeneration(JobId id, const std::string& generation) {
+  Impl& m = *impl_;
+  return m.Tx([&]() -> Status {
+    Stmt s(m.db, "UPDATE jobs SET secret_generation = ? WHERE id = ?");
+    TSUNAGU_RETURN_IF_ERROR(s.Bind(1, generation).Bind(2, id.value()).Run());
+    if (sqlite3_changes(m.db) == 0) {
+      return common::NotFoundError("no job " + std::to_string(id.value()));
+    }
+    return Status();
+  });
+}
+
+Result<int> JobStore::BackfillSecretGeneration(const std::string& generation) {
+  Impl& m = *impl_;
+  return m.Tx([&]() -> Result<int> {
+    Stmt s(m.db, "UPDATE jobs SET secret_generation = ? WHERE secret_generation = ''");
+    TSUNAGU_RETURN_IF_ERROR(s.Bind(1, generation).Run());
+    return sqlite3_changes(m.db);
+  });
+}
+
+Result<std::optional<std::int64_t>> LastUseOfSecret(const std::filesystem::path& db_path,
+                                                    const std::string& generation) {
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  std::unique_ptr<sqlite3, int (*)(sqlite3*)> owner(db, sqlite3_close);
+  if (rc != SQLITE_OK) return StatusFromSqlite(db, rc, "open " + db_path.string());
+  sqlite3_busy_timeout(db, 5000);
+  TSUNAGU_ASSIGN_OR_RETURN(bool has, common::HasColumn(db, "main", "jobs", "secret_generation"));
+  if (!has) return std::optional<std::int64_t>();
+  Stmt s(db, "SELECT max(updated_at) FROM jobs WHERE secret_generation = ?");
+  TSUNAGU_ASSIGN_OR_RETURN(bool row, s.Bind(1, generation).Step());
+  if (!row || sqlite3_column_type(s.raw(), 0) == SQLITE_NULL) return std::optional<std::int64_t>();
+  return std::optional<std::int64_t>(s.Int(0));
+}
+
+Result<std::optional<JobStore::StudyOrigin>> JobStore::FirstJobOfStudy(
+    const std::vector<std::string>& study_keys) {
+  Impl& m = *impl_;
+  std::lock_guard<std::mutex> lock(m.mu);
+  std::optional<StudyOrigin> best;
+  // One indexed lookup per key (jobs_study); a handful of retained secrets at most.
+  for (const std::string& key : study_keys) {
+    Stmt s(m.db, "SELECT id, secret_generation FROM jobs WHERE study_key = ? ORDER BY id LIMIT 1");
+    TSUNAGU_ASSIGN_OR_RETURN(bool row, s.Bind(1, key).Step());
+    if (!row) continue;
+    if (!best || s.Int(0) < best->job.value()) best = StudyOrigin{JobId(s.Int(0)), key, s.Text(1)};
+  }
+  return best;
+}
+
+Result<std::vector<JobStore::UnfinishedJob>> JobStore::ListUnfinishedWithUids() {
+  Impl& m = *impl_;
+  std::lock_guard<std::mutex> lock(m.mu);
+  Stmt s(m.db,
+         "SELECT id, study_uid, study_key, secret_generation FROM jobs WHERE study_uid != '' AND "
+         "stage NOT IN ('cleaned', 'failed') ORDER BY id");
+  std::vector<UnfinishedJob> out;
+  for (;;) {
+    TSUNAGU_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back({JobId(s.Int(0)), s.Text(1), s.Text(2), s.Text(3)});
+  }
+  return out;
+}
+
+Status JobStore::RekeyJob(JobId id, const std::string& study_key,
+                          const std::vector<std::pair<std::string, std::string>>& sop_keys) {
+  Impl& m = *impl_;
+  return m.Tx([&]() -> Status {
+    Stmt j(m.db, "UPDATE jobs SET study_key = ?, updated_at = ? WHERE id = ?");
+    TSUNAGU_RETURN_IF_ERROR(j.Bind(1, study_key).Bind(2, m.Now()).Bind(3, id.value()).Run());
+    for (const auto& [from, to] : sop_keys) {
+      Stmt i(m.db, "UPDATE instances SET sop_key = ? WHERE job_id = ? AND sop_key = ?");
+      TSUNAGU_RETURN_IF_ERROR(i.Bind(1, to).Bind(2, id.value()).Bind(3, from).Run());
+    }
+    return Status();
+  });
+}
+
 Status JobStore::ForgetIdentifiers(JobId id) {
   Impl& m = *impl_;
   return m.Tx([&]() -> Status {
@@ -797,7 +897,33 @@ Status JobStore::RetryFailed(JobId id) {
   });
 }
 
-Result<std::vector<InstanceRecord>> JobStore::Cancel(JobId id, system_clock::time_point now_tp) {
+Status JobStore::RequestCancel(JobId id) {
+  Impl& m = *impl_;
+  return m.Tx([&]() -> Status {
+    TSUNAGU_ASSIGN_OR_RETURN(JobRecord job, m.GetJobLocked(id));
+    const std::string name = "job " + std::to_string(id.value());
+    if (job.stage == stage::kPosted || job.stage == stage::kCleaned) {
+      return common::FailedPreconditionError(name + " is " + job.stage +
+                                             (job.last_error.rfind(kCancelledPrefix, 0) == 0
+                                                  ? " (cancelled before)"
+                                                  : "; its link was posted already"));
+    }
+    Stmt s(m.db, "UPDATE jobs SET cancel_requested = 1, updated_at = ? WHERE id = ?");
+    return s.Bind(1, m.Now()).Bind(2, id.value()).Run();
+  });
+}
+
+Result<bool> JobStore::IsCancelRequested(JobId id) {
+  Impl& m = *impl_;
+  std::lock_guard<std::mutex> lock(m.mu);
+  Stmt s(m.db, "SELECT cancel_requested FROM jobs WHERE id = ?");
+  TSUNAGU_ASSIGN_OR_RETURN(bool row, s.Bind(1, id.value()).Step());
+  if (!row) return common::NotFoundError("no job " + std::to_string(id.value()));
+  return s.Int(0) != 0;
+}
+
+Result<std::vector<InstanceRecord>> JobStore::Cancel(JobId id, system_clock::time_point now_tp,
+                                                     bool by_lease_holder) {
   Impl& m = *impl_;
   const std::int64_t now = ToMs(now_tp);
   return m.Tx([&]() -> Result<std::vector<InstanceRecord>> {
@@ -809,7 +935,7 @@ Result<std::vector<InstanceRecord>> JobStore::Cancel(JobId id, system_clock::tim
                                                   ? " (cancelled before)"
                                                   : "; its link was posted already"));
     }
-    if (!job.lease_owner.empty() && job.lease_until_ms > now) {
+    if (!by_lease_holder && !job.lease_owner.empty() && job.lease_until_ms > now) {
       return common::UnavailableError(name +
                                       " is being worked on right now; try again in a moment");
     }
@@ -827,7 +953,8 @@ Result<std::vector<InstanceRecord>> JobStore::Cancel(JobId id, system_clock::tim
            "UPDATE jobs SET failed_stage = CASE WHEN stage = 'failed' THEN failed_stage ELSE "
            "stage END, stage = 'cleaned', last_error = ?, lease_owner = '', lease_until = 0, "
            "updated_at = ? WHERE id = ?");
-    TSUNAGU_RETURN_IF_ERROR(s.Bind(1, std::string(kCancelledPrefix) + " cancelled by an operator")
+    TSUNAGU_RETURN_IF_ERROR(s.Bind(1, std::string(kCancelledPrefix) + " cancelled by an operator" +
+                                          (by_lease_holder ? " while it ran" : ""))
                                 .Bind(2, m.Now())
                                 .Bind(3, id.value())
                                 .Run());
@@ -878,7 +1005,10 @@ Status JobStore::Release(const jobs::Lease& lease, system_clock::time_point next
         .Bind(6, lease.id.value());
     TSUNAGU_RETURN_IF_ERROR(s.Run());
     if (reset_attempts) {
-      Stmt c(m.db, "UPDATE jobs SET last_error = '' WHERE id = ? AND stage != 'failed'");
+      // A job its worker cancelled keeps "cancelled: ..." (it is how status tells it apart).
+      Stmt c(m.db,
+             "UPDATE jobs SET last_error = '' WHERE id = ? AND stage != 'failed' AND "
+             "last_error NOT LIKE 'cancelled:%'");
       return c.Bind(1, lease.id.value()).Run();
     }
     return Status();

@@ -106,6 +106,54 @@ std::string UidKeyer::Key(std::string_view uid) const {
   return common::HexEncode(common::HmacSha256(key_, uid)).substr(0, 32);
 }
 
+std::string JoinPatientKeys(const std::string& current, const std::vector<std::string>& previous) {
+  std::string out = current;
+  if (current.empty()) return out;
+  for (const std::string& p : previous) {
+    if (!p.empty()) out += "," + p;
+  }
+  return out;
+}
+
+std::vector<std::string> SplitPatientKeys(std::string_view joined) {
+  std::vector<std::string> out;
+  for (;;) {
+    const size_t comma = joined.find(',');
+    out.emplace_back(joined.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    joined.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+Result<CancelCleanup> RemoveCancelledJobFiles(JobStore& store, JobId id,
+                                              const std::vector<InstanceRecord>& instances,
+                                              const fs::path& outbox_dir) {
+  CancelCleanup out;
+  for (const InstanceRecord& i : instances) {
+    for (const std::string& path : {i.spool_path, i.deid_path}) {
+      if (path.empty()) continue;
+      if (path == i.spool_path) {
+        auto needed = store.OtherJobNeedsSpoolFile(id, path);
+        if (!needed.ok() || *needed) {
+          ++out.kept;
+          continue;
+        }
+      }
+      std::error_code ec;
+      if (fs::remove(path, ec)) ++out.deleted;
+    }
+  }
+  std::error_code ec;
+  fs::remove_all(outbox_dir / std::to_string(id.value()), ec);
+  TSUNAGU_RETURN_IF_ERROR(store.ForgetIdentifiers(id));
+  return out;
+}
+
+std::string SecretGenerationId(std::string_view secret) {
+  return common::HexEncode(common::HmacSha256(secret, "tsunagu site secret id v1")).substr(0, 16);
+}
+
 std::optional<std::string> ChooseThread(const std::vector<Route>& routes,
                                         const ReceivedInstance& in) {
   for (const Route& r : routes) {
@@ -327,11 +375,87 @@ void StudyPipeline::NotifyArrival() {
   for (InstanceStream* s : streams_) s->Poke();
 }
 
+Result<const SecretGeneration*> StudyPipeline::GenerationFor(JobId id,
+                                                             const std::string& study_uid) {
+  const std::vector<SecretGeneration>& gens = deps_.generations;
+  if (gens.empty()) return nullptr;
+  auto find = [&](const std::string& gid) -> const SecretGeneration* {
+    for (const SecretGeneration& g : gens) {
+      if (!gid.empty() && g.id == gid) return &g;
+    }
+    return nullptr;
+  };
+  TSUNAGU_ASSIGN_OR_RETURN(std::string recorded, deps_.store->GetSecretGeneration(id));
+  if (const SecretGeneration* g = find(recorded)) return g;
+  const SecretGeneration* chosen = &gens.front();
+  if (!study_uid.empty()) {
+    // The study's first job (this one when it is the first) decides: later sends of a study keep
+    // the secret its first send used, for as long as that secret is retained.
+    std::vector<std::string> keys;
+    for (const SecretGeneration& g : gens) keys.push_back(g.keyer->Key(study_uid));
+    TSUNAGU_ASSIGN_OR_RETURN(std::optional<JobStore::StudyOrigin> origin,
+                             deps_.store->FirstJobOfStudy(keys));
+    if (origin) {
+      if (!origin->secret_generation.empty()) {
+        if (const SecretGeneration* g = find(origin->secret_generation)) chosen = g;
+      } else {
+        for (size_t i = 0; i < gens.size(); ++i) {
+          if (keys[i] == origin->study_key) chosen = &gens[i];
+        }
+      }
+    }
+  }
+  if (!recorded.empty()) {
+    deps_.log->warn(
+        "deidentify.secret_dropped job={} secret={} now={} effect=\"the study gets new "
+        "de-identified UIDs\"",
+        id.value(), recorded, chosen->id);
+  } else if (chosen != &gens.front()) {
+    deps_.log->info("deidentify.previous_secret job={} secret={}", id.value(), chosen->id);
+  }
+  TSUNAGU_RETURN_IF_ERROR(deps_.store->SetSecretGeneration(id, chosen->id));
+  return chosen;
+}
+
+Result<InstanceDeidentifier*> StudyPipeline::DeidentifierFor(const JobRecord& job) {
+  TSUNAGU_ASSIGN_OR_RETURN(const SecretGeneration* g, GenerationFor(job.id, job.study_uid));
+  return g == nullptr ? deps_.deidentifier : g->deidentifier;
+}
+
+Result<int> StudyPipeline::AdoptCurrentSecret() {
+  if (deps_.generations.empty()) return 0;
+  const UidKeyer& current = *deps_.generations.front().keyer;
+  TSUNAGU_ASSIGN_OR_RETURN(std::vector<JobStore::UnfinishedJob> jobs,
+                           deps_.store->ListUnfinishedWithUids());
+  int moved = 0;
+  for (const JobStore::UnfinishedJob& j : jobs) {
+    const std::string key = current.Key(j.study_uid);
+    if (key == j.study_key) continue;
+    // Decide (and record) the job's secret while its old key still finds its study's history.
+    TSUNAGU_RETURN_IF_ERROR(GenerationFor(j.id, j.study_uid).status());
+    TSUNAGU_ASSIGN_OR_RETURN(std::vector<InstanceRecord> instances,
+                             deps_.store->ListInstances(j.id));
+    std::vector<std::pair<std::string, std::string>> sop_keys;
+    for (const InstanceRecord& r : instances) {
+      if (!r.sop_uid.empty()) sop_keys.emplace_back(r.sop_key, current.Key(r.sop_uid));
+    }
+    TSUNAGU_RETURN_IF_ERROR(deps_.store->RekeyJob(j.id, key, sop_keys));
+    deps_.log->info("jobs.rekeyed job={} study={} instances={}", j.id.value(), key,
+                    sop_keys.size());
+    ++moved;
+  }
+  return moved;
+}
+
 std::unique_ptr<InstanceStream> StudyPipeline::StartStream(const JobRecord& job) {
   if (!options_.stream) return nullptr;
   const fs::path out_dir = options_.outbox_dir / std::to_string(job.id.value());
   if (!deps_.fs->CreateDirectories(out_dir).ok()) return nullptr;  // the stage steps report it
-  auto stream = std::make_unique<InstanceStream>(options_, deps_, job, out_dir);
+  auto deidentifier = DeidentifierFor(job);
+  if (!deidentifier.ok()) return nullptr;  // the de-identify step reports it
+  Deps deps = deps_;
+  deps.deidentifier = *deidentifier;
+  auto stream = std::make_unique<InstanceStream>(options_, deps, job, out_dir);
   stream->Start();
   std::lock_guard<std::mutex> lock(streams_mu_);
   streams_.insert(stream.get());
@@ -343,9 +467,32 @@ void StudyPipeline::StopStream(InstanceStream* stream) {
   streams_.erase(stream);
 }
 
+Status StudyPipeline::CancelCheck(JobId id) {
+  auto requested = deps_.store->IsCancelRequested(id);
+  if (requested.ok() && *requested) return common::CancelledError("the job was cancelled");
+  return Status();
+}
+
+StepResult StudyPipeline::FinishCancel(const JobRecord& job) {
+  auto instances = deps_.store->Cancel(job.id, deps_.clock->SystemNow(), /*by_lease_holder=*/true);
+  if (!instances.ok()) {
+    // Posted meanwhile (nothing to cancel) or the store failed: the engine records it.
+    return StepResult::FromStatus(instances.status());
+  }
+  auto cleaned = RemoveCancelledJobFiles(*deps_.store, job.id, *instances, options_.outbox_dir);
+  if (!cleaned.ok()) return StepResult::FromStatus(cleaned.status());
+  deps_.log->info("job.cancelled job={} stage={} deleted={} kept={}", job.id.value(), job.stage,
+                  cleaned->deleted, cleaned->kept);
+  return StepResult::Done();
+}
+
 StepResult StudyPipeline::RunStep(const jobs::Lease& lease) {
   auto job = deps_.store->GetJob(lease.id);
   if (!job.ok()) return StepResult::FromStatus(job.status());
+  // `cancel JOB` while this worker held the job: stop here, between stages.
+  if (auto cancel = deps_.store->IsCancelRequested(lease.id); cancel.ok() && *cancel) {
+    return FinishCancel(*job);
+  }
   const std::string& s = job->stage;
   if (s == stage::kRetrieving) return Retrieve(*job);
   if (s == stage::kCollecting) return Collect(*job);
@@ -441,13 +588,24 @@ StepResult StudyPipeline::Retrieve(const JobRecord& job) {
   int last_completed = 0;
   int last_remaining = 0;
   for (const MoveRequest& req : requests) {
-    auto moved = deps_.pacs->Move(req, options_.move_deadline, [&](const MoveProgress& p) {
+    MoveRequest request = req;
+    // Checked after each C-MOVE response (each instance the PACS sent): a cancel stops the move
+    // within one instance.
+    request.should_stop = [&] {
+      auto c = deps_.store->IsCancelRequested(job.id);
+      return c.ok() && *c;
+    };
+    auto moved = deps_.pacs->Move(request, options_.move_deadline, [&](const MoveProgress& p) {
       const auto now = deps_.clock->SteadyNow();
       if (now - last_write < std::chrono::milliseconds(250)) return;
       last_write = now;
       (void)deps_.store->SetMoveCounters(job.id, job.move_rounds, p.completed,
                                          std::max(0, p.remaining));
     });
+    if (!moved.ok() && moved.status().code() == common::ErrorCode::kCancelled) {
+      end_stream(false);
+      return FinishCancel(job);
+    }
     if (!moved.ok()) {
       deps_.log->warn("retrieve.move_failed job={} round={} code={} reason=\"{}\"", job.id.value(),
                       round, common::ErrorCodeName(moved.status().code()),
@@ -558,13 +716,15 @@ StepResult StudyPipeline::Deidentify(const JobRecord& job) {
                                                     lost.front() + ")"));
   }
   bool have_study_info = !job.deid_study_uid.empty();
+  auto deidentifier = DeidentifierFor(job);
+  if (!deidentifier.ok()) return StepResult::FromStatus(deidentifier.status());
   std::vector<JobStore::DeidentifiedUpdate> results(todo.size());
   std::vector<DeidentifiedInstance> outputs(todo.size());
   st = ParallelBatches(
       todo.size(), options_.parallelism, options_.batch_size,
       [&](size_t i) -> Status {
         const InstanceRecord& r = todo[i];
-        auto d = deps_.deidentifier->Deidentify(r.spool_path, out_dir);
+        auto d = (*deidentifier)->Deidentify(r.spool_path, out_dir);
         if (!d.ok()) {
           deps_.log->warn("deidentify.failed job={} instance={} code={} reason=\"{}\"",
                           job.id.value(), r.sop_key, common::ErrorCodeName(d.status().code()),
@@ -590,8 +750,9 @@ StepResult StudyPipeline::Deidentify(const JobRecord& job) {
         for (size_t i : batch) updates.push_back(results[i]);
         TSUNAGU_RETURN_IF_ERROR(deps_.store->SetDeidentifiedMany(job.id, updates));
         deps_.metrics->instances_deidentified += batch.size();
-        return Status();
+        return CancelCheck(job.id);
       });
+  if (st.code() == common::ErrorCode::kCancelled) return FinishCancel(job);
   if (!st.ok()) return StepResult::FromStatus(st);
   deps_.log->info("deidentify.done job={} instances={}", job.id.value(), todo.size());
   st = deps_.store->SetStage(job.id, stage::kDeidentified);
@@ -622,8 +783,9 @@ StepResult StudyPipeline::Upload(const JobRecord& job) {
         for (size_t i : batch) keys.push_back(todo[i].sop_key);
         TSUNAGU_RETURN_IF_ERROR(deps_.store->SetUploadedMany(job.id, keys));
         deps_.metrics->instances_uploaded += batch.size();
-        return Status();
+        return CancelCheck(job.id);
       });
+  if (st.code() == common::ErrorCode::kCancelled) return FinishCancel(job);
   if (!st.ok()) return StepResult::FromStatus(st);
   deps_.log->info("upload.done job={} instances={}", job.id.value(), todo.size());
   st = deps_.store->SetStage(job.id, stage::kUploaded);

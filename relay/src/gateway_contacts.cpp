@@ -18,7 +18,9 @@ struct StmtFinalizer {
 using Db = std::unique_ptr<sqlite3, DbCloser>;
 using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
 
-const common::Schema& ContactsSchema() {
+}  // namespace
+
+const common::Schema& GatewayContactsSchema() {
   static const common::Schema kSchema{"gateway contacts",
                                       "main",
                                       "gateway_contacts",
@@ -29,6 +31,8 @@ const common::Schema& ContactsSchema() {
                                         nullptr}}};
   return kSchema;
 }
+
+namespace {
 
 common::Result<Db> OpenDb(const std::filesystem::path& file, int flags) {
   sqlite3* raw = nullptr;
@@ -46,7 +50,7 @@ common::Result<Db> OpenDb(const std::filesystem::path& file, int flags) {
 common::Status SaveGatewayContacts(const std::filesystem::path& file,
                                    const GatewayContactMap& contacts) {
   TSUNAGU_ASSIGN_OR_RETURN(Db db, OpenDb(file, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE));
-  TSUNAGU_RETURN_IF_ERROR(MigrateSchema(db.get(), ContactsSchema()).status());
+  TSUNAGU_RETURN_IF_ERROR(MigrateSchema(db.get(), GatewayContactsSchema()).status());
   TSUNAGU_RETURN_IF_ERROR(common::ExecSql(db.get(), "BEGIN IMMEDIATE;", "save gateway contacts"));
   sqlite3_stmt* raw = nullptr;
   int rc = sqlite3_prepare_v2(db.get(),

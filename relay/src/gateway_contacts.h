@@ -11,6 +11,7 @@
 #include <string>
 
 #include "tsunagu/common/result.h"
+#include "tsunagu/common/sqlite_schema.h"
 #include "tsunagu/common/status.h"
 
 namespace tsunagu::relay {
@@ -19,6 +20,9 @@ using GatewayContactMap = std::map<std::string, std::chrono::system_clock::time_
 
 // The file's name inside the store's data directory.
 inline constexpr char kGatewayContactsFile[] = "gateways.sqlite";
+
+// The file's versioned schema (for `tsunagu-relay backup` / `restore`).
+const common::Schema& GatewayContactsSchema();
 
 // Creates or migrates the file and writes `contacts` (a later time replaces an earlier one;
 // names not in `contacts` are kept). Errors: the SQLite error as a Status.

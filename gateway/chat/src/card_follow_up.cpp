@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "sqlite_handles.h"
+#include "tsunagu/common/sqlite_schema.h"
 
 namespace tsunagu::chat {
 namespace {
@@ -180,6 +181,30 @@ class SqlitePostedCardStore final : public PostedCardStore {
 
 }  // namespace
 
+const common::Schema& PostedCardStoreSchema() {
+  // Append steps; never edit a released one (see tsunagu/common/sqlite_schema.h). Version 1 is the
+  // table as the first release created it (without a version), so those files take it as is.
+  static const common::Schema kSchema{
+      .store = "chat post store",
+      .marker_table = "chat_posted_cards",
+      .steps = {{1,
+                 "baseline",
+                 "CREATE TABLE IF NOT EXISTS chat_posted_cards("
+                 " job_id INTEGER PRIMARY KEY, thread TEXT NOT NULL, study_uid TEXT NOT NULL,"
+                 " destination TEXT NOT NULL, message_id TEXT NOT NULL,"
+                 " exactly_once INTEGER NOT NULL, modality TEXT NOT NULL,"
+                 " body_part TEXT NOT NULL, study_description TEXT NOT NULL,"
+                 " study_date TEXT NOT NULL, study_time TEXT NOT NULL,"
+                 " series_count INTEGER NOT NULL, image_count INTEGER NOT NULL,"
+                 " patient_id_suffix TEXT NOT NULL, sender_note TEXT NOT NULL,"
+                 " expires_at_ms INTEGER NOT NULL, access_code_required INTEGER NOT NULL,"
+                 " viewer_url TEXT NOT NULL, state TEXT NOT NULL,"
+                 " opened_at_ms INTEGER NOT NULL, done INTEGER NOT NULL)",
+                 {}}},
+  };
+  return kSchema;
+}
+
 common::Result<std::unique_ptr<PostedCardStore>> PostedCardStore::Open(
     const std::filesystem::path& path) {
   sqlite3* raw = nullptr;
@@ -189,20 +214,7 @@ common::Result<std::unique_ptr<PostedCardStore>> PostedCardStore::Open(
   std::unique_ptr<sqlite3, DbDeleter> db(raw);
   if (rc != SQLITE_OK) return StatusFromSqlite(raw, rc, "open " + path.string());
   sqlite3_busy_timeout(raw, 5000);
-  rc = sqlite3_exec(raw,
-                    "CREATE TABLE IF NOT EXISTS chat_posted_cards("
-                    " job_id INTEGER PRIMARY KEY, thread TEXT NOT NULL, study_uid TEXT NOT NULL,"
-                    " destination TEXT NOT NULL, message_id TEXT NOT NULL,"
-                    " exactly_once INTEGER NOT NULL, modality TEXT NOT NULL,"
-                    " body_part TEXT NOT NULL, study_description TEXT NOT NULL,"
-                    " study_date TEXT NOT NULL, study_time TEXT NOT NULL,"
-                    " series_count INTEGER NOT NULL, image_count INTEGER NOT NULL,"
-                    " patient_id_suffix TEXT NOT NULL, sender_note TEXT NOT NULL,"
-                    " expires_at_ms INTEGER NOT NULL, access_code_required INTEGER NOT NULL,"
-                    " viewer_url TEXT NOT NULL, state TEXT NOT NULL,"
-                    " opened_at_ms INTEGER NOT NULL, done INTEGER NOT NULL)",
-                    nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK) return StatusFromSqlite(raw, rc, "create table");
+  TSUNAGU_RETURN_IF_ERROR(common::MigrateSchema(raw, PostedCardStoreSchema()).status());
   return std::unique_ptr<PostedCardStore>(std::make_unique<SqlitePostedCardStore>(db.release()));
 }
 

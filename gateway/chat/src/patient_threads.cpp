@@ -54,6 +54,26 @@ class SqlitePatientThreadStore final : public PatientThreadStore {
     return **found;
   }
 
+  common::Status Rekey(const std::string& from, const std::string& to,
+                       const std::string& thread) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    // One statement: the row moves to the new key unless the new key has a room already (two
+    // gateways' worth of races), in which case the old row is left for `chat rooms forget`.
+    sqlite3_stmt* raw = nullptr;
+    int rc = sqlite3_prepare_v2(db_.get(),
+                                "UPDATE OR IGNORE chat_patient_rooms SET patient_key = ? WHERE "
+                                "patient_key = ? AND thread = ?",
+                                -1, &raw, nullptr);
+    Stmt stmt(raw);
+    if (rc != SQLITE_OK) return StatusFromSqlite(db_.get(), rc, "prepare rekey");
+    sqlite3_bind_text(raw, 1, to.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(raw, 2, from.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(raw, 3, thread.c_str(), -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(raw);
+    if (rc != SQLITE_DONE) return StatusFromSqlite(db_.get(), rc, "rekey");
+    return common::Status();
+  }
+
   common::Result<std::vector<Mapping>> List() override {
     std::lock_guard<std::mutex> lock(mu_);
     sqlite3_stmt* raw = nullptr;
@@ -197,6 +217,16 @@ ChatResult<std::string> ResolvePatientDestination(PatientThreadStore& store,
   auto found = store.Find(route.patient_key, thread);
   if (!found.ok()) return found.status();
   if (found->has_value()) return **found;
+  // After a site-secret rotation: the patient's room may be stored under a retired secret's key.
+  // Move it to the current key, so that the mapping outlives the retired secret.
+  for (const std::string& previous : route.previous_patient_keys) {
+    if (previous.empty() || previous == route.patient_key) continue;
+    auto old = store.Find(previous, thread);
+    if (!old.ok()) return old.status();
+    if (!old->has_value()) continue;
+    if (auto st = store.Rekey(previous, route.patient_key, thread); !st.ok()) return st;
+    return **old;
+  }
   if (!connector.capabilities().can_create_rooms) {
     if (policy.fallback_destination.empty()) {
       return common::Status(common::ErrorCode::kFailedPrecondition,

@@ -46,7 +46,7 @@ expect_contains "PACS row names the peer" "C-ECHO PACS@127.0.0.1:$pacs_port" "$(
 expect_contains "relay row ok over mutual TLS" "(mutual TLS, answer 200)" "$(row "$doc" 'relay reachable')"
 expect_contains "clock skew measured and ok" "peer clock minus ours" "$(row "$doc" 'clock skew with the relay')"
 check "clock skew row is ok" grep -qE '^clock skew with the relay +ok ' <<< "$doc"
-expect_contains "job store passes quick_check with its schema" "gateway.db (schema 2)" \
+expect_contains "job store passes quick_check with its schema" "gateway.db (schema 4)" \
   "$(row "$doc" 'job store \(SQLite\)')"
 check "job store row is ok" grep -qE '^job store \(SQLite\) +ok ' <<< "$doc"
 rdoc=$("$relay" doctor --config "$tmp/relay.toml")
@@ -69,7 +69,7 @@ expect_contains "one study" "studies: 1" "$rs"
 # --- backups while both services run
 "$gateway" backup --config "$cfg" "$tmp/jobs.bak" > "$tmp/backup.out" 2>&1; rc=$?
 expect_eq "gateway backup while running exits 0" 0 "$rc"
-check "gateway backup says what it wrote" grep -q "backed up the job store to $tmp/jobs.bak (schema 2" "$tmp/backup.out"
+check "gateway backup says what it wrote" grep -q "backed up the job store to $tmp/jobs.bak (schema 4" "$tmp/backup.out"
 expect_eq "the backup is private" 600 "$(stat -c %a "$tmp/jobs.bak")"
 "$gateway" backup --config "$cfg" "$tmp/jobs.bak" > /dev/null 2>&1; rc=$?
 expect_eq "a second backup to the same file is refused" 1 "$rc"
@@ -78,6 +78,9 @@ expect_eq "relay backup while running exits 0" 0 "$rc"
 tables=$(/usr/bin/python3 -c 'import sqlite3,sys; print(" ".join(r[0] for r in sqlite3.connect(sys.argv[1]).execute("select name from sqlite_schema")))' "$tmp/index.bak")
 expect_contains "relay backup is the index" "studies" "$tables"
 check "relay backup holds no study key" bash -c "! grep -q study_keys <<< '$tables'"
+contacts=$(/usr/bin/python3 -c 'import sqlite3,sys; print(" ".join(r[0] for r in sqlite3.connect(sys.argv[1]).execute("select name from gateway_contacts")))' "$tmp/index.bak.gateways" 2>&1)
+expect_eq "the gateway contacts are backed up with the index" "test-gateway" "$contacts"
+check "relay backup says it wrote the contacts" grep -q "gateway contacts" "$tmp/rbackup.out"
 
 # --- restore refused while running, accepted when stopped
 "$gateway" restore --config "$cfg" "$tmp/jobs.bak" > "$tmp/restore.out" 2>&1; rc=$?
@@ -94,8 +97,11 @@ kill -TERM "$relay_pid"; wait "$relay_pid"
 "$gateway" restore --config "$cfg" "$tmp/jobs.bak" > "$tmp/restore.out" 2>&1; rc=$?
 expect_eq "gateway restore when stopped exits 0" 0 "$rc"
 check "restore keeps what it replaced" test -s "$tmp/gw/data/gateway.db.before-restore"
+rm -f "$tmp/relay/gateways.sqlite"
 "$relay" restore --config "$tmp/relay.toml" "$tmp/index.bak" > "$tmp/rrestore.out" 2>&1; rc=$?
 expect_eq "relay restore when stopped exits 0" 0 "$rc"
+check "the restored relay knows the gateway's last contact again" \
+  grep -qE "^  test-gateway +$(date -u +%Y-%m-%d) " <<< "$("$relay" studies --config "$tmp/relay.toml")"
 
 # --- retry and cancel (the service is stopped, so no worker holds the job)
 out2=$("$gateway" cancel --config "$cfg" "$job" 2>&1); rc=$?
@@ -160,6 +166,27 @@ start_relay "$relay" "$tmp/relay" "$tmp/relay.log"
 "$gateway" send --config "$cfg" --accession OPSACC79 --thread cardio --timeout 60s > /dev/null 2>&1; rc=$?
 expect_eq "uploads go on with the renewed certificate, same gateway process" 0 "$rc"
 check "the gateway process is the one started before the renewal" kill -0 "$gw_pid"
+
+# --- SIGHUP applies a new log_level; a config that does not load keeps the running settings
+sed -i 's/^log_level = .*/log_level = "warn"/' "$cfg"
+kill -HUP "$gw_pid"
+wait_until 10 grep -q "gateway.log_level_reloaded level=warn" "$tmp/gateway.log"
+check "SIGHUP applies the new log_level" grep -q "gateway.log_level_reloaded level=warn" "$tmp/gateway.log"
+mark=$(wc -l < "$tmp/gateway.log")
+cp "$cfg" "$tmp/gw.toml.good"
+echo "not toml" >> "$cfg"
+kill -HUP "$gw_pid"
+wait_until 10 grep -q "gateway.reload_failed" "$tmp/gateway.log"
+check "a broken config on SIGHUP is reported and the running settings kept" \
+  grep -q 'gateway.reload_failed .*effect="the running settings are kept"' "$tmp/gateway.log"
+check "at warn, the certificate reload (info) is no longer logged" \
+  bash -c "! tail -n +$((mark + 1)) '$tmp/gateway.log' | grep -q 'gateway.certificate_reloaded'"
+cp "$tmp/gw.toml.good" "$cfg"
+sed -i 's/^log_level = .*/log_level = "debug"/' "$cfg"
+kill -HUP "$gw_pid"
+wait_until 10 grep -q "gateway.log_level_reloaded level=debug" "$tmp/gateway.log"
+check "and back to debug" grep -q "gateway.log_level_reloaded level=debug" "$tmp/gateway.log"
+check "the gateway kept running through the reloads" kill -0 "$gw_pid"
 
 # --- doctor, things broken
 kill -9 "$pacs_pid"; pkill_children

@@ -193,6 +193,28 @@ TEST_F(DeidentifierTest, PatientKeyIsAnHmacOfIssuerAndIdForRoutingPerPatientThre
   EXPECT_EQ(none->patient_key, "");
 }
 
+TEST_F(DeidentifierTest, PatientKeysUnderRotatedSecretsKeepUidsUnderTheSiteSecret) {
+  const auto plain = Run(Save(*BaseCt(), "plain.dcm"));
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_TRUE(plain->previous_patient_keys.empty());
+  // A gateway de-identifying a study first sent under the old secret: UIDs under the old secret,
+  // the patient key under the new one, the old key as the previous one.
+  options_.patient_key_secrets = {"new-secret", "unit-test-secret", "older-secret"};
+  fs::create_directories(dir_ / "out2");
+  auto d = Deidentifier::Create(options_);
+  ASSERT_TRUE(d.ok()) << d.status();
+  auto rotated = (*d)->DeidentifyFile(Save(*BaseCt(), "rotated.dcm"), dir_ / "out2");
+  ASSERT_TRUE(rotated.ok()) << rotated.status();
+  const std::string data = std::string("\x1f") + "PID-20240007";
+  EXPECT_EQ(rotated->patient_key, common::HexEncode(common::HmacSha256("new-secret", data)));
+  ASSERT_EQ(rotated->previous_patient_keys.size(), 2u);
+  EXPECT_EQ(rotated->previous_patient_keys[0], plain->patient_key);
+  EXPECT_EQ(rotated->previous_patient_keys[1],
+            common::HexEncode(common::HmacSha256("older-secret", data)));
+  EXPECT_EQ(rotated->study_instance_uid, plain->study_instance_uid);
+  EXPECT_EQ(rotated->sop_instance_uid, plain->sop_instance_uid);
+}
+
 TEST_F(DeidentifierTest, PatientIdKeepIsConfigurable) {
   options_.patient_id_keep = 2;
   auto result = Run(Save(*BaseCt()));

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "tsunagu/chat/card_follow_up.h"
 #include "tsunagu/chat/patient_threads.h"
 #include "tsunagu/common/clock.h"
 
@@ -60,6 +61,47 @@ TEST_F(OpsRoomStoreMigrationTest, DatabaseFromANewerReleaseIsRefused) {
   EXPECT_NE(store.status().message().find("chat room store has schema version 3"),
             std::string::npos)
       << store.status().message();
+}
+
+// The chat post store had no user_version before it was backed up (issue 11): such a file takes
+// the baseline as it is and keeps its cards.
+TEST_F(OpsRoomStoreMigrationTest, UnversionedPostStoreKeepsItsCards) {
+  const std::filesystem::path posts = dir_ / "chat-posts.sqlite";
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(posts.c_str(), &db), SQLITE_OK);
+  // The table as the release before versioning created it, verbatim, with one card.
+  const char* sql =
+      "CREATE TABLE IF NOT EXISTS chat_posted_cards("
+      " job_id INTEGER PRIMARY KEY, thread TEXT NOT NULL, study_uid TEXT NOT NULL,"
+      " destination TEXT NOT NULL, message_id TEXT NOT NULL,"
+      " exactly_once INTEGER NOT NULL, modality TEXT NOT NULL,"
+      " body_part TEXT NOT NULL, study_description TEXT NOT NULL,"
+      " study_date TEXT NOT NULL, study_time TEXT NOT NULL,"
+      " series_count INTEGER NOT NULL, image_count INTEGER NOT NULL,"
+      " patient_id_suffix TEXT NOT NULL, sender_note TEXT NOT NULL,"
+      " expires_at_ms INTEGER NOT NULL, access_code_required INTEGER NOT NULL,"
+      " viewer_url TEXT NOT NULL, state TEXT NOT NULL,"
+      " opened_at_ms INTEGER NOT NULL, done INTEGER NOT NULL);"
+      "INSERT INTO chat_posted_cards VALUES(7, 'cardio', '2.25.9', 'room-1', 'msg-1', 1, 'CT', "
+      "'CHEST', 'CT chest', '20261120', '031400', 1, 4, '4321', '', 0, 0, "
+      "'https://relay.test/v/x', 'active', 0, 0);";
+  char* err = nullptr;
+  ASSERT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+  sqlite3_close(db);
+  auto store = PostedCardStore::Open(posts);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto card = (*store)->Get(7);
+  ASSERT_TRUE(card.ok()) << card.status();
+  ASSERT_TRUE(card->has_value());
+  EXPECT_EQ((*card)->study_uid, "2.25.9");
+  EXPECT_EQ((*card)->posted.message_id, "msg-1");
+  ASSERT_EQ(sqlite3_open(posts.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), PostedCardStoreSchema().latest());
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
 }
 
 }  // namespace

@@ -125,5 +125,57 @@ TEST(ResolvePatientDestination, CreatesOneMatrixRoomPerPatientAndReusesIt) {
   EXPECT_EQ(fake->requests.size(), 1u) << "no second room";
 }
 
+// Site-secret rotation: the patient's room stored under the retired secret's key is found through
+// the previous key, moved to the current key, and no room is created.
+TEST(ResolvePatientDestination, FindsTheRoomUnderAPreviousSecretAndMovesItToTheCurrentKey) {
+  TempDir dir;
+  common::FakeClock clock;
+  const auto token = dir.path() / "token";
+  { std::ofstream(token) << "syt_secret"; }
+  std::filesystem::permissions(token, std::filesystem::perms::owner_read);
+  auto fake = std::make_shared<testing::FakeTransport>();
+  config::ChatConnectorOptions o;
+  o.name = "m";
+  o.type = config::ChatConnectorType::kMatrix;
+  o.homeserver = "https://hs.example";
+  o.access_token_file = token;
+  auto conn = MakeConnector(o, {.clock = &clock, .transport = fake});
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  auto store = PatientThreadStore::Open(":memory:", &clock);
+  ASSERT_TRUE(store.ok());
+  const std::string old_key = PatientKey("old-secret", "PID-98761234", "H");
+  const std::string new_key = PatientKey("new-secret", "PID-98761234", "H");
+  ASSERT_TRUE((*store)->Put(old_key, "cardio", "!room:hs.example").ok());
+  ASSERT_TRUE((*store)->Put(old_key, "ward", "!ward:hs.example").ok());
+  const PatientRoute route{new_key, "1234", {"unrelated-key", old_key}};
+  const PatientRoomPolicy policy{"Cardio", {}, ""};
+
+  auto found = ResolvePatientDestination(**store, **conn, "cardio", route, policy);
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(*found, "!room:hs.example");
+  EXPECT_TRUE(fake->requests.empty()) << "no room created";
+  EXPECT_EQ(**(*store)->Find(new_key, "cardio"), "!room:hs.example");
+  EXPECT_FALSE((*store)->Find(old_key, "cardio")->has_value()) << "moved, not copied";
+  EXPECT_EQ(**(*store)->Find(old_key, "ward"), "!ward:hs.example") << "other threads untouched";
+  // Without the previous key (the old secret dropped) the current key alone finds it now.
+  auto again =
+      ResolvePatientDestination(**store, **conn, "cardio", PatientRoute{new_key, "1234"}, policy);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, "!room:hs.example");
+  EXPECT_TRUE(fake->requests.empty());
+}
+
+TEST(PatientThreadStore, RekeyKeepsAnExistingMappingUnderTheNewKey) {
+  common::FakeClock clock;
+  auto store = PatientThreadStore::Open(":memory:", &clock);
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->Put("old", "t", "!a").ok());
+  ASSERT_TRUE((*store)->Put("new", "t", "!b").ok());
+  ASSERT_TRUE((*store)->Rekey("old", "new", "t").ok());
+  EXPECT_EQ(**(*store)->Find("new", "t"), "!b");
+  ASSERT_TRUE((*store)->Rekey("missing", "other", "t").ok());
+  EXPECT_FALSE((*store)->Find("other", "t")->has_value());
+}
+
 }  // namespace
 }  // namespace tsunagu::chat

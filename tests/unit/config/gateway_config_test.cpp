@@ -168,6 +168,54 @@ TEST_F(GatewayConfigTest, WorldReadableSecretIsRefused) {
   EXPECT_EQ(o.status().message().find("s3cret-value"), std::string::npos);
 }
 
+// Site-secret rotation: retired secrets, newest first, checked like secret_file.
+class GatewayPreviousSecretsTest : public GatewayConfigTest {
+ protected:
+  common::Result<GatewayOptions> LoadWith(const std::string& list) {
+    std::string text = kValid;
+    const std::string key = "secret_file = \"secret\"\n";
+    text.replace(text.find(key), key.size(), key + "previous_secret_files = " + list + "\n");
+    path_ = WriteFile("gateway.toml", text);
+    return LoadGatewayConfig(path_);
+  }
+};
+
+TEST_F(GatewayPreviousSecretsTest, AreReadInOrderAndResolvedLikeSecretFile) {
+  WriteFile("secret.1", "old", 0600);
+  WriteFile("secret.2", "older", 0600);
+  auto o = LoadWith(R"(["secret.1", "secret.2"])");
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->anonymizer.previous_secret_files,
+            (std::vector<std::filesystem::path>{dir_ / "secret.1", dir_ / "secret.2"}));
+  auto none = Load("");
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->anonymizer.previous_secret_files.empty());
+}
+
+TEST_F(GatewayPreviousSecretsTest, WorldReadableRetiredSecretIsRefused) {
+  WriteFile("secret.1", "old-value", 0644);
+  auto o = LoadWith(R"(["secret.1"])");
+  EXPECT_EQ(o.status().message(),
+            Msg("anonymizer.previous_secret_files[0]: " + (dir_ / "secret.1").string() +
+                " is accessible by other users (mode 0644); run: chmod 600 " +
+                (dir_ / "secret.1").string()));
+}
+
+TEST_F(GatewayPreviousSecretsTest, TheCurrentSecretOrADuplicateIsRefused) {
+  WriteFile("secret.1", "old", 0600);
+  auto current = LoadWith(R"(["secret"])");
+  EXPECT_EQ(current.status().message(),
+            Msg("anonymizer.previous_secret_files: lists the current secret_file \"secret\"; "
+                "list only retired secrets"));
+  auto twice = LoadWith(R"(["secret.1", "./secret.1"])");
+  EXPECT_EQ(twice.status().message(),
+            Msg("anonymizer.previous_secret_files: lists \"./secret.1\" twice"));
+  auto not_a_list = LoadWith(R"("secret.1")");
+  EXPECT_EQ(not_a_list.status().message(),
+            Msg("anonymizer.previous_secret_files: expected an array of strings, got "
+                "\"secret.1\""));
+}
+
 TEST_F(GatewayConfigTest, MissingCertificate) {
   std::filesystem::remove(dir_ / "ca.pem");
   auto o = Load("");

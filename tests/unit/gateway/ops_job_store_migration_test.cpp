@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <set>
+
 #include "test_util.h"
 #include "tsunagu/common/clock.h"
 #include "tsunagu/common/sqlite_backup.h"
@@ -122,6 +124,35 @@ TEST_F(OpsJobStoreMigrationTest, FirstReleaseDatabaseKeepsItsJobInFlight) {
   auto next = (*store)->CreateSend("2.25.2", "k-other", "cardio", "");
   ASSERT_TRUE(next.ok()) << next.status();
   EXPECT_EQ(*next, JobId(8));
+  // Step 2 (site-secret rotation): the job has no recorded secret and is found by its study key.
+  EXPECT_EQ(*(*store)->GetSecretGeneration(JobId(7)), "");
+  auto origin = (*store)->FirstJobOfStudy({"k-none", "k-study"});
+  ASSERT_TRUE(origin.ok()) << origin.status();
+  ASSERT_TRUE(origin->has_value());
+  EXPECT_EQ((*origin)->job, JobId(7));
+  EXPECT_EQ((*origin)->study_key, "k-study");
+}
+
+TEST_F(OpsJobStoreMigrationTest, VersionOneDatabaseGainsTheSecretGenerationColumn) {
+  WriteFirstReleaseDatabase();
+  Exec(Db(), "PRAGMA user_version = 1");
+  auto store = JobStore::Open(Db(), &clock_);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(*(*store)->GetSecretGeneration(JobId(7)), "");
+  ASSERT_TRUE((*store)->SetSecretGeneration(JobId(7), "0123456789abcdef").ok());
+  EXPECT_EQ(*(*store)->GetSecretGeneration(JobId(7)), "0123456789abcdef");
+  EXPECT_EQ((*store)->SetSecretGeneration(JobId(99), "x").code(), common::ErrorCode::kNotFound);
+  auto unfinished = (*store)->ListUnfinishedWithUids();
+  ASSERT_TRUE(unfinished.ok()) << unfinished.status();
+  ASSERT_EQ(unfinished->size(), 1u);
+  EXPECT_EQ((*unfinished)[0].secret_generation, "0123456789abcdef");
+  ASSERT_TRUE((*store)->RekeyJob(JobId(7), "k-new", {{"k-b", "k-b2"}}).ok());
+  EXPECT_EQ((*store)->GetJob(JobId(7))->study_key, "k-new");
+  auto instances = (*store)->ListInstances(JobId(7));
+  ASSERT_EQ(instances->size(), 3u);
+  std::set<std::string> keys;
+  for (const auto& r : *instances) keys.insert(r.sop_key);
+  EXPECT_EQ(keys, (std::set<std::string>{"k-a", "k-b2", "k-c"}));
 }
 
 TEST_F(OpsJobStoreMigrationTest, OpenRecordsTheLatestVersionAndReopensWithoutChange) {

@@ -117,6 +117,10 @@ class FakePacs final : public PacsClient {
       ++done;
       if (after_each) after_each(done);
       progress(MoveProgress{done, static_cast<int>(todo.size()) - done, 0, 0});
+      // As DcmtkPacsClient: asked after each response; C-CANCEL ends the move.
+      if (req.should_stop && req.should_stop()) {
+        return common::CancelledError("C-MOVE cancelled: the job was cancelled");
+      }
     }
     outcome.last.completed = done;
     outcome.last.remaining = 0;
@@ -128,6 +132,7 @@ class FakePacs final : public PacsClient {
 class FakeDeidentifier final : public InstanceDeidentifier {
  public:
   std::set<std::string> refuse;  // content substrings
+  std::string secret;            // the site secret: other secrets give other UIDs
   int calls = 0;
   std::mutex mu;
   common::Result<DeidentifiedInstance> Deidentify(const fs::path& input,
@@ -140,7 +145,8 @@ class FakeDeidentifier final : public InstanceDeidentifier {
         return common::DeidentificationRefusedError("burned-in text without a mask rule");
       }
     }
-    const std::string uid = "2.25." + common::HexEncode(common::Sha256(content)).substr(0, 12);
+    const std::string uid =
+        "2.25." + common::HexEncode(common::Sha256(secret + content)).substr(0, 12);
     DeidentifiedInstance d;
     d.sop_uid = uid;
     d.study_uid = "2.25.1000";
@@ -166,6 +172,7 @@ class FakeRelay final : public StudyUploader {
   bool relay_lost_message = false;
   int upload_calls = 0;
   int commit_calls = 0;
+  std::function<void()> on_upload;            // runs once, at the next upload
   std::map<std::string, std::string> stored;  // sop -> content
   std::set<std::string> committed;
   std::mutex mu;
@@ -174,6 +181,10 @@ class FakeRelay final : public StudyUploader {
                         const fs::path& file) override {
     std::lock_guard<std::mutex> lock(mu);
     ++upload_calls;
+    if (on_upload) {
+      on_upload();
+      on_upload = nullptr;
+    }
     if (fail_uploads > 0) {
       --fail_uploads;
       return common::UnavailableError("relay unreachable");
@@ -266,10 +277,11 @@ class PipelineTest : public ::testing::Test {
     o.parallelism = 3;
     o.batch_size = 2;
     o.stream = stream_;
+    o.upload_connections = upload_connections_;
     pipeline_.reset();
     pipeline_ = std::make_unique<StudyPipeline>(
         o, StudyPipeline::Deps{store_.get(), &pacs_, &deid_, &relay_, &poster_, &fs_, &clock_,
-                               &metrics_, &keyer_, log_.logger});
+                               &metrics_, &keyer_, log_.logger, generations_});
     jobs::EngineOptions e;
     e.max_attempts = 6;
     e.backoff = {100ms, 5s};
@@ -307,11 +319,13 @@ class PipelineTest : public ::testing::Test {
   common::FakeClock clock_;
   FaultyFileSystem fs_;
   UidKeyer keyer_{"spool-key"};
+  std::vector<SecretGeneration> generations_;
   PipelineMetrics metrics_;
   testing::CapturedLog log_;
   jobs::SeededRandom random_{7};
   std::vector<Route> routes_;
   bool stream_ = true;
+  int upload_connections_ = 4;
   std::unique_ptr<JobStore> store_;
   FakePacs pacs_;
   FakeDeidentifier deid_;
@@ -715,6 +729,176 @@ TEST(RedactLinkToken, KeepsHostAndKindButNotTheToken) {
   EXPECT_EQ(RedactLinkToken("https://relay.example/other/s3cr3t"),
             "https://relay.example/<redacted>");
   EXPECT_EQ(RedactLinkToken(""), "");
+}
+
+}  // namespace
+}  // namespace tsunagu::gateway
+
+namespace tsunagu::gateway {
+namespace {
+
+std::set<std::string> StoredSops(const FakeRelay& relay) {
+  std::set<std::string> out;
+  for (const auto& [sop, content] : relay.stored) out.insert(sop);
+  return out;
+}
+
+// Site-secret rotation (docs/operations.md): a study first sent under the old secret keeps its
+// de-identified UIDs when sent again after the rotation; the job records which secret it used.
+TEST_F(PipelineTest, StudySentAgainAfterSecretRotationKeepsItsUids) {
+  generations_ = {{"old-secret-id", &keyer_, &deid_}};
+  Build();
+  const JobId first = Send();
+  ASSERT_EQ(RunToEnd(first).stage, stage::kCleaned);
+  const std::set<std::string> before = StoredSops(relay_);
+  ASSERT_EQ(before.size(), 5u);
+  EXPECT_EQ(*store_->GetSecretGeneration(first), "old-secret-id");
+
+  // Rotate: a new secret (new spool key, new de-identifier), the old one retained.
+  const UidKeyer old_keyer = keyer_;
+  keyer_ = UidKeyer("spool-key-after-rotation");
+  FakeDeidentifier new_deid;
+  new_deid.secret = "new";
+  generations_ = {{"new-secret-id", &keyer_, &new_deid}, {"old-secret-id", &old_keyer, &deid_}};
+  Build();
+  ASSERT_EQ(*pipeline_->AdoptCurrentSecret(), 0) << "nothing was in flight";
+  relay_.stored.clear();
+  const JobId again = Send();
+  ASSERT_NE(again, first);
+  EXPECT_NE(store_->GetJob(again)->study_key, store_->GetJob(first)->study_key);
+  ASSERT_EQ(RunToEnd(again).stage, stage::kCleaned);
+  EXPECT_EQ(StoredSops(relay_), before) << "same de-identified UIDs as the first send";
+  EXPECT_EQ(new_deid.calls, 0);
+  EXPECT_EQ(*store_->GetSecretGeneration(again), "old-secret-id");
+  EXPECT_NE(log_.text().find("deidentify.previous_secret job=" + std::to_string(again.value())),
+            std::string::npos);
+
+  // A third send keeps the old secret too (found through the second job's new key as well).
+  relay_.stored.clear();
+  const JobId third = Send();
+  ASSERT_EQ(RunToEnd(third).stage, stage::kCleaned);
+  EXPECT_EQ(StoredSops(relay_), before);
+
+  // Once the old secret is dropped, the study is mapped under the new one.
+  generations_ = {{"new-secret-id", &keyer_, &new_deid}};
+  Build();
+  relay_.stored.clear();
+  const JobId after_drop = Send();
+  ASSERT_EQ(RunToEnd(after_drop).stage, stage::kCleaned);
+  EXPECT_EQ(relay_.stored.size(), 5u);
+  for (const std::string& sop : StoredSops(relay_)) EXPECT_EQ(before.count(sop), 0u) << sop;
+  EXPECT_EQ(*store_->GetSecretGeneration(after_drop), "new-secret-id");
+}
+
+TEST_F(PipelineTest, StudyNeverSentBeforeUsesTheCurrentSecret) {
+  const UidKeyer old_keyer("spool-key-before-rotation");
+  FakeDeidentifier new_deid;
+  new_deid.secret = "new";
+  generations_ = {{"new-secret-id", &keyer_, &new_deid}, {"old-secret-id", &old_keyer, &deid_}};
+  Build();
+  const JobId id = Send();
+  ASSERT_EQ(RunToEnd(id).stage, stage::kCleaned);
+  EXPECT_EQ(deid_.calls, 0);
+  EXPECT_EQ(new_deid.calls, 5);
+  EXPECT_EQ(*store_->GetSecretGeneration(id), "new-secret-id");
+}
+
+// A send in flight when the gateway restarts with a new secret: it is moved to the new spool
+// key (so the instances the PACS sends join it) and finishes under the secret it started with.
+TEST_F(PipelineTest, JobInFlightAtRotationIsRekeyedAndKeepsItsSecret) {
+  generations_ = {{"old-secret-id", &keyer_, &deid_}};
+  Build();
+  const JobId id = Send();  // created under the old spool key, not run yet
+  const UidKeyer old_keyer = keyer_;
+  keyer_ = UidKeyer("spool-key-after-rotation");
+  FakeDeidentifier new_deid;
+  new_deid.secret = "new";
+  generations_ = {{"new-secret-id", &keyer_, &new_deid}, {"old-secret-id", &old_keyer, &deid_}};
+  Build();
+  ASSERT_EQ(*pipeline_->AdoptCurrentSecret(), 1);
+  EXPECT_EQ(store_->GetJob(id)->study_key, keyer_.Key(kStudy));
+  EXPECT_EQ(*store_->GetSecretGeneration(id), "old-secret-id");
+  const JobRecord job = RunToEnd(id);
+  ASSERT_EQ(job.stage, stage::kCleaned) << job.last_error;
+  EXPECT_EQ(relay_.stored.size(), 5u);
+  EXPECT_EQ(new_deid.calls, 0);
+  EXPECT_GE(deid_.calls, 5);
+  EXPECT_EQ(*pipeline_->AdoptCurrentSecret(), 0) << "a second start has nothing to move";
+}
+
+// `cancel JOB` while a worker holds the job in a long C-MOVE: the worker stops after the
+// instance in flight, cancels the job, deletes its spool and outbox, and posts nothing.
+TEST_F(PipelineTest, CancelRequestedDuringTheMoveStopsItAndCleansUp) {
+  const JobId id = Send();
+  pacs_.after_each = [&](int delivered) {
+    if (delivered == 2) {
+      EXPECT_EQ(store_->Cancel(id, clock_.SystemNow()).status().code(),
+                common::ErrorCode::kUnavailable)
+          << "the worker holds the lease";
+      EXPECT_TRUE(store_->RequestCancel(id).ok());
+    }
+  };
+  const JobRecord job = RunToEnd(id);
+  EXPECT_EQ(job.stage, stage::kCleaned);
+  EXPECT_EQ(job.last_error.rfind("cancelled:", 0), 0u) << job.last_error;
+  EXPECT_EQ(job.failed_stage, stage::kRetrieving);
+  EXPECT_EQ(store_->Progress(id)->received, 2) << "the move stopped after the second instance";
+  EXPECT_EQ(pacs_.moves, 1);
+  EXPECT_EQ(SpoolFiles(), 0);
+  EXPECT_FALSE(fs::exists(dir_.path() / "outbox" / std::to_string(id.value())));
+  EXPECT_TRUE(poster_.posts.empty());
+  EXPECT_TRUE(relay_.committed.empty());
+  EXPECT_EQ(job.study_uid, "") << "identifiers forgotten";
+  EXPECT_NE(log_.text().find("job.cancelled job=" + std::to_string(id.value())), std::string::npos);
+  EXPECT_EQ(store_->RequestCancel(id).code(), common::ErrorCode::kFailedPrecondition);
+}
+
+// A cancel requested between stages (the worker took the job again) ends it before the next one.
+TEST_F(PipelineTest, CancelRequestedBetweenStagesEndsTheJobAtTheNextStep) {
+  const JobId id = Send();
+  for (int i = 0; i < 100 && store_->GetJob(id)->stage != stage::kDeidentified; ++i) {
+    ASSERT_TRUE(engine_->RunOnceForTest().ok());
+  }
+  ASSERT_EQ(store_->GetJob(id)->stage, stage::kDeidentified);
+  ASSERT_TRUE(store_->RequestCancel(id).ok());
+  EXPECT_TRUE(*store_->IsCancelRequested(id));
+  const JobRecord job = RunToEnd(id);
+  EXPECT_EQ(job.stage, stage::kCleaned);
+  EXPECT_EQ(job.last_error.rfind("cancelled:", 0), 0u) << job.last_error;
+  EXPECT_TRUE(relay_.committed.empty());
+  EXPECT_TRUE(poster_.posts.empty());
+  EXPECT_EQ(SpoolFiles(), 0);
+}
+
+// A cancel requested while the upload step runs stops it after the batch in flight.
+TEST_F(PipelineTest, CancelRequestedDuringUploadsStopsAfterTheBatch) {
+  stream_ = false;          // stage after stage, so that the upload step uploads all five
+  upload_connections_ = 1;  // one batch after another
+  Build();
+  const JobId id = Send();
+  for (int i = 0; i < 100 && store_->GetJob(id)->stage != stage::kDeidentified; ++i) {
+    ASSERT_TRUE(engine_->RunOnceForTest().ok());
+  }
+  ASSERT_EQ(store_->GetJob(id)->stage, stage::kDeidentified);
+  // The first upload asks for the cancel, as an operator would while the step runs.
+  relay_.on_upload = [&] { EXPECT_TRUE(store_->RequestCancel(id).ok()); };
+  const JobRecord job = RunToEnd(id);
+  EXPECT_EQ(job.stage, stage::kCleaned);
+  EXPECT_EQ(job.last_error.rfind("cancelled:", 0), 0u) << job.last_error;
+  EXPECT_EQ(relay_.upload_calls, 2) << "stopped after the first batch (batch size 2)";
+  EXPECT_TRUE(relay_.committed.empty());
+  EXPECT_TRUE(poster_.posts.empty());
+}
+
+TEST(PatientKeys, JoinAndSplitRoundTrip) {
+  EXPECT_EQ(JoinPatientKeys("aa", {}), "aa");
+  EXPECT_EQ(JoinPatientKeys("aa", {"bb", "", "cc"}), "aa,bb,cc");
+  EXPECT_EQ(JoinPatientKeys("", {"bb"}), "") << "no Patient ID, no route";
+  EXPECT_EQ(SplitPatientKeys("aa,bb,cc"), (std::vector<std::string>{"aa", "bb", "cc"}));
+  EXPECT_EQ(SplitPatientKeys("aa"), (std::vector<std::string>{"aa"}));
+  EXPECT_EQ(SplitPatientKeys(""), (std::vector<std::string>{""}));
+  EXPECT_EQ(SecretGenerationId("a").size(), 16u);
+  EXPECT_NE(SecretGenerationId("a"), SecretGenerationId("b"));
 }
 
 }  // namespace

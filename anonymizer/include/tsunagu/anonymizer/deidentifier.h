@@ -51,6 +51,10 @@ struct ProfileOptions {  // built by the caller from config::AnonymizerOptions
   std::string profile = "share";
   int patient_id_keep = 4;  // 0..8 characters of the Patient ID kept on purpose
   std::string site_secret;  // bytes of the secret file; must not be empty
+  // Site-secret rotation (docs/operations.md): when not empty, the patient key is computed under
+  // each of these secrets instead of site_secret, the first giving InstanceSummary::patient_key
+  // and the others InstanceSummary::previous_patient_keys, in order. UIDs always use site_secret.
+  std::vector<std::string> patient_key_secrets;
   std::vector<SafePrivateAttribute> safe_private;
   std::vector<PixelMaskRule> pixel_mask_rules;
 };
@@ -64,6 +68,9 @@ struct InstanceSummary {  // de-identified values only, safe to show and log
   // reversed without the secret. Stays in the hospital (the gateway routes per-patient chat
   // threads by it, chat::PatientKey); empty when the instance has no Patient ID.
   std::string patient_key;
+  // The same key under ProfileOptions::patient_key_secrets[1...] (retired site secrets), so that
+  // a patient's room found under an older secret is kept; empty without them.
+  std::vector<std::string> previous_patient_keys;
   std::uint64_t bytes_written = 0;
 };
 

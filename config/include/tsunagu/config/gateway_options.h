@@ -72,7 +72,10 @@ struct PixelMaskOption {
 struct AnonymizerOptions {
   std::string profile = "share";
   std::filesystem::path secret_file;  // site secret for HMAC UIDs; permission-checked
-  int patient_id_keep = 4;            // characters of the Patient ID retained on purpose
+  // Retired site secrets, newest first (key rotation): a study or patient first seen under one of
+  // them keeps its de-identified UIDs and chat room. Permission-checked like secret_file.
+  std::vector<std::filesystem::path> previous_secret_files;
+  int patient_id_keep = 4;  // characters of the Patient ID retained on purpose
   std::vector<SafePrivateOption> safe_private;
   std::vector<PixelMaskOption> pixel_mask;
 };

@@ -138,6 +138,12 @@ struct Attachment {
 // The job store's schema versions (applied by Open; used by backup and restore).
 const common::Schema& JobStoreSchema();
 
+// For `doctor` (read-only, safe while the service runs): when a job last used the site secret
+// `generation` (updated_at of the newest job recorded with it, ms since the epoch); nullopt when
+// none did or the database predates the column.
+common::Result<std::optional<std::int64_t>> LastUseOfSecret(const std::filesystem::path& db_path,
+                                                            const std::string& generation);
+
 class JobStore final : public jobs::JobQueue {
  public:
   // Opens (creating when missing) the database at `path`; ":memory:" for tests.
@@ -228,6 +234,35 @@ class JobStore final : public jobs::JobQueue {
   // Clears every original UID and path of the job, and its patient key (the cleaned stage).
   common::Status ForgetIdentifiers(JobId id);
 
+  // Site-secret rotation (docs/operations.md). The id of the site secret the job's UIDs are
+  // mapped under, "" until the pipeline chose one (and for jobs from before rotation existed).
+  common::Result<std::string> GetSecretGeneration(JobId id);
+  common::Status SetSecretGeneration(JobId id, const std::string& generation);
+  // Records `generation` on every job that has none (at start with a single secret: every job so
+  // far used it). Returns how many jobs were updated.
+  common::Result<int> BackfillSecretGeneration(const std::string& generation);
+  // The oldest job whose study_key is one of `study_keys` (the study's key under each retained
+  // secret): the first send of the study, whose secret later sends keep. nullopt when none.
+  struct StudyOrigin {
+    JobId job;
+    std::string study_key;          // the key that matched
+    std::string secret_generation;  // as recorded on that job; may be ""
+  };
+  common::Result<std::optional<StudyOrigin>> FirstJobOfStudy(
+      const std::vector<std::string>& study_keys);
+  // Jobs not cleaned or failed that still hold their original study UID (at start, to move
+  // them to the current spool key after a rotation).
+  struct UnfinishedJob {
+    JobId id;
+    std::string study_uid;  // original. Never log.
+    std::string study_key;
+    std::string secret_generation;
+  };
+  common::Result<std::vector<UnfinishedJob>> ListUnfinishedWithUids();
+  // Replaces the job's study key and its instances' SOP keys (from -> to), in one transaction.
+  common::Status RekeyJob(JobId id, const std::string& study_key,
+                          const std::vector<std::pair<std::string, std::string>>& sop_keys);
+
   // Drops the leases held by `owner` (a restarted service reclaims its own jobs at once instead
   // of waiting for the leases to expire). Returns how many were dropped.
   common::Result<int> ReleaseLeasesOf(const std::string& owner);
@@ -248,7 +283,14 @@ class JobStore final : public jobs::JobQueue {
   // their spool and outbox files is the caller's job (then ForgetIdentifiers). kUnavailable
   // (retryable) while a worker holds the job's lease at `now`; kFailedPrecondition when its link
   // was posted or the job was cleaned or cancelled before; kNotFound for an unknown job.
-  common::Result<std::vector<InstanceRecord>> Cancel(JobId id, system_clock::time_point now);
+  // `by_lease_holder`: the worker holding the lease cancels (after RequestCancel); no lease check.
+  common::Result<std::vector<InstanceRecord>> Cancel(JobId id, system_clock::time_point now,
+                                                     bool by_lease_holder = false);
+  // For a job a worker holds (Cancel answered kUnavailable): marks it cancel-requested. The worker
+  // checks between stages and between the instances of a C-MOVE, then cancels it itself (Cancel
+  // with by_lease_holder, its files deleted). kFailedPrecondition / kNotFound as for Cancel.
+  common::Status RequestCancel(JobId id);
+  common::Result<bool> IsCancelRequested(JobId id);
 
   // JobQueue.
   common::Result<std::optional<jobs::Lease>> Claim(const std::string& owner,

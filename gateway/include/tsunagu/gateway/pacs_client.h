@@ -58,6 +58,9 @@ struct MoveRequest {
   std::string series_uid;             // with sop_uids: image-level move
   std::vector<std::string> sop_uids;  // empty: the whole study
   std::string destination_ae;
+  // Asked after each C-MOVE response; true sends C-CANCEL and Move answers kCancelled (an
+  // operator cancelled the job). May be empty.
+  std::function<bool()> should_stop = {};
 };
 
 struct MoveOutcome {

@@ -57,8 +57,16 @@ struct DeidentifiedInstance {
   std::string study_description;
   std::string study_date;
   std::string study_time;
+  // JoinPatientKeys(): the key under the current site secret, then those under retired ones.
   std::string patient_key;
 };
+
+// A patient's route keys travel as one string through the pipeline and the job store
+// (DeidentifiedInstance / CardFacts / LinkPost::patient_key): the key under the current site
+// secret, then a ',' and the key under each retired secret (site-secret rotation). Hex keys never
+// contain ','. SplitPatientKeys of "" is {""}; of anything else, at least one key.
+std::string JoinPatientKeys(const std::string& current, const std::vector<std::string>& previous);
+std::vector<std::string> SplitPatientKeys(std::string_view joined);
 
 // De-identifies one spooled instance (the anonymizer behind an interface). Errors:
 // kDeidentificationRefused (not retryable) when the instance may not leave the hospital.
@@ -152,6 +160,30 @@ class UidKeyer {
  private:
   std::string key_;
 };
+
+// After JobStore::Cancel: deletes the job's spool files that no other job still needs (the same
+// study pushed to a second thread), its de-identified files and its outbox folder
+// (`outbox_dir`/<job id>), then forgets its identifiers. Shared by `tsunagu-gateway cancel` and
+// the worker that stops a job cancelled while it ran.
+struct CancelCleanup {
+  int deleted = 0;  // files deleted
+  int kept = 0;     // spool files another job still needs
+};
+common::Result<CancelCleanup> RemoveCancelledJobFiles(JobStore& store, JobId id,
+                                                      const std::vector<InstanceRecord>& instances,
+                                                      const std::filesystem::path& outbox_dir);
+
+// One site secret (rotation, docs/operations.md "Rotating the site secret"): its id, the spool
+// keyer derived from it and a de-identifier mapping UIDs under it. The pipeline gets them current
+// first, then the retired secrets newest first.
+struct SecretGeneration {
+  std::string id;  // SecretGenerationId(secret): safe to log and store
+  const UidKeyer* keyer = nullptr;
+  InstanceDeidentifier* deidentifier = nullptr;
+};
+// 16 hex characters of HMAC-SHA-256(secret, "tsunagu site secret id v1"): names a secret without
+// revealing it.
+std::string SecretGenerationId(std::string_view secret);
 
 // Chooses the thread of a pushed instance from the configured rules; first match wins.
 struct Route {
@@ -273,11 +305,21 @@ class StudyPipeline final : public jobs::JobRunner {
     PipelineMetrics* metrics;
     const UidKeyer* keyer;
     std::shared_ptr<spdlog::logger> log;
+    // Site secrets, current first (see SecretGeneration). Empty: `deidentifier` for every job.
+    // Otherwise a job's instances are de-identified under the secret of the study's first job
+    // still retained (so a study sent again keeps its UIDs), else the current one; `keyer` and
+    // `deidentifier` should be the current secret's.
+    std::vector<SecretGeneration> generations = {};
   };
   StudyPipeline(PipelineOptions options, Deps deps);
   // Waits for a spool deletion in progress (bounded by its file count); queued ones are left to
   // the clean step after a restart.
   ~StudyPipeline() override;
+
+  // At start, after a rotation: records for every unfinished job the secret its UIDs are mapped
+  // under, then moves its study and SOP keys to the current spool key (so that instances the
+  // PACS sends again still join it). Returns how many jobs were moved.
+  common::Result<int> AdoptCurrentSecret();
 
   jobs::StepResult RunStep(const jobs::Lease& lease) override;
 
@@ -302,6 +344,15 @@ class StudyPipeline final : public jobs::JobRunner {
   jobs::StepResult Post(const JobRecord& job);
   jobs::StepResult Clean(const JobRecord& job);
   common::Status DeleteSpoolFiles(const JobRecord& job);
+  // The job was cancelled while this worker held it (JobStore::RequestCancel): cancel it, delete
+  // its files, and end the step.
+  jobs::StepResult FinishCancel(const JobRecord& job);
+  // kCancelled when a cancel of `id` was requested (checked after each batch of a stage).
+  common::Status CancelCheck(JobId id);
+  // The secret `job`'s UIDs are mapped under (recorded on the job the first time); null without
+  // generations.
+  common::Result<const SecretGeneration*> GenerationFor(JobId id, const std::string& study_uid);
+  common::Result<InstanceDeidentifier*> DeidentifierFor(const JobRecord& job);
   // Starts streaming `job`'s instances through de-identification and upload; null when
   // options_.stream is off or the outbox cannot be created. Registered for NotifyArrival until
   // StopStream.

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tsunagu/common/clock.h"
 #include "tsunagu/common/reloadable_certificate.h"
@@ -25,9 +26,13 @@ class TunnelMonitor;
 
 namespace tsunagu::gateway {
 
-// `site_secret` is the content of anonymizer.secret_file.
+// `site_secret` is the content of anonymizer.secret_file, or of a retired secret for the
+// de-identifier of studies first sent under it. `patient_key_secrets` (site-secret rotation): the
+// current secret then the retired ones, for DeidentifiedInstance::patient_key (JoinPatientKeys);
+// empty: the patient key is under `site_secret` alone.
 common::Result<std::unique_ptr<InstanceDeidentifier>> MakeAnonymizerDeidentifier(
-    const config::AnonymizerOptions& options, const std::string& site_secret);
+    const config::AnonymizerOptions& options, const std::string& site_secret,
+    std::vector<std::string> patient_key_secrets = {});
 
 // `certificate`, when set, is the client certificate presented (reloadable on SIGHUP) instead of
 // reading options' files at each connection.

@@ -27,6 +27,7 @@
 #include "tsunagu/chat/chat_service.h"
 #include "tsunagu/common/clock.h"
 #include "tsunagu/common/result.h"
+#include "tsunagu/common/sqlite_schema.h"
 
 namespace tsunagu::chat {
 
@@ -38,6 +39,9 @@ struct PostedCard {
   Card card;              // state kActive until expired/revoked; opened_at once seen
   bool done = false;      // nothing more will change it
 };
+
+// The post store's versioned schema (for `tsunagu-gateway backup` / `restore`).
+const common::Schema& PostedCardStoreSchema();
 
 // The posted cards, in their own SQLite table `chat_posted_cards`. Thread-safe.
 class PostedCardStore {

@@ -50,6 +50,12 @@ class PatientThreadStore {
   virtual common::Result<std::string> Put(const std::string& patient_key, const std::string& thread,
                                           const std::string& destination) = 0;
 
+  // Moves the mapping (from, thread) to (to, thread) (site-secret rotation: `from` is the key
+  // under a retired secret). Nothing happens when (from, thread) is not stored or (to, thread)
+  // is stored already.
+  virtual common::Status Rekey(const std::string& from, const std::string& to,
+                               const std::string& thread) = 0;
+
   // For administration (`tsunagu-gateway chat rooms`): every mapping, by thread then key.
   struct Mapping {
     std::string patient_key;
@@ -64,8 +70,11 @@ class PatientThreadStore {
 };
 
 struct PatientRoute {
-  std::string patient_key;        // PatientKey(...)
+  std::string patient_key;        // PatientKey(...) under the current site secret
   std::string patient_id_suffix;  // last 4, for the room name
+  // The same patient's keys under retired site secrets (newest first): a room stored under one
+  // of them is used and moved to patient_key.
+  std::vector<std::string> previous_patient_keys = {};
 };
 
 struct PatientRoomPolicy {
@@ -74,7 +83,8 @@ struct PatientRoomPolicy {
   std::string fallback_destination;  // where the platform cannot create rooms
 };
 
-// Resolves the destination of a per-patient thread: the stored room, or a new room created
+// Resolves the destination of a per-patient thread: the stored room (under the current key, else
+// under a previous key, which is then moved to the current one), or a new room created
 // through `connector` (and stored), or `policy.fallback_destination` when the connector cannot
 // create rooms. Errors are the connector's or the store's.
 ChatResult<std::string> ResolvePatientDestination(PatientThreadStore& store,
