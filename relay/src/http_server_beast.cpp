@@ -14,12 +14,7 @@
 //
 // Threads: a fixed pool runs the io_context; handlers run on it and may block (disk, SQLite,
 // decryption), so the pool is larger than the core count. Every read, write and handshake has a
-// deadline, so a stalled peer costs one socket, not a thread. The deadline is one timer per
-// session, armed once per phase (handshake, request with its body, reply), not tcp_stream's
-// expires_after: that one starts and cancels a timer wait around every socket operation, i.e.
-// two more completions through the strand for every TLS record of an upload (16 KiB); a profile
-// of a CT upload showed the relay's CPU time dominated by that kind of executor and strand
-// overhead rather than by the crypto.
+// deadline (tcp_stream::expires_after), so a stalled peer costs one socket, not a thread.
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <spdlog/logger.h>
@@ -112,9 +107,7 @@ struct Shared {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, ssl::context& ctx, std::shared_ptr<Shared> shared)
-      : stream_(std::move(socket), ctx),
-        deadline_(stream_.get_executor()),
-        shared_(std::move(shared)) {
+      : stream_(std::move(socket), ctx), shared_(std::move(shared)) {
     ++shared_->connections;
     beast::error_code ec;
     const auto remote = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
@@ -127,7 +120,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Run() {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
-      self->ArmDeadline(kHandshakeTimeout);
+      beast::get_lowest_layer(self->stream_).expires_after(kHandshakeTimeout);
       self->stream_.async_handshake(ssl::stream_base::server,
                                     [self](beast::error_code ec) { self->OnHandshake(ec); });
     });
@@ -150,14 +143,13 @@ class Session : public std::enable_shared_from_this<Session> {
   void Read() {
     parser_.emplace();
     parser_->body_limit(shared_->options.max_body_bytes);
-    ArmDeadline(kIoTimeout);
+    beast::get_lowest_layer(stream_).expires_after(kIoTimeout);
     bhttp::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
-    deadline_.cancel();  // the handler's time does not count against the peer
     if (ec == bhttp::error::end_of_stream) return Close();
     if (ec == bhttp::error::body_limit) {
       // Answer, then read and drop the rest of the body before closing: closing at once would
@@ -243,7 +235,7 @@ class Session : public std::enable_shared_from_this<Session> {
     for (const auto& [k, v] : r.headers) res->insert(k, v);
     res->keep_alive(keep_alive);
     res->content_length(length);
-    ArmDeadline(kIoTimeout);
+    beast::get_lowest_layer(stream_).expires_after(kIoTimeout);
     bhttp::async_write(stream_, *res,
                        [self = shared_from_this(), res, keep = std::move(keep), keep_alive](
                            beast::error_code ec, auto) {
@@ -260,7 +252,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Drain(std::uint64_t budget) {
     if (drain_buffer_.empty()) drain_buffer_.resize(16 << 10);
-    if (budget == kDrainBytes) ArmDeadline(kDrainTimeout);
+    beast::get_lowest_layer(stream_).expires_after(kDrainTimeout);
     stream_.async_read_some(net::buffer(drain_buffer_), [self = shared_from_this(), budget](
                                                             beast::error_code ec, std::size_t n) {
       if (ec) return;
@@ -270,26 +262,11 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Close() {
-    ArmDeadline(std::chrono::seconds(5));
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
     stream_.async_shutdown([self = shared_from_this()](beast::error_code) {});
   }
 
-  // Closes the socket when `timeout` passes before the next ArmDeadline: the pending operation
-  // then fails and the session ends. Runs on the session's strand; holds the session weakly, so
-  // a finished session is not kept alive by its timer.
-  void ArmDeadline(std::chrono::steady_clock::duration timeout) {
-    deadline_.expires_after(timeout);
-    deadline_.async_wait([weak = weak_from_this()](beast::error_code ec) {
-      if (ec) return;  // re-armed or destroyed
-      if (auto self = weak.lock()) {
-        beast::error_code ignored;
-        beast::get_lowest_layer(self->stream_).socket().close(ignored);
-      }
-    });
-  }
-
   ssl::stream<beast::tcp_stream> stream_;
-  net::steady_timer deadline_;
   std::shared_ptr<Shared> shared_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
