@@ -335,7 +335,8 @@ void InstanceStream::UploadWorker() {
       upload_queue_.pop_front();
       study = deid_study_uid_;
     }
-    Status st = deps_.uploader->Upload(study, r.deid_sop_uid, r.deid_path);
+    Status st = deps_.uploader->UploadKnown(
+        study, UploadedInstance{r.deid_sop_uid, r.sha256_hex, r.size}, r.deid_path);
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (st.ok()) {

@@ -770,7 +770,9 @@ StepResult StudyPipeline::Upload(const JobRecord& job) {
       todo.size(), std::max(1, options_.upload_connections), options_.batch_size,
       [&](size_t i) -> Status {
         const InstanceRecord& r = todo[i];
-        Status up = deps_.uploader->Upload(job.deid_study_uid, r.deid_sop_uid, r.deid_path);
+        Status up = deps_.uploader->UploadKnown(
+            job.deid_study_uid, UploadedInstance{r.deid_sop_uid, r.sha256_hex, r.size},
+            r.deid_path);
         if (!up.ok()) {
           deps_.log->warn("upload.failed job={} instance={} code={} reason=\"{}\"", job.id.value(),
                           r.sop_key, common::ErrorCodeName(up.code()), up.message());
@@ -820,7 +822,8 @@ StepResult StudyPipeline::Commit(const JobRecord& job) {
     const InstanceRecord& r = (*all)[*lost];
     deps_.log->warn("commit.instance_lost job={} instance={} action=reupload", job.id.value(),
                     r.sop_key);
-    Status up = deps_.uploader->Upload(job.deid_study_uid, r.deid_sop_uid, r.deid_path);
+    Status up = deps_.uploader->UploadKnown(
+        job.deid_study_uid, UploadedInstance{r.deid_sop_uid, r.sha256_hex, r.size}, r.deid_path);
     if (!up.ok()) {
       deps_.log->warn("upload.failed job={} instance={} code={} reason=\"{}\"", job.id.value(),
                       r.sop_key, common::ErrorCodeName(up.code()), up.message());

@@ -38,6 +38,16 @@ class RelayUploader final : public StudyUploader {
     return client->UploadInstance(study_uid, sop_uid, file);
   }
 
+  common::Status UploadKnown(const std::string& study_uid, const UploadedInstance& known,
+                             const std::filesystem::path& file) override {
+    if (known.sha256_hex.empty()) return Upload(study_uid, known.sop_uid, file);
+    Lent client(*this);
+    return client->UploadKnownInstance(
+        study_uid,
+        relay::InstanceRef{known.sop_uid, known.sha256_hex, static_cast<std::uint64_t>(known.size)},
+        file);
+  }
+
   common::Result<CommitOutcome> Commit(
       const std::string& study_uid, const std::vector<UploadedInstance>& instances,
       const std::string& thread, std::optional<std::chrono::milliseconds> retention) override {

@@ -27,6 +27,12 @@ class TunnelGuardedUploader final : public StudyUploader {
     return inner_->Upload(study_uid, sop_uid, file);
   }
 
+  common::Status UploadKnown(const std::string& study_uid, const UploadedInstance& known,
+                             const std::filesystem::path& file) override {
+    TSUNAGU_RETURN_IF_ERROR(CheckTunnel());
+    return inner_->UploadKnown(study_uid, known, file);
+  }
+
   common::Result<CommitOutcome> Commit(
       const std::string& study_uid, const std::vector<UploadedInstance>& instances,
       const std::string& thread, std::optional<std::chrono::milliseconds> retention) override {

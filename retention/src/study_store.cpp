@@ -91,8 +91,9 @@ Status AppendToFile(const std::filesystem::path& path, std::uint64_t keep, std::
   return st;
 }
 
-// Writes a new file without syncing it (Commit syncs the file system before a study becomes
-// visible).
+// Writes a new file without waiting for it to reach the disk, but starts its writeback now
+// (sync_file_range, SYNC_FILE_RANGE_WRITE: asynchronous), so that the disk works while the rest
+// of the study arrives and the commit's sync finds little left to do.
 Status WriteNewFile(const std::filesystem::path& path, std::string_view data) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return common::StatusFromErrno(errno, "create instance file");
@@ -107,6 +108,8 @@ Status WriteNewFile(const std::filesystem::path& path, std::string_view data) {
     }
     done += static_cast<std::size_t>(n);
   }
+  // A hint only: an error here (a file system without it) leaves the work to the commit's sync.
+  if (st.ok()) (void)::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
   if (::close(fd) != 0 && st.ok()) st = common::StatusFromErrno(errno, "close instance file");
   return st;
 }
@@ -706,12 +709,16 @@ class SqliteStudyStore final : public StudyStore {
   };
 
   // Before a study becomes visible: every file written since the last sync reaches stable
-  // storage (one syncfs for the whole study instead of an fsync per instance), and every listed
+  // storage (one syncfs for the whole study; the writeback of each instance's file was started
+  // when it was written, so this mostly waits for the disk to finish), and every listed
   // instance's file is checked to be there, whole, in case the host lost power after the
   // instance was indexed (its index row, not synced on arrival, can reach the disk before its
   // file through a WAL checkpoint). A lost instance is forgotten and the commit refused, so the
   // gateway sends it again. The commit's own transaction is synced (synchronous=FULL), and with
   // it every earlier unsynced index row of the WAL.
+  // (An fdatasync of each of the study's files instead of syncfs, measured with a 300-slice CT
+  // on this ext4 (tests/bench/relay): about 1 s per commit, a journal commit per file; syncfs
+  // after the early writeback: 0.01-0.03 s.)
   Status MakeStudyDurableLocked(const StudyRow& row, const std::string& study,
                                 const std::vector<CommitInstance>& instances,
                                 const std::vector<std::uint64_t>& file_bytes) {

@@ -1,6 +1,11 @@
 // Upload driver for the relay benchmark: uploads the instances listed in a manifest
 // ("<sop uid> <path>" per line) with the real RelayClient over mutual TLS, commits, and prints
-// one line: "bytes=N seconds=S mb_per_s=R token=T".
+// one line: "bytes=N seconds=S mb_per_s=R hashes=H commit_seconds=C token=T" (S includes C,
+// the commit alone: the relay makes the study durable then).
+// HASHES (optional last argument) says what the client is given:
+//   known     each instance's SHA-256 and size, as the gateway has them from de-identification
+//             (RelayClient::UploadKnownInstance): what a gateway does, the headline figure;
+//   computed  nothing: the client hashes every file before sending it (UploadInstance).
 #include <atomic>
 #include <chrono>
 #include <fstream>
@@ -15,9 +20,10 @@
 #include "tsunagu/relay/relay_client.h"
 
 int main(int argc, char** argv) {
-  if (argc != 9) {
+  const std::string hashes = argc == 10 ? argv[9] : "known";
+  if ((argc != 9 && argc != 10) || (hashes != "known" && hashes != "computed")) {
     std::cerr << "usage: tsunagu_relay_bench_upload URL CA CERT KEY STUDY_UID MANIFEST THREADS "
-                 "CHUNK_BYTES\n";
+                 "CHUNK_BYTES [known|computed]\n";
     return 2;
   }
   using namespace tsunagu;
@@ -62,7 +68,9 @@ int main(int argc, char** argv) {
   for (int t = 0; t < threads; ++t) {
     pool.emplace_back([&, t] {
       for (std::size_t i = next++; i < files.size(); i = next++) {
-        auto st = clients[t]->UploadInstance(study, files[i].first, files[i].second);
+        auto st = hashes == "known"
+                      ? clients[t]->UploadKnownInstance(study, refs[i], files[i].second)
+                      : clients[t]->UploadInstance(study, files[i].first, files[i].second);
         if (!st.ok()) {
           std::cerr << "upload failed: " << st << "\n";
           ++failures;
@@ -71,6 +79,7 @@ int main(int argc, char** argv) {
     });
   }
   for (auto& t : pool) t.join();
+  const auto uploaded = std::chrono::steady_clock::now();
   auto commit = clients[0]->Commit({study, refs, "bench", {}, {}});
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -80,7 +89,9 @@ int main(int argc, char** argv) {
   }
   const std::string token = commit->viewer_url.substr(commit->viewer_url.rfind('/') + 1);
   std::cout << "bytes=" << bytes << " seconds=" << seconds
-            << " mb_per_s=" << (static_cast<double>(bytes) / 1e6 / seconds) << " token=" << token
-            << "\n";
+            << " mb_per_s=" << (static_cast<double>(bytes) / 1e6 / seconds) << " hashes=" << hashes
+            << " commit_seconds="
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - uploaded).count()
+            << " token=" << token << "\n";
   return 0;
 }

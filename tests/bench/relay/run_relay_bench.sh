@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Relay benchmark, one command:
 #   tests/bench/relay/run_relay_bench.sh [BUILD_DIR]        (default: build)
-# Environment: SLICES (default 300: a 512x512 16-bit CT, ~158 MB), DURATION (wrk, default 10s),
+# Environment: SLICES (default 300: a 512x512 16-bit CT, ~158 MB), ROUNDS (timed uploads per
+# side, default 3; medians and every run are printed), DURATION (wrk, default 10s),
 # CONNECTIONS (default 100), UPLOAD_CONNECTIONS (concurrent instance uploads, each on its own
 # keep-alive connection, as the gateway's [relay] upload_connections; default 4), TMPDIR (where the relay's store
 # and nginx write; default /tmp: TMPDIR=/dev/shm shows the cost of fsync), KEEP=1 (leave both
@@ -9,8 +10,9 @@
 #
 # In one run, on 127.0.0.1 only:
 #  1. upload of a de-identified CT series with the real RelayClient (mutual TLS, chunked,
-#     encrypted at rest, re-checked by DCMTK, committed) against the peer: `curl -T` of the same
-#     bytes (concatenated into one file) over TLS to nginx-light with dav_methods PUT;
+#     encrypted at rest, re-checked by DCMTK, committed, durable) against the peer: `curl -T` of
+#     the same bytes (concatenated into one file) over TLS to nginx-light with dav_methods PUT;
+#     ROUNDS times each, alternating, after a `sync` each time;
 #  2. wrk, CONNECTIONS connections, against WADO-RS frames (rotating over every slice) and series
 #     metadata under a link token: requests/s and p99 latency; against the peer, nginx-light
 #     serving one slice's file (the same size) over TLS 1.3, in the same run;
@@ -76,13 +78,18 @@ mkcert() {
 mkcert server localhost "subjectAltName=IP:127.0.0.1,DNS:localhost"
 mkcert gateway gateway.bench "extendedKeyUsage=clientAuth"
 
-# --- the study ---
-/usr/bin/python3 "$HERE/make_deidentified_ct.py" "$WORK/study" "$SLICES" > manifest.txt
+# --- the studies: one per timed relay upload (a repeated upload is a no-op at the relay) ---
+ROUNDS=${ROUNDS:-3}
+/usr/bin/python3 "$HERE/make_deidentified_ct.py" "$WORK/study" "$SLICES" $((2 * ROUNDS)) \
+  > manifest.txt
 STUDY=$(sed -n 's/^study_uid=//p' manifest.txt)
 SERIES=$STUDY.1
 grep -v '^study_uid=' manifest.txt > files.txt
 BYTES=$(awk '{print $2}' files.txt | xargs cat | wc -c)
 awk '{print $2}' files.txt | xargs cat > all.bin
+for c in $(seq 2 $((2 * ROUNDS))); do
+  grep -v '^study_uid=' "$WORK/study/copy$c/manifest.txt" > "files$c.txt"
+done
 
 # --- relay ---
 UP=$(free_port); VIEW=$(free_port)
@@ -145,20 +152,62 @@ wait_port "$NG"
 echo "relay benchmark: $SLICES slices 512x512 16-bit, $BYTES bytes, $(nproc) cores"
 
 # --- upload ---
-read -r -a up < <("$UPLOADER" "https://127.0.0.1:$UP" ca.pem gateway.pem gateway.key "$STUDY" \
-  files.txt "$THREADS" $((8 << 20)))
-for kv in "${up[@]}"; do declare "UP_${kv%%=*}=${kv#*=}"; done
-CURL_S=$(curl -sf --cacert ca.pem -T all.bin "https://127.0.0.1:$NG/all.bin" -o /dev/null \
-  -w '%{time_total}')
-CURL_MB=$(awk -v b="$BYTES" -v s="$CURL_S" 'BEGIN{printf "%.1f", b/1e6/s}')
-printf 'upload  tsunagu RelayClient -> relay (%s connection(s)): %.2f s, %.1f MB/s\n' "$THREADS" \
-  "$UP_seconds" "$UP_mb_per_s"
-printf 'upload  peer curl -T -> nginx-light TLS 1.3:        %.2f s, %s MB/s\n' "$CURL_S" "$CURL_MB"
-awk -v a="$UP_seconds" -v b="$CURL_S" \
-  'BEGIN{printf "upload  time ratio relay/curl: %.2fx (target <= 2x)\n", a/b}'
+# ROUNDS rounds, each: the relay with known hashes (what a gateway does: it recorded each
+# instance's SHA-256 when it de-identified it), the relay with hashes computed by the client,
+# and curl, in an order that rotates from round to round. Before each timed upload `sync`
+# writes back everything dirty (the inputs just generated, the previous upload), for both
+# sides alike: the relay's commit makes the study durable and would otherwise also pay for
+# the benchmark's own fresh files. Prints every run and the medians.
+relay_upload() {  # manifest, hashes -> seconds (and TOKEN for the first study)
+  local out
+  out=$("$UPLOADER" "https://127.0.0.1:$UP" ca.pem gateway.pem gateway.key \
+    "$(sed -n 's/ .*//p' "$1" | head -1 | sed 's/\.1\.[0-9]*$//')" "$1" "$THREADS" \
+    $((8 << 20)) "$2")
+  local kv
+  for kv in $out; do
+    case "$kv" in
+      seconds=*) echo "${kv#seconds=}" ;;
+      commit_seconds=*) echo "${kv#commit_seconds=}" >> "commit_$2.txt" ;;
+      token=*) if [ "$1" = files.txt ]; then echo "${kv#token=}" > token.txt; fi ;;
+    esac
+  done
+}
+curl_upload() {
+  curl -sf --cacert ca.pem -T all.bin "https://127.0.0.1:$NG/all.bin" -o /dev/null \
+    -w '%{time_total}'
+}
+median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END{print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+KNOWN_S=""; COMPUTED_S=""; CURL_S=""
+for r in $(seq 1 "$ROUNDS"); do
+  known_files=files.txt; [ "$r" -gt 1 ] && known_files=files$((2 * r - 1)).txt
+  computed_files=files$((2 * r)).txt
+  order="known computed curl"
+  [ $((r % 3)) = 2 ] && order="curl known computed"
+  [ $((r % 3)) = 0 ] && order="computed curl known"
+  for who in $order; do
+    sync
+    case "$who" in
+      known) t=$(relay_upload "$known_files" known); KNOWN_S="$KNOWN_S $t" ;;
+      computed) t=$(relay_upload "$computed_files" computed); COMPUTED_S="$COMPUTED_S $t" ;;
+      curl) t=$(curl_upload); CURL_S="$CURL_S $t" ;;
+    esac
+  done
+  printf 'upload  round %s (%s): relay known hashes %.2f s (commit %.2f s), relay computed hashes %.2f s (commit %.2f s), curl %.2f s\n' \
+    "$r" "$order" "${KNOWN_S##* }" "$(tail -1 commit_known.txt)" "${COMPUTED_S##* }" \
+    "$(tail -1 commit_computed.txt)" "${CURL_S##* }"
+done
+K=$(echo "$KNOWN_S" | median); C=$(echo "$COMPUTED_S" | median); N=$(echo "$CURL_S" | median)
+mb() { awk -v b="$BYTES" -v s="$1" 'BEGIN{printf "%.1f", b/1e6/s}'; }
+printf 'upload  tsunagu RelayClient -> relay, known hashes (%s connection(s)), median of %s: %.2f s, %s MB/s\n' \
+  "$THREADS" "$ROUNDS" "$K" "$(mb "$K")"
+printf 'upload  tsunagu RelayClient -> relay, hashes computed by the client, median:        %.2f s, %s MB/s\n' \
+  "$C" "$(mb "$C")"
+printf 'upload  peer curl -T -> nginx-light TLS 1.3 (one file, no fsync), median:          %.2f s, %s MB/s\n' \
+  "$N" "$(mb "$N")"
+awk -v a="$K" -v c="$C" -v b="$N" 'BEGIN{printf "upload  time ratio relay/curl: %.2fx with known hashes (as a gateway uploads), %.2fx with hashes computed by the client (target <= 2x)\n", a/b, c/b}'
 
 # --- wrk: frames and metadata under the token ---
-TOKEN=$UP_token
+TOKEN=$(cat token.txt)
 {
   echo "paths = {"
   awk -v t="$TOKEN" -v st="$STUDY" -v se="$SERIES" \

@@ -320,6 +320,45 @@ TEST_F(RelayProcessTest, TamperedChunkAndWrongWholeHashAreRejected) {
   EXPECT_TRUE(client->UploadInstance(study, sop, path).ok());
 }
 
+// A gateway passes the SHA-256 it recorded at de-identification instead of hashing the file
+// again; the relay still checks every byte against it, so a file that changed since (or a wrong
+// record) is refused, nothing of it is kept, and the client says so without retrying forever.
+TEST_F(RelayProcessTest, KnownHashThatDoesNotMatchTheFileIsRefused) {
+  StartRelay();
+  const std::string study = "1.2.826.0.1.3680043.10.14";
+  const std::string sop = study + ".1.1";
+  auto path = Instance({study, study + ".1", sop, "5678", true, false, false, 4, 128, 128, 1});
+  const InstanceRef right = Ref(sop, path);
+  InstanceRef wrong = right;
+  wrong.sha256_hex = common::HexEncode(common::Sha256("another instance"));
+  for (const std::uint64_t chunk : {std::uint64_t{1} << 20, std::uint64_t{32} << 10}) {
+    SCOPED_TRACE(chunk);
+    auto client = Client(chunk);
+    const Status st = client->UploadKnownInstance(study, wrong, path);
+    EXPECT_EQ(st.code(), common::ErrorCode::kDataLoss) << st;
+    EXPECT_FALSE(st.retryable());
+    HttpReply progress = Upload("GET", "/v1/studies/" + study + "/instances/" + sop);
+    ASSERT_EQ(progress.status, 200);
+    EXPECT_FALSE(json::parse(progress.body).at("complete").as_bool());
+  }
+  auto client = Client(32 << 10);
+  InstanceRef short_size = right;
+  short_size.size -= 1;
+  EXPECT_EQ(client->UploadKnownInstance(study, short_size, path).code(),
+            common::ErrorCode::kInvalidArgument);
+  InstanceRef upper = right;
+  upper.sha256_hex[0] = 'X';
+  EXPECT_EQ(client->UploadKnownInstance(study, upper, path).code(),
+            common::ErrorCode::kInvalidArgument);
+  auto c = client->Commit({study, {right}, "t", {}, {}});
+  EXPECT_EQ(c.status().code(), common::ErrorCode::kFailedPrecondition);
+  // The right hash, in chunks and whole: stored and committed.
+  ASSERT_TRUE(client->UploadKnownInstance(study, right, path).ok());
+  ASSERT_TRUE(Client()->UploadKnownInstance(study, right, path).ok()) << "a repeat is a no-op";
+  c = client->Commit({study, {right}, "t", {}, {}});
+  ASSERT_TRUE(c.ok()) << c.status();
+}
+
 TEST_F(RelayProcessTest, InstancesThatAreNotDeidentifiedAreRefused) {
   StartRelay();
   auto client = Client();

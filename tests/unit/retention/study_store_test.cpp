@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <random>
+#include <set>
 
 #include "tsunagu/common/crypto.h"
 #include "tsunagu/common/logging.h"
@@ -152,6 +153,53 @@ TEST_F(StudyStoreTest, CommitIsAtomicAndIdempotent) {
   auto again = store_->AppendChunk("1.2", "1.2.1", 0, payload_.size(), hash_, payload_, accept_);
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->complete);
+}
+
+// An instance answered before the commit is synced only by the commit; if the host lost it
+// meanwhile (here: its file removed, or cut short), the commit names it and refuses, the
+// instance is forgotten, and after it is sent again the commit succeeds.
+TEST_F(StudyStoreTest, CommitRefusesAnInstanceWhoseFileWasLostUntilItIsSentAgain) {
+  for (const bool truncate : {false, true}) {
+    SCOPED_TRACE(truncate);
+    const std::string study = truncate ? "1.3" : "1.2";
+    std::set<std::filesystem::path> before;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir_ / "studies")) {
+      before.insert(e.path());
+    }
+    UploadWhole(study, study + ".1");
+    UploadWhole(study, study + ".2");
+    std::vector<CommitInstance> list = List(study + ".1");
+    list.push_back({study + ".2", hash_, payload_.size()});
+    std::vector<std::filesystem::path> files;  // this study's instance files
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir_ / "studies")) {
+      if (e.path().extension() == ".enc" && !before.count(e.path())) files.push_back(e.path());
+    }
+    ASSERT_EQ(files.size(), 2u);
+    std::set<std::string> named;
+    for (const auto& f : files) {
+      if (truncate) {
+        std::filesystem::resize_file(f, std::filesystem::file_size(f) / 2);
+      } else {
+        std::filesystem::remove(f);
+      }
+      auto c = store_->Commit(study, list, "t", std::nullopt, std::nullopt);
+      ASSERT_FALSE(c.ok()) << "a study with a lost file must never become visible";
+      EXPECT_EQ(c.status().code(), common::ErrorCode::kFailedPrecondition);
+      ASSERT_NE(c.status().message().find("lost"), std::string::npos) << c.status();
+      const std::string sop = c.status().message().find("instance 1 ") != std::string::npos
+                                  ? study + ".1"
+                                  : study + ".2";
+      named.insert(sop);
+      // The instance is forgotten, so the gateway's upload is not a no-op: it is stored again.
+      EXPECT_FALSE(store_->GetProgress(study, sop)->complete);
+      UploadWhole(study, sop);
+    }
+    EXPECT_EQ(named.size(), 2u);
+    auto c = store_->Commit(study, list, "t", std::nullopt, std::nullopt);
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(*store_->ReadInstance(study, study + ".1"), payload_);
+    EXPECT_EQ(*store_->ReadInstance(study, study + ".2"), payload_);
+  }
 }
 
 TEST_F(StudyStoreTest, ExpiredStudyIsUnreachableBeforeAnyPurge) {

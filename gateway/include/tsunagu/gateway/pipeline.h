@@ -96,6 +96,13 @@ class StudyUploader {
   virtual ~StudyUploader() = default;
   virtual common::Status Upload(const std::string& study_uid, const std::string& sop_uid,
                                 const std::filesystem::path& file) = 0;
+  // As Upload, with the SHA-256 and size recorded when the instance was de-identified, so that
+  // the file need not be hashed again before it is sent (the relay still checks it). The
+  // default ignores them.
+  virtual common::Status UploadKnown(const std::string& study_uid, const UploadedInstance& known,
+                                     const std::filesystem::path& file) {
+    return Upload(study_uid, known.sop_uid, file);
+  }
   virtual common::Result<CommitOutcome> Commit(
       const std::string& study_uid, const std::vector<UploadedInstance>& instances,
       const std::string& thread, std::optional<std::chrono::milliseconds> retention) = 0;

@@ -99,6 +99,17 @@ class RelayClient {
   virtual common::Status UploadInstance(const std::string& study_uid, const std::string& sop_uid,
                                         const std::filesystem::path& file) = 0;
 
+  // As UploadInstance, for a caller that already knows the file's SHA-256 and size (the gateway
+  // records both when it de-identifies an instance): the client sends `known.sha256_hex` instead
+  // of hashing the file again. The relay still checks every byte against it. Errors as
+  // UploadInstance, and: kInvalidArgument when the file's size is not `known.size` or the hash
+  // is not 64 lower-case hex digits; kDataLoss (not retryable) when the relay finds the content
+  // damaged and the file itself no longer matches `known.sha256_hex` (the client then hashes
+  // the file once to tell that from damage in transit). The default ignores the hint and calls
+  // UploadInstance.
+  virtual common::Status UploadKnownInstance(const std::string& study_uid, const InstanceRef& known,
+                                             const std::filesystem::path& file);
+
   // Makes the study visible to viewers atomically, with exactly the listed instances, and returns
   // its link. kFailedPrecondition when an instance is missing or differs from the list;
   // kAlreadyExists when the study was committed before with a different list.
