@@ -1,12 +1,14 @@
 // Screenshots for the docs (scripts/docs-screenshots): the gateway's send page after a search
-// (ja, en; desktop) and the relay's web viewer and its access-code page on a 375x667 phone and on
-// a desktop (ja, en).
-// Usage: node docs_screenshots.mjs GATEWAY_WEB_URL VIEWER_LINK PATIENT_ID LAST4 OUT_DIR
+// (ja, en; desktop) and the relay's access-code page and web viewer on a 375x667 phone and on a
+// desktop (ja, en): CODE_LINK asks for CODE (the demo's TSUNAGU_DEMO_ACCESS_CODE), which the
+// script enters to open the viewer; VIEWER_LINK asks for none.
+// Usage: node docs_screenshots.mjs GATEWAY_WEB_URL VIEWER_LINK PATIENT_ID LAST4 OUT_DIR \
+//          CODE_LINK CODE
 // Checks that no page shows the full (synthetic) patient ID; exits 1 if one does.
 import { chromium } from "playwright-core";
 import path from "node:path";
 
-const [web, link, patientId, last4, out] = process.argv.slice(2);
+const [web, link, patientId, last4, out, codeLink, code] = process.argv.slice(2);
 const PHONE = { viewport: { width: 375, height: 667 }, isMobile: true, hasTouch: true,
                 deviceScaleFactor: 2 };
 const DESKTOP = { viewport: { width: 1280, height: 800 } };
@@ -47,28 +49,39 @@ try {
                                                  locale: lang === "ja" ? "ja-JP" : "en-US" });
       const page = await context.newPage();
       page.setDefaultTimeout(30000);
-      await page.goto(link);
-      // The viewer sets #app[data-state] to "viewer" once the study is open.
+      // The demo's second link asks for an access code: the relay answers its summary with 401
+      // access_code_required and the page shows the code form.
+      await page.goto(codeLink);
+      await page.locator('#app[data-state="code"]').waitFor();
+      check(`access-code page (${lang}, ${name}) never holds the full patient ID`,
+            !(await page.content()).includes(patientId));
+      const codeFile = path.join(out, `viewer-access-code-${name}-${lang}.png`);
+      await page.screenshot({ path: codeFile });
+      console.log(codeFile);
+      // The real code opens the study (#app[data-state] becomes "viewer").
+      await page.fill("#code-input", code);
+      await page.click('#code-form button[type="submit"]');
       await page.locator('#app[data-state="viewer"]').waitFor();
       await page.waitForTimeout(1500);  // let the first image and thumbnails paint
       const html = await page.content();
       check(`viewer (${lang}, ${name}) never holds the full patient ID`, !html.includes(patientId));
+      check(`viewer (${lang}, ${name}) shows the last 4 of the patient ID`, html.includes(last4));
       const file = path.join(out, `viewer-${name}-${lang}.png`);
       await page.screenshot({ path: file });
       console.log(file);
-      // The access-code page: the demo's thread asks for no code, so the browser answers the
-      // page's summary request as the relay does for a link with a code (401
-      // access_code_required); the page itself is the relay's.
-      await page.route("**/summary.json", (route) => route.fulfill({
-        status: 401, contentType: "application/json",
-        body: JSON.stringify({ error: "access_code_required" }) }));
-      await page.goto(link);
-      await page.locator('#app[data-state="code"]').waitFor();
-      const codeFile = path.join(out, `viewer-access-code-${name}-${lang}.png`);
-      await page.screenshot({ path: codeFile });
-      console.log(codeFile);
       await context.close();
     }
+  }
+  // The demo's first link asks for no code: it opens the study straight away.
+  {
+    const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    const page = await context.newPage();
+    page.setDefaultTimeout(30000);
+    await page.goto(link);
+    await page.locator('#app[data-state="viewer"], #app[data-state="code"]').waitFor();
+    check("the link without a code opens the viewer, not the code page",
+          (await page.locator("#app").getAttribute("data-state")) === "viewer");
+    await context.close();
   }
 } catch (e) {
   check(`no exception (${e})`, false);
