@@ -371,6 +371,7 @@ int RunService(const tsunagu::config::GatewayOptions& options, const std::string
   popts.upload_connections = options.relay.upload_connections;
   for (const auto& t : options.threads) {
     if (t.retention) popts.thread_retention[t.name] = *t.retention;
+    if (t.access_code_required) popts.access_code_threads.insert(t.name);
   }
   std::vector<gw::SecretGeneration> generations{
       {gw::SecretGenerationId(secret), &keyer, deidentifier->get()}};
@@ -649,6 +650,14 @@ int RunSend(const tsunagu::config::GatewayOptions& o, const tsunagu::common::Cli
       if (tty) std::cerr << "\n";
       std::cout << Pick(lang, "リンクを投稿しました: ", "link posted: ") << j.thread << " "
                 << j.viewer_url << " (" << Pick(lang, "期限 ", "expires ") << j.expires_at << ")\n";
+      if (!j.access_code.empty()) {
+        std::cout << Pick(lang,
+                          "アクセスコード: " + j.access_code +
+                              " (チャットには載せていません。電話などで相手に伝えてください)",
+                          "access code: " + j.access_code +
+                              " (not posted in the chat: tell the recipient by phone)")
+                  << "\n";
+      }
       return kExitOk;
     }
     if (j.stage == gw::stage::kFailed) {
@@ -705,6 +714,7 @@ int RunStatus(const tsunagu::config::GatewayOptions& o, const tsunagu::common::C
               << ", remaining " << j.move_remaining << ")\n"
               << "  attempts: " << j.attempts << "\n"
               << "  link: " << (j.viewer_url.empty() ? "-" : j.viewer_url) << "\n"
+              << "  access code: " << (j.access_code.empty() ? "-" : j.access_code) << "\n"
               << "  expires: " << (j.expires_at.empty() ? "-" : j.expires_at) << "\n"
               << "  error: " << (j.last_error.empty() ? "-" : j.last_error) << "\n";
     return j.stage == gw::stage::kFailed ? kExitFailure : kExitOk;

@@ -87,7 +87,7 @@ constexpr char kJobColumns[] =
     "id, kind, stage, study_uid, study_key, thread, note, attempts, lease_owner, lease_until, "
     "next_attempt_at, last_error, failed_stage, expected_count, move_rounds, move_completed, "
     "move_remaining, deid_study_uid, viewer_url, expires_at, patient_id_suffix, modality, "
-    "created_at, updated_at, last_instance_at";
+    "created_at, updated_at, last_instance_at, access_code";
 
 constexpr char kInstanceColumns[] =
     "job_id, sop_key, sop_uid, series_uid, state, spool_path, deid_sop_uid, deid_path, sha256, "
@@ -171,6 +171,7 @@ JobRecord ReadJob(const Stmt& s) {
   j.created_at_ms = s.Int(22);
   j.updated_at_ms = s.Int(23);
   j.last_instance_at_ms = s.Int(24);
+  j.access_code = s.Text(25);
   return j;
 }
 
@@ -284,6 +285,12 @@ const common::Schema& JobStoreSchema() {
                 {4,
                  "jobs.cancel_requested",
                  "ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;",
+                 {}},
+                // A thread with access_code_required: the code the job's link was committed
+                // with, kept so that a repeated commit uses the same code and the sender sees it.
+                {5,
+                 "jobs.access_code",
+                 "ALTER TABLE jobs ADD COLUMN access_code TEXT NOT NULL DEFAULT '';",
                  {}}},
   };
   return kJobStoreSchema;
@@ -755,6 +762,18 @@ Status JobStore::SetSecretGeneration(JobId id, const std::string& generation) {
   return m.Tx([&]() -> Status {
     Stmt s(m.db, "UPDATE jobs SET secret_generation = ? WHERE id = ?");
     TSUNAGU_RETURN_IF_ERROR(s.Bind(1, generation).Bind(2, id.value()).Run());
+    if (sqlite3_changes(m.db) == 0) {
+      return common::NotFoundError("no job " + std::to_string(id.value()));
+    }
+    return Status();
+  });
+}
+
+Status JobStore::SetAccessCode(JobId id, const std::string& code) {
+  Impl& m = *impl_;
+  return m.Tx([&]() -> Status {
+    Stmt s(m.db, "UPDATE jobs SET access_code = ? WHERE id = ?");
+    TSUNAGU_RETURN_IF_ERROR(s.Bind(1, code).Bind(2, id.value()).Run());
     if (sqlite3_changes(m.db) == 0) {
       return common::NotFoundError("no job " + std::to_string(id.value()));
     }

@@ -102,6 +102,19 @@ Status LoggingLinkPoster::Post(const LinkPost& post) {
   return Status();
 }
 
+Result<std::string> NewAccessCode() {
+  // Six decimal digits, uniform: bytes of 250 and above are drawn again (250 = 25 * 10).
+  std::string code;
+  while (code.size() < 6) {
+    TSUNAGU_ASSIGN_OR_RETURN(std::string bytes, common::RandomBytes(16));
+    for (const char c : bytes) {
+      const auto b = static_cast<unsigned char>(c);
+      if (b < 250 && code.size() < 6) code.push_back(static_cast<char>('0' + b % 10));
+    }
+  }
+  return code;
+}
+
 std::string UidKeyer::Key(std::string_view uid) const {
   return common::HexEncode(common::HmacSha256(key_, uid)).substr(0, 32);
 }
@@ -809,7 +822,18 @@ StepResult StudyPipeline::Commit(const JobRecord& job) {
   if (auto it = options_.thread_retention.find(job.thread); it != options_.thread_retention.end()) {
     retention = it->second;
   }
-  auto committed = deps_.uploader->Commit(job.deid_study_uid, list, job.thread, retention);
+  // A thread that asks for access codes: one code per job, recorded before the first commit so
+  // that a repeated commit (a retry, a restart) protects its new link with the same code.
+  std::string access_code = job.access_code;
+  if (access_code.empty() && options_.access_code_threads.contains(job.thread)) {
+    auto code = NewAccessCode();
+    if (!code.ok()) return StepResult::FromStatus(code.status());
+    access_code = *code;
+    Status saved = deps_.store->SetAccessCode(job.id, access_code);
+    if (!saved.ok()) return StepResult::FromStatus(saved);
+  }
+  auto committed =
+      deps_.uploader->Commit(job.deid_study_uid, list, job.thread, retention, access_code);
   // The relay lost an instance it had acknowledged (its host restarted before the commit's sync,
   // relay/PROTOCOL.md "Durability") and names it by its position in the list: upload that one
   // again and repeat the commit (both idempotent). Each answer names one instance; after a few
@@ -829,7 +853,8 @@ StepResult StudyPipeline::Commit(const JobRecord& job) {
                       r.sop_key, common::ErrorCodeName(up.code()), up.message());
       return StepResult::FromStatus(up.WithContext("upload of a lost instance"));
     }
-    committed = deps_.uploader->Commit(job.deid_study_uid, list, job.thread, retention);
+    committed =
+        deps_.uploader->Commit(job.deid_study_uid, list, job.thread, retention, access_code);
   }
   if (!committed.ok() && committed.status().code() == common::ErrorCode::kFailedPrecondition) {
     // The relay does not hold every listed instance as uploaded (it lost one, e.g. killed before

@@ -48,9 +48,11 @@ class RelayUploader final : public StudyUploader {
         file);
   }
 
-  common::Result<CommitOutcome> Commit(
-      const std::string& study_uid, const std::vector<UploadedInstance>& instances,
-      const std::string& thread, std::optional<std::chrono::milliseconds> retention) override {
+  common::Result<CommitOutcome> Commit(const std::string& study_uid,
+                                       const std::vector<UploadedInstance>& instances,
+                                       const std::string& thread,
+                                       std::optional<std::chrono::milliseconds> retention,
+                                       const std::string& access_code) override {
     relay::CommitRequest req;
     req.study_uid = study_uid;
     for (const UploadedInstance& u : instances) {
@@ -59,6 +61,7 @@ class RelayUploader final : public StudyUploader {
     }
     req.thread = thread;
     req.retention = retention;
+    if (!access_code.empty()) req.access_code = access_code;
     Lent client(*this);
     TSUNAGU_ASSIGN_OR_RETURN(relay::CommitResult r, client->Commit(req));
     return CommitOutcome{r.viewer_url, Iso8601(r.expires_at), r.already_committed};

@@ -34,6 +34,7 @@ struct Texts {
   const char* col_progress;
   const char* col_link;
   const char* privacy;
+  const char* access_code;
 };
 
 constexpr Texts kJa = {"ja",
@@ -61,7 +62,8 @@ constexpr Texts kJa = {"ja",
                        "段階",
                        "進捗",
                        "リンク",
-                       "患者名・生年月日・患者IDの全桁は表示されません。"};
+                       "患者名・生年月日・患者IDの全桁は表示されません。",
+                       "アクセスコード (チャットには載せていません。電話で伝えてください): "};
 constexpr Texts kEn = {"en",
                        "Tsunagu: send a study",
                        "Patient ID",
@@ -87,7 +89,8 @@ constexpr Texts kEn = {"en",
                        "Stage",
                        "Progress",
                        "Link",
-                       "Names, birth dates and full patient IDs are never shown."};
+                       "Names, birth dates and full patient IDs are never shown.",
+                       "access code (not in the chat; tell the recipient by phone): "};
 
 std::string Replace(std::string s, const std::string& from, const std::string& to) {
   for (size_t pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) {
@@ -140,7 +143,7 @@ progress { width: 8rem; }
 <th>{col_progress}</th><th>{col_patient}</th><th>{col_link}</th></tr></thead><tbody></tbody></table>
 <script>
 "use strict";
-const T = {searching: "{searching}", none: "{no_results}", sent: "{sent}", pick: "{pick_first}"};
+const T = {searching: "{searching}", none: "{no_results}", sent: "{sent}", pick: "{pick_first}", code: "{access_code}"};
 function cell(row, text) { const td = document.createElement("td"); td.textContent = text; row.appendChild(td); return td; }
 function say(text) { document.getElementById("message").textContent = text; }
 async function loadThreads() {
@@ -198,6 +201,7 @@ async function refreshJobs() {
     cell(tr, j.patient_id_last4 || "-");
     const lt = document.createElement("td");
     if (j.link) { const a = document.createElement("a"); a.href = j.link; a.textContent = j.link; a.rel = "noreferrer"; lt.appendChild(a); }
+    if (j.link && j.access_code) { const c = document.createElement("div"); c.className = "code"; c.textContent = T.code + j.access_code; lt.appendChild(c); }
     tr.appendChild(lt);
     tb.appendChild(tr);
   }
@@ -238,6 +242,7 @@ std::string SendPageHtml(common::Language language) {
                                                         {"{col_job}", t.col_job},
                                                         {"{col_stage}", t.col_stage},
                                                         {"{col_progress}", t.col_progress},
+                                                        {"{access_code}", t.access_code},
                                                         {"{col_link}", t.col_link},
                                                         {"{privacy}", t.privacy}};
   for (const auto& [from, to] : fields) s = Replace(s, from, to);

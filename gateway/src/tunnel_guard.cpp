@@ -33,11 +33,13 @@ class TunnelGuardedUploader final : public StudyUploader {
     return inner_->UploadKnown(study_uid, known, file);
   }
 
-  common::Result<CommitOutcome> Commit(
-      const std::string& study_uid, const std::vector<UploadedInstance>& instances,
-      const std::string& thread, std::optional<std::chrono::milliseconds> retention) override {
+  common::Result<CommitOutcome> Commit(const std::string& study_uid,
+                                       const std::vector<UploadedInstance>& instances,
+                                       const std::string& thread,
+                                       std::optional<std::chrono::milliseconds> retention,
+                                       const std::string& access_code) override {
     TSUNAGU_RETURN_IF_ERROR(CheckTunnel());
-    return inner_->Commit(study_uid, instances, thread, retention);
+    return inner_->Commit(study_uid, instances, thread, retention, access_code);
   }
 
  private:

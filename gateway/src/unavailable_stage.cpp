@@ -18,8 +18,8 @@ class UnavailableStage final : public InstanceDeidentifier, public StudyUploader
     return why_;
   }
   common::Result<CommitOutcome> Commit(const std::string&, const std::vector<UploadedInstance>&,
-                                       const std::string&,
-                                       std::optional<std::chrono::milliseconds>) override {
+                                       const std::string&, std::optional<std::chrono::milliseconds>,
+                                       const std::string&) override {
     return why_;
   }
 

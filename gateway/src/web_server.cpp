@@ -29,6 +29,8 @@ web::json::value JobJson(const JobView& v) {
   o["modality"] = web::json::value::string(j.modality);
   o["link"] = web::json::value::string(j.viewer_url);
   o["expires_at"] = web::json::value::string(j.expires_at);
+  // For the sender's page only (threads with access_code_required); never in chat.
+  o["access_code"] = web::json::value::string(j.access_code);
   o["error"] = web::json::value::string(j.last_error);
   return o;
 }

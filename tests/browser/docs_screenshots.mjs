@@ -1,7 +1,7 @@
 // Screenshots for the docs (scripts/docs-screenshots): the gateway's send page after a search
 // (ja, en; desktop) and the relay's access-code page and web viewer on a 375x667 phone and on a
-// desktop (ja, en): CODE_LINK asks for CODE (the demo's TSUNAGU_DEMO_ACCESS_CODE), which the
-// script enters to open the viewer; VIEWER_LINK asks for none.
+// desktop (ja, en): CODE_LINK asks for CODE (the demo's send to a thread with
+// access_code_required), which the script enters to open the viewer; VIEWER_LINK asks for none.
 // Usage: node docs_screenshots.mjs GATEWAY_WEB_URL VIEWER_LINK PATIENT_ID LAST4 OUT_DIR \
 //          CODE_LINK CODE
 // Checks that no page shows the full (synthetic) patient ID; exits 1 if one does.

@@ -46,7 +46,7 @@ expect_contains "PACS row names the peer" "C-ECHO PACS@127.0.0.1:$pacs_port" "$(
 expect_contains "relay row ok over mutual TLS" "(mutual TLS, answer 200)" "$(row "$doc" 'relay reachable')"
 expect_contains "clock skew measured and ok" "peer clock minus ours" "$(row "$doc" 'clock skew with the relay')"
 check "clock skew row is ok" grep -qE '^clock skew with the relay +ok ' <<< "$doc"
-expect_contains "job store passes quick_check with its schema" "gateway.db (schema 4)" \
+expect_contains "job store passes quick_check with its schema" "gateway.db (schema 5)" \
   "$(row "$doc" 'job store \(SQLite\)')"
 check "job store row is ok" grep -qE '^job store \(SQLite\) +ok ' <<< "$doc"
 rdoc=$("$relay" doctor --config "$tmp/relay.toml")
@@ -69,7 +69,7 @@ expect_contains "one study" "studies: 1" "$rs"
 # --- backups while both services run
 "$gateway" backup --config "$cfg" "$tmp/jobs.bak" > "$tmp/backup.out" 2>&1; rc=$?
 expect_eq "gateway backup while running exits 0" 0 "$rc"
-check "gateway backup says what it wrote" grep -q "backed up the job store to $tmp/jobs.bak (schema 4" "$tmp/backup.out"
+check "gateway backup says what it wrote" grep -q "backed up the job store to $tmp/jobs.bak (schema 5" "$tmp/backup.out"
 expect_eq "the backup is private" 600 "$(stat -c %a "$tmp/jobs.bak")"
 "$gateway" backup --config "$cfg" "$tmp/jobs.bak" > /dev/null 2>&1; rc=$?
 expect_eq "a second backup to the same file is refused" 1 "$rc"

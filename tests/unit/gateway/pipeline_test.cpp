@@ -172,8 +172,9 @@ class FakeRelay final : public StudyUploader {
   bool relay_lost_message = false;
   int upload_calls = 0;
   int commit_calls = 0;
-  std::function<void()> on_upload;            // runs once, at the next upload
-  std::map<std::string, std::string> stored;  // sop -> content
+  std::vector<std::string> commit_access_codes;  // as each commit was asked
+  std::function<void()> on_upload;               // runs once, at the next upload
+  std::map<std::string, std::string> stored;     // sop -> content
   std::set<std::string> committed;
   std::mutex mu;
 
@@ -195,9 +196,10 @@ class FakeRelay final : public StudyUploader {
   }
   common::Result<CommitOutcome> Commit(const std::string& study,
                                        const std::vector<UploadedInstance>& list,
-                                       const std::string&,
-                                       std::optional<std::chrono::milliseconds>) override {
+                                       const std::string&, std::optional<std::chrono::milliseconds>,
+                                       const std::string& access_code) override {
     ++commit_calls;
+    commit_access_codes.push_back(access_code);
     if (fail_commits > 0) {
       --fail_commits;
       return common::DeadlineExceededError("relay timed out");
@@ -278,6 +280,7 @@ class PipelineTest : public ::testing::Test {
     o.batch_size = 2;
     o.stream = stream_;
     o.upload_connections = upload_connections_;
+    o.access_code_threads = access_code_threads_;
     pipeline_.reset();
     pipeline_ = std::make_unique<StudyPipeline>(
         o, StudyPipeline::Deps{store_.get(), &pacs_, &deid_, &relay_, &poster_, &fs_, &clock_,
@@ -326,6 +329,7 @@ class PipelineTest : public ::testing::Test {
   std::vector<Route> routes_;
   bool stream_ = true;
   int upload_connections_ = 4;
+  std::set<std::string> access_code_threads_;
   std::unique_ptr<JobStore> store_;
   FakePacs pacs_;
   FakeDeidentifier deid_;
@@ -444,6 +448,56 @@ TEST_F(PipelineTest, RelayFailuresAreRetriedWithoutDuplicatesAndOneCommit) {
   EXPECT_EQ(relay_.upload_calls, 5 + 3);  // each failure costs one call, nothing re-uploaded
   EXPECT_EQ(relay_.committed.size(), 1u);
   EXPECT_EQ(poster_.posts.size(), 1u);
+}
+
+TEST_F(PipelineTest, ThreadWithoutAccessCodesCommitsWithoutOne) {
+  const JobRecord job = RunToEnd(Send());
+  EXPECT_EQ(job.stage, stage::kCleaned) << job.last_error;
+  EXPECT_EQ(job.access_code, "");
+  EXPECT_EQ(relay_.commit_access_codes, std::vector<std::string>{""});
+}
+
+TEST_F(PipelineTest, ThreadWithAccessCodesCommitsEveryAttemptWithTheJobsOneCode) {
+  access_code_threads_ = {"cardio"};
+  Build();
+  relay_.fail_commits = 1;
+  const JobId id = Send();
+  // The first commit fails; the gateway restarts before the retry: the code was recorded.
+  for (int i = 0; i < 200 && relay_.commit_calls == 0; ++i) {
+    auto ran = engine_->RunOnceForTest();
+    ASSERT_TRUE(ran.ok()) << ran.status();
+    if (!*ran) clock_.Advance(500ms);
+  }
+  ASSERT_EQ(relay_.commit_calls, 1);
+  Build();
+  const JobRecord job = RunToEnd(id);
+  EXPECT_EQ(job.stage, stage::kCleaned) << job.last_error;
+  ASSERT_EQ(relay_.commit_access_codes.size(), 2u);
+  const std::string code = relay_.commit_access_codes[0];
+  EXPECT_EQ(code.size(), 6u);
+  EXPECT_EQ(code.find_first_not_of("0123456789"), std::string::npos) << code;
+  EXPECT_EQ(relay_.commit_access_codes[1], code);
+  EXPECT_EQ(job.access_code, code);
+  // The code is for the sender only: not in the card, not in the log.
+  ASSERT_EQ(poster_.posts.size(), 1u);
+  EXPECT_EQ(poster_.posts[0].viewer_url.find(code), std::string::npos);
+  EXPECT_EQ(poster_.posts[0].note.find(code), std::string::npos);
+  EXPECT_EQ(log_.text().find(code), std::string::npos);
+}
+
+TEST(NewAccessCode, SixDigitsEveryDigitDrawn) {
+  std::set<char> seen;
+  std::set<std::string> codes;
+  for (int i = 0; i < 200; ++i) {
+    auto code = NewAccessCode();
+    ASSERT_TRUE(code.ok()) << code.status();
+    ASSERT_EQ(code->size(), 6u);
+    ASSERT_EQ(code->find_first_not_of("0123456789"), std::string::npos) << *code;
+    seen.insert(code->begin(), code->end());
+    codes.insert(*code);
+  }
+  EXPECT_EQ(seen.size(), 10u);
+  EXPECT_GT(codes.size(), 190u);  // 200 draws from 10^6: repeats are rare
 }
 
 TEST_F(PipelineTest, RestartAfterCommitPostsTheLinkOnce) {

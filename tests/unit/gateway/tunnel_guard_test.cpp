@@ -33,8 +33,8 @@ class CountingUploader final : public StudyUploader {
     return common::Status::Ok();
   }
   common::Result<CommitOutcome> Commit(const std::string&, const std::vector<UploadedInstance>&,
-                                       const std::string&,
-                                       std::optional<std::chrono::milliseconds>) override {
+                                       const std::string&, std::optional<std::chrono::milliseconds>,
+                                       const std::string&) override {
     ++*uploads_;
     return CommitOutcome{"https://relay.example/v/x", "2026-11-25T00:00:00Z", false};
   }
@@ -66,7 +66,7 @@ TEST_F(TunnelGuardTest, TunnelDownSendsNothingAndIsRetryableWithTheReason) {
   EXPECT_EQ(s.code(), common::ErrorCode::kUnavailable);
   EXPECT_TRUE(s.retryable());
   EXPECT_EQ(s.message(), "IPsec tunnel to relay is down (no IKE SA)");
-  EXPECT_FALSE(guard_->Commit("2.25.1", {}, "t", std::nullopt).ok());
+  EXPECT_FALSE(guard_->Commit("2.25.1", {}, "t", std::nullopt, "").ok());
   EXPECT_EQ(uploads_, 0) << "no upload may leave while the tunnel is down";
   EXPECT_EQ(metrics_.ipsec_tunnel_up.load(), 0);
 }
@@ -77,7 +77,7 @@ TEST_F(TunnelGuardTest, ResumesWhenTheTunnelComesBack) {
   EXPECT_FALSE(guard_->Upload("2.25.1", "2.25.2", "/x").ok()) << "the answer is cached for 1 s";
   clock_->Advance(1s);
   EXPECT_TRUE(guard_->Upload("2.25.1", "2.25.2", "/x").ok());
-  EXPECT_TRUE(guard_->Commit("2.25.1", {}, "t", std::nullopt).ok());
+  EXPECT_TRUE(guard_->Commit("2.25.1", {}, "t", std::nullopt, "").ok());
   EXPECT_EQ(uploads_, 2);
   EXPECT_EQ(metrics_.ipsec_tunnel_up.load(), 1);
 }

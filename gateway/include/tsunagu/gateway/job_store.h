@@ -69,6 +69,9 @@ struct JobRecord {
   std::int64_t created_at_ms = 0;
   std::int64_t updated_at_ms = 0;
   std::int64_t last_instance_at_ms = 0;
+  // The link's access code (threads with access_code_required), "" otherwise. For the sender
+  // only: never posted to chat, never logged.
+  std::string access_code;
   friend bool operator==(const JobRecord&, const JobRecord&) = default;
 };
 
@@ -217,6 +220,8 @@ class JobStore final : public jobs::JobQueue {
   common::Status SetUploaded(JobId id, const std::string& sop_key);
   common::Status SetCommitted(JobId id, const std::string& viewer_url,
                               const std::string& expires_at);
+  // The access code the job's link is committed with (threads with access_code_required).
+  common::Status SetAccessCode(JobId id, const std::string& code);
   // Marks every uploaded instance of the job de-identified again and moves the job back to the
   // deidentified stage (the relay lost an upload; uploads are idempotent, so they are repeated).
   common::Status RestartUploads(JobId id);

@@ -103,9 +103,12 @@ class StudyUploader {
                                      const std::filesystem::path& file) {
     return Upload(study_uid, known.sop_uid, file);
   }
-  virtual common::Result<CommitOutcome> Commit(
-      const std::string& study_uid, const std::vector<UploadedInstance>& instances,
-      const std::string& thread, std::optional<std::chrono::milliseconds> retention) = 0;
+  // `access_code`: the code the link asks for; "" for a link without one.
+  virtual common::Result<CommitOutcome> Commit(const std::string& study_uid,
+                                               const std::vector<UploadedInstance>& instances,
+                                               const std::string& thread,
+                                               std::optional<std::chrono::milliseconds> retention,
+                                               const std::string& access_code) = 0;
 };
 
 // What a chat card is made of. Never a name, full ID or birth date: every value is de-identified
@@ -288,7 +291,13 @@ struct PipelineOptions {
   bool stream = true;
   // Per-thread retention overrides sent with the commit.
   std::map<std::string, std::chrono::milliseconds> thread_retention;
+  // Threads whose links ask for an access code (access_code_required): the commit makes one per
+  // job (6 random digits), sent to the relay with the commit and shown only to the sender.
+  std::set<std::string> access_code_threads;
 };
+
+// A fresh access code for a link: six random decimal digits (what the relay's code page asks for).
+common::Result<std::string> NewAccessCode();
 
 // How long the job engine should lease a study job. The retrieve step holds its lease for up to
 // the C-MOVE deadline and then finishes the streamed de-identification and uploads; a lease that
