@@ -16,7 +16,22 @@ pkill_children() { for g in "${pgroups[@]:-}"; do [ -n "$g" ] && kill -9 -- "-$g
 pgroups=()
 trap cleanup EXIT
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A free port below the kernel's ephemeral range (32768-60999 on Debian): a port the kernel hands
+# out with bind(0) can be taken, before our server binds it, as the local port of another test's
+# outgoing connection (seen in CI: "Address already in use" on a gateway start). Bounded tries.
+free_port() {
+  /usr/bin/python3 -c '
+import random, socket, sys
+for _ in range(500):
+    port = random.randint(20000, 32000)
+    try:
+        for host in ("0.0.0.0", "127.0.0.1"):
+            s = socket.socket(); s.bind((host, port)); s.close()
+    except OSError:
+        continue
+    print(port); sys.exit(0)
+sys.exit("no free port found")'
+}
 # wait_until SECONDS COMMAND...: polls every 0.1 s, bounded.
 wait_until() {
   local limit=$1; shift
