@@ -757,11 +757,11 @@ Result<std::string> JobStore::GetSecretGeneration(JobId id) {
   return s.Text(0);
 }
 
-Status JobStore::SetSecretGeneration(JobId id, const std::string& generation) {
+Status JobStore::SetJobText(JobId id, const char* sql, const std::string& value) {
   Impl& m = *impl_;
   return m.Tx([&]() -> Status {
-    Stmt s(m.db, "UPDATE jobs SET secret_generation = ? WHERE id = ?");
-    TSUNAGU_RETURN_IF_ERROR(s.Bind(1, generation).Bind(2, id.value()).Run());
+    Stmt s(m.db, sql);
+    TSUNAGU_RETURN_IF_ERROR(s.Bind(1, value).Bind(2, id.value()).Run());
     if (sqlite3_changes(m.db) == 0) {
       return common::NotFoundError("no job " + std::to_string(id.value()));
     }
@@ -769,16 +769,12 @@ Status JobStore::SetSecretGeneration(JobId id, const std::string& generation) {
   });
 }
 
+Status JobStore::SetSecretGeneration(JobId id, const std::string& generation) {
+  return SetJobText(id, "UPDATE jobs SET secret_generation = ? WHERE id = ?", generation);
+}
+
 Status JobStore::SetAccessCode(JobId id, const std::string& code) {
-  Impl& m = *impl_;
-  return m.Tx([&]() -> Status {
-    Stmt s(m.db, "UPDATE jobs SET access_code = ? WHERE id = ?");
-    TSUNAGU_RETURN_IF_ERROR(s.Bind(1, code).Bind(2, id.value()).Run());
-    if (sqlite3_changes(m.db) == 0) {
-      return common::NotFoundError("no job " + std::to_string(id.value()));
-    }
-    return Status();
-  });
+  return SetJobText(id, "UPDATE jobs SET access_code = ? WHERE id = ?", code);
 }
 
 Result<int> JobStore::BackfillSecretGeneration(const std::string& generation) {

@@ -40,14 +40,7 @@ make_pki
 start_relay "$relay" "$tmp/relay" "$tmp/relay.log"
 
 # The chat server: HTTPS with the relay's test certificate (SAN 127.0.0.1), trusted via ca_file.
-head -c 24 /dev/urandom | base64 > "$tmp/matrix-token"; chmod 600 "$tmp/matrix-token"
-head -c 24 /dev/urandom | base64 > "$tmp/hook-secret"; chmod 600 "$tmp/hook-secret"
-/usr/bin/python3 "$top/samples/chat_server.py" --port "$chat_port" \
-  --cert "$tmp/pki/relay-cert.pem" --key "$tmp/pki/relay-key.pem" \
-  --secret-file "$tmp/hook-secret" --matrix-token-file "$tmp/matrix-token" \
-  --out "$tmp/chat.jsonl" > "$tmp/chat.log" 2>&1 &
-pids+=($!)
-wait_until 10 grep -q "listening" "$tmp/chat.log" || { echo "chat server did not start"; cat "$tmp/chat.log"; exit 1; }
+start_chat_server "$chat_port"
 
 cfg=$tmp/gw.toml
 write_config "$cfg" "$tmp/gw" "$pacs_port" "$gw_port" "$web_port" "64MiB"

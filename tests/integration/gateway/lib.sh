@@ -148,6 +148,21 @@ make_pki() {
 
 # start_relay RELAY_BIN DATA_DIR LOG: starts tsunagu-relay on free ports; sets relay_pid,
 # relay_upload_port, relay_viewer_port and relay_metrics_port. Needs make_pki first.
+# samples/chat_server.py (webhook + Matrix stand-in) over HTTPS with the relay's test certificate
+# (make_pki first), its secrets in $tmp/matrix-token and $tmp/hook-secret, what it received in
+# $tmp/chat.jsonl, its log in $tmp/chat.log. Bounded: 10 s to start.
+start_chat_server() {  # start_chat_server PORT
+  head -c 24 /dev/urandom | base64 > "$tmp/matrix-token"; chmod 600 "$tmp/matrix-token"
+  head -c 24 /dev/urandom | base64 > "$tmp/hook-secret"; chmod 600 "$tmp/hook-secret"
+  /usr/bin/python3 "$top/samples/chat_server.py" --port "$1" \
+    --cert "$tmp/pki/relay-cert.pem" --key "$tmp/pki/relay-key.pem" \
+    --secret-file "$tmp/hook-secret" --matrix-token-file "$tmp/matrix-token" \
+    --out "$tmp/chat.jsonl" > "$tmp/chat.log" 2>&1 &
+  pids+=($!)
+  wait_until 10 grep -q "listening" "$tmp/chat.log" ||
+    { echo "chat server did not start"; cat "$tmp/chat.log"; exit 1; }
+}
+
 start_relay() {
   local bin=$1 data=$2 log=$3 pki=$tmp/pki
   relay_upload_port=${relay_upload_port:-$(free_port)}

@@ -308,6 +308,9 @@ class JobStore final : public jobs::JobQueue {
  private:
   struct Impl;
   JobStore(std::unique_ptr<Impl> impl, std::unique_ptr<Impl> fast);
+  // Sets one text column of one job (`sql`: "UPDATE jobs SET <column> = ? WHERE id = ?");
+  // kNotFound when there is no such job.
+  common::Status SetJobText(JobId id, const char* sql, const std::string& value);
   std::unique_ptr<Impl> impl_;
   std::unique_ptr<Impl> fast_;  // same database, synchronous=NORMAL; null for ":memory:"
 };
